@@ -1,0 +1,42 @@
+// Command spangate is the only composition root of the project: it reads
+// flags, environment and files, builds the logger, picks implementations and
+// wires them together. Everything it runs lives in internal packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(reportError(os.Stderr, err))
+}
+
+// run executes one spangate command line. It never exits; the error it
+// returns is turned into an exit code by reportError.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	a := newApp(lookupEnv, stdin, stdout, stderr)
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func versionString() string {
+	return fmt.Sprintf("spangate %s", version)
+}
