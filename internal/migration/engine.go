@@ -1,0 +1,614 @@
+package migration
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spangate/spangate"
+)
+
+// Lease is a held migration lock. Fence grows by one with every
+// acquisition, so a writer that lost its lease cannot write history.
+type Lease struct {
+	Holder  string
+	Fence   int64
+	Expires time.Time
+}
+
+// LockHeldError says who holds the lock. Acquire returns it when the lock
+// is taken.
+type LockHeldError struct {
+	Holder  string
+	Since   time.Time
+	Expires time.Time
+}
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("migration lock is held by %s since %s (lease expires %s unless renewed)",
+		e.Holder, e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+}
+
+// Locker takes and keeps the per-database migration lock.
+type Locker interface {
+	// Acquire takes the lock for ttl, or returns a *LockHeldError.
+	Acquire(ctx context.Context, holder string, ttl time.Duration) (Lease, error)
+	// Renew extends a held lease; it fails when the lease was lost.
+	Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	// Release gives the lock up.
+	Release(ctx context.Context, l Lease) error
+}
+
+// HistoryStore reads and writes the migration history. Every write checks,
+// in its transaction, that the lease is still held with its fence number.
+type HistoryStore interface {
+	// Init creates spangate's tables if they do not exist.
+	Init(ctx context.Context) error
+	// History returns every history row.
+	History(ctx context.Context) ([]Record, error)
+	// Save writes rows in one transaction.
+	Save(ctx context.Context, l Lease, recs ...Record) error
+	// ApplyDML runs stmts and writes rec in one read-write transaction, if
+	// the stored row still has fromApplied statements applied; it returns
+	// the rows each statement touched.
+	ApplyDML(ctx context.Context, l Lease, stmts []string, rec Record, fromApplied int) ([]int64, error)
+}
+
+// SchemaUpdater sends schema update batches.
+type SchemaUpdater interface {
+	// UpdateSchema sends stmts as one batch under opID and waits for it.
+	// It returns how many statements were applied: all of them on
+	// success, the count committed before a failure, or -1 when that
+	// cannot be known. A batch already sent under opID is re-attached, not
+	// sent again.
+	UpdateSchema(ctx context.Context, opID string, stmts []string) (applied int, err error)
+	// AwaitOperation waits for the batch sent under opID and returns how
+	// many statements it applied, as UpdateSchema does. It returns an error
+	// of kind NotFound when no such batch was ever received.
+	AwaitOperation(ctx context.Context, opID string) (applied int, err error)
+}
+
+// PartitionedRunner runs Partitioned DML.
+type PartitionedRunner interface {
+	PartitionedUpdate(ctx context.Context, stmt string) (int64, error)
+}
+
+// Event is one progress report of an apply.
+type Event struct {
+	// Type is "lock", "recover", "step", "statement_done", "file_done" or
+	// "info".
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+	Step    int       `json:"step,omitempty"`
+	Steps   int       `json:"steps,omitempty"`
+	Version int64     `json:"version,omitempty"`
+	Done    int       `json:"done,omitempty"`
+	Total   int       `json:"total,omitempty"`
+}
+
+// Reporter receives progress events. Report must not block for long.
+type Reporter interface {
+	Report(Event)
+}
+
+// Result is what an apply did.
+type Result struct {
+	Applied          []int64
+	SchemaOperations int
+	Statements       int
+	Duration         time.Duration
+}
+
+// Engine applies migration sets to one database.
+type Engine struct {
+	Locks       Locker
+	History     HistoryStore
+	Schema      SchemaUpdater
+	Partitioned PartitionedRunner
+
+	// Holder identifies this run in the lock and the history.
+	Holder string
+	// Run is what the CI reports about this run, recorded in the history.
+	Run spangate.RunMetadata
+	// LockTTL is the lease length (default 30s); it is renewed every third
+	// of it while the apply runs.
+	LockTTL time.Duration
+	// LockTimeout bounds the wait for a held lock (default 2m).
+	LockTimeout time.Duration
+	Reporter    Reporter
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+func (e *Engine) defaults() {
+	if e.LockTTL <= 0 {
+		e.LockTTL = 30 * time.Second
+	}
+	if e.LockTimeout <= 0 {
+		e.LockTimeout = 2 * time.Minute
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (e *Engine) report(ev Event) {
+	if e.Reporter != nil {
+		ev.Time = e.Now()
+		e.Reporter.Report(ev)
+	}
+}
+
+// Plan reads the history and plans set against it, without locking.
+func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
+	e.defaults()
+	if err := e.History.Init(ctx); err != nil {
+		return nil, err
+	}
+	hist, err := e.History.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewPlan(set, hist), nil
+}
+
+// Apply applies every pending statement of set under the migration lock.
+// It stops at the first failure; the history then says where, and the next
+// Apply resumes at the first statement not applied.
+func (e *Engine) Apply(ctx context.Context, set *Set) (*Result, error) {
+	e.defaults()
+	start := e.Now()
+	res := &Result{}
+	if errs := set.Errors(); len(errs) > 0 {
+		return res, (&Plan{Findings: errs}).Err()
+	}
+	if err := e.History.Init(ctx); err != nil {
+		return res, err
+	}
+	lease, err := e.acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	e.report(Event{Type: "lock", Message: fmt.Sprintf("lock acquired (fence %d)", lease.Fence)})
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewDone := make(chan struct{})
+	leaseCh := make(chan Lease, 1)
+	leaseCh <- lease
+	go e.keepLease(runCtx, cancel, leaseCh, renewDone)
+
+	err = e.applyLocked(runCtx, set, leaseCh, res)
+	cancel(nil)
+	<-renewDone
+	if cause := context.Cause(runCtx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	final := <-leaseCh
+	relCtx, relCancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer relCancel()
+	if rerr := e.Locks.Release(relCtx, final); rerr != nil {
+		e.Logger.Warn("release migration lock", "err", rerr)
+	}
+	res.Duration = e.Now().Sub(start)
+	return res, err
+}
+
+// current returns the latest lease without taking it from the channel.
+func current(ch chan Lease) Lease {
+	l := <-ch
+	ch <- l
+	return l
+}
+
+// keepLease renews the lease every third of its TTL. When renewal fails
+// for longer than the lease lasts, it cancels the run: another runner may
+// now hold the lock.
+func (e *Engine) keepLease(ctx context.Context, cancel context.CancelCauseFunc, ch chan Lease, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(e.LockTTL / 3)
+	defer t.Stop()
+	lastOK := e.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := current(ch)
+		nl, err := e.Locks.Renew(ctx, l, e.LockTTL)
+		if err == nil {
+			<-ch
+			ch <- nl
+			lastOK = e.Now()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e.Logger.Warn("renew migration lock", "err", err)
+		var lost *LockHeldError
+		if errors.As(err, &lost) || e.Now().Sub(lastOK) > e.LockTTL {
+			cancel(spangate.Errorf(spangate.Blocked, "migration lock lost while applying: %w", err).
+				WithHint("another run took the lock after this one stopped renewing it; re-run apply to resume"))
+			return
+		}
+	}
+}
+
+// acquire waits for the lock until LockTimeout.
+func (e *Engine) acquire(ctx context.Context) (Lease, error) {
+	deadline := e.Now().Add(e.LockTimeout)
+	wait := 100 * time.Millisecond
+	reported := false
+	for {
+		l, err := e.Locks.Acquire(ctx, e.Holder, e.LockTTL)
+		if err == nil {
+			return l, nil
+		}
+		var held *LockHeldError
+		if !errors.As(err, &held) {
+			return Lease{}, err
+		}
+		if !reported {
+			e.report(Event{Type: "lock", Message: "waiting: " + held.Error()})
+			reported = true
+		}
+		if !e.Now().Before(deadline) {
+			return Lease{}, spangate.Errorf(spangate.Blocked, "lock not acquired within %s: %w", e.LockTimeout, held).
+				WithHint("wait for that run to finish, or raise --lock-timeout; a crashed holder's lease expires by itself")
+		}
+		sleep := wait + rand.N(wait/2+1)
+		if rem := deadline.Sub(e.Now()); sleep > rem {
+			sleep = rem
+		}
+		select {
+		case <-ctx.Done():
+			return Lease{}, ctx.Err()
+		case <-time.After(sleep):
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, res *Result) error {
+	hist, err := e.History.History(ctx)
+	if err != nil {
+		return err
+	}
+	recs := make(map[int64]*Record, len(hist))
+	for i := range hist {
+		recs[hist[i].Version] = &hist[i]
+	}
+	if err := e.recover(ctx, set, current(leaseCh), recs); err != nil {
+		return err
+	}
+	hist = hist[:0]
+	for _, r := range recs {
+		hist = append(hist, *r)
+	}
+	plan := NewPlan(set, hist)
+	if err := plan.Err(); err != nil {
+		return err
+	}
+	total := len(plan.Steps)
+	for i := range plan.Steps {
+		if err := ctx.Err(); err != nil {
+			return spangate.Errorf(spangate.Canceled, "apply interrupted before step %d of %d; progress is recorded, re-run apply to resume: %w", i+1, total, err)
+		}
+		step := &plan.Steps[i]
+		e.report(Event{Type: "step", Step: i + 1, Steps: total, Total: step.Len(),
+			Message: describeStep(step)})
+		var err error
+		switch step.Kind {
+		case StepDDL:
+			err = e.runDDL(ctx, current(leaseCh), step, recs, res)
+		case StepDML:
+			err = e.runDML(ctx, current(leaseCh), step, recs, res)
+		case StepPartitioned:
+			err = e.runPartitioned(ctx, current(leaseCh), step, recs, res)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeStep(s *Step) string {
+	var files []string
+	for _, p := range s.Parts {
+		files = append(files, fmt.Sprintf("%d_%s", p.File.Version, p.File.Name))
+	}
+	switch s.Kind {
+	case StepDDL:
+		return fmt.Sprintf("schema update of %d statements (%d need validation or backfill) from %s", s.Len(), s.Heavy, strings.Join(files, ", "))
+	case StepDML:
+		return fmt.Sprintf("%d DML statements in one transaction from %s", s.Len(), strings.Join(files, ", "))
+	default:
+		return fmt.Sprintf("Partitioned DML from %s", strings.Join(files, ", "))
+	}
+}
+
+// record returns the history row of f, creating it for a new file.
+func (e *Engine) record(recs map[int64]*Record, f *File) *Record {
+	r, ok := recs[f.Version]
+	if !ok {
+		r = &Record{Version: f.Version, Name: f.Name, StartedAt: e.Now()}
+		recs[f.Version] = r
+	}
+	r.Name = f.Name
+	r.Checksum = f.Checksum
+	r.StatementsTotal = len(f.Statements)
+	r.AppliedBy = e.Holder
+	r.Commit = e.Run.Commit
+	r.Pipeline = pipelineOf(e.Run)
+	if r.State != StateApplying {
+		r.State = StateApplying
+		r.StartedAt = e.Now()
+	}
+	return r
+}
+
+func pipelineOf(m spangate.RunMetadata) string {
+	switch {
+	case m.Pipeline != "" && m.Build != "":
+		return m.Pipeline + "#" + m.Build
+	case m.Pipeline != "":
+		return m.Pipeline
+	case m.Build != "":
+		return m.Build
+	}
+	return ""
+}
+
+// advance records that f now has n statements applied.
+func (e *Engine) advance(r *Record, f *File, n int, res *Result) {
+	r.StatementsApplied = n
+	r.PrefixChecksum = PrefixChecksum(f, n)
+	r.Error = ""
+	if n >= len(f.Statements) {
+		r.State = StateApplied
+		r.FinishedAt = e.Now()
+		res.Applied = append(res.Applied, f.Version)
+		e.report(Event{Type: "file_done", Version: f.Version, Done: n, Total: len(f.Statements),
+			Message: fmt.Sprintf("applied %d_%s (%d statements)", f.Version, f.Name, n)})
+	}
+}
+
+func (e *Engine) fail(r *Record, err error) {
+	r.State = StateFailed
+	r.Failures++
+	r.Error = err.Error()
+	r.OpCount = 0
+}
+
+// saveCtx gives history writes that record what already happened a
+// context that survives the run's cancellation, bounded in time.
+func saveCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// operationID derives the schema operation's ID from what it holds, so a
+// run that lost the call can find the operation again. It matches
+// Spanner's [a-z][a-z0-9_]* and is unique per batch content and attempt.
+func operationID(step *Step, recs map[int64]*Record) string {
+	h := sha256.New()
+	for _, p := range step.Parts {
+		fmt.Fprintf(h, "%d:%d:%d:%d\x00", p.File.Version, p.From, p.To, recs[p.File.Version].Failures)
+		for i := p.From; i < p.To; i++ {
+			h.Write([]byte(p.File.Statements[i].SQL))
+			h.Write([]byte{0})
+		}
+	}
+	return "spangate_" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64]*Record, res *Result) error {
+	var touched []*Record
+	for _, p := range step.Parts {
+		r := e.record(recs, p.File)
+		touched = append(touched, r)
+	}
+	opID := operationID(step, recs)
+	saves := make([]Record, 0, len(step.Parts))
+	for i, p := range step.Parts {
+		r := touched[i]
+		r.OperationName, r.OpStart, r.OpCount = opID, p.From, p.To-p.From
+		saves = append(saves, *r)
+	}
+	if err := e.History.Save(ctx, l, saves...); err != nil {
+		return fmt.Errorf("record schema operation %s before sending it: %w", opID, err)
+	}
+	res.SchemaOperations++
+	applied, err := e.Schema.UpdateSchema(ctx, opID, step.Statements())
+	res.Statements += max(applied, 0)
+	sctx, cancel := saveCtx(ctx)
+	defer cancel()
+	if applied < 0 {
+		// The outcome is unknown (the call was lost or interrupted). Leave
+		// the rows in state applying with the operation recorded: the next
+		// apply re-attaches to it.
+		return spangate.Errorf(spangate.KindOf(err), "schema operation %s: outcome unknown, re-run apply to re-attach and resume: %w", opID, err)
+	}
+	e.settle(step.Parts, touched, applied, err, res)
+	saves = saves[:0]
+	for _, r := range touched {
+		saves = append(saves, *r)
+	}
+	if serr := e.History.Save(sctx, l, saves...); serr != nil {
+		return errors.Join(err, fmt.Errorf("record progress of schema operation %s: %w", opID, serr))
+	}
+	if err != nil {
+		return ddlError(step, applied, err)
+	}
+	return nil
+}
+
+// settle spreads the applied count of a batch over its parts.
+func (e *Engine) settle(parts []Part, touched []*Record, applied int, err error, res *Result) {
+	left := applied
+	for i, p := range parts {
+		r := touched[i]
+		n := min(left, p.To-p.From)
+		left -= n
+		r.OpCount = 0
+		e.advance(r, p.File, p.From+n, res)
+		if err != nil && p.From+n < p.To && r.State != StateFailed {
+			e.fail(r, err)
+			err = nil // only the file that holds the failing statement failed
+		}
+	}
+	// Files after the failing one keep state applying with their progress
+	// unchanged; status shows them as pending (or failed, if part of them
+	// ran before) and the next apply resumes them.
+}
+
+// ddlError names the statement that failed in a batch.
+func ddlError(step *Step, applied int, err error) error {
+	n := applied
+	for _, p := range step.Parts {
+		if n < p.To-p.From {
+			st := &p.File.Statements[p.From+n]
+			return spangate.Errorf(spangate.KindOf(err), "%s:%d: statement %d of migration %d failed; %d earlier statements of this batch are applied and recorded: %w",
+				p.File.Path, st.Line, p.From+n+1, p.File.Version, applied, err).
+				WithHint("fix the statement (statements before it must stay as they are) and re-run apply; it resumes at this statement")
+		}
+		n -= p.To - p.From
+	}
+	return err
+}
+
+func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64]*Record, res *Result) error {
+	p := step.Parts[0]
+	r := e.record(recs, p.File)
+	from := r.StatementsApplied
+	next := *r
+	next.OperationName, next.OpCount = "", 0
+	e.advanceCopy(&next, p.File, p.To)
+	_, err := e.History.ApplyDML(ctx, l, step.Statements(), next, from)
+	if err != nil {
+		sctx, cancel := saveCtx(ctx)
+		defer cancel()
+		if spangate.KindOf(err) != spangate.Canceled {
+			e.fail(r, err)
+			if serr := e.History.Save(sctx, l, *r); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		st := &p.File.Statements[p.From]
+		return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d failed and was rolled back: %w", p.File.Path, st.Line, p.File.Version, err).
+			WithHint(dmlHint(err))
+	}
+	res.Statements += p.To - p.From
+	e.advance(r, p.File, p.To, res)
+	return nil
+}
+
+// advanceCopy sets the progress fields of a record copy that is about to be
+// written with DML, without reporting.
+func (e *Engine) advanceCopy(r *Record, f *File, n int) {
+	r.StatementsApplied = n
+	r.PrefixChecksum = PrefixChecksum(f, n)
+	r.Error = ""
+	if n >= len(f.Statements) {
+		r.State = StateApplied
+		r.FinishedAt = e.Now()
+	}
+}
+
+func dmlHint(err error) string {
+	if strings.Contains(strings.ToLower(err.Error()), "mutation") {
+		return "one transaction holds at most 80,000 mutations; split the statement, or mark an UPDATE/DELETE with -- spangate:partitioned if it is idempotent"
+	}
+	return "fix the statement and re-run apply; nothing of this DML run was committed"
+}
+
+func (e *Engine) runPartitioned(ctx context.Context, l Lease, step *Step, recs map[int64]*Record, res *Result) error {
+	p := step.Parts[0]
+	r := e.record(recs, p.File)
+	r.OperationName, r.OpCount = "", 0
+	if err := e.History.Save(ctx, l, *r); err != nil {
+		return err
+	}
+	st := &p.File.Statements[p.From]
+	n, err := e.Partitioned.PartitionedUpdate(ctx, st.SQL)
+	sctx, cancel := saveCtx(ctx)
+	defer cancel()
+	if err != nil {
+		e.fail(r, err)
+		if serr := e.History.Save(sctx, l, *r); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return spangate.Errorf(spangate.KindOf(err), "%s:%d: Partitioned DML of migration %d failed (it may have changed some rows; it is re-run in full on resume, so it must be idempotent): %w",
+			p.File.Path, st.Line, p.File.Version, err)
+	}
+	res.Statements++
+	e.report(Event{Type: "statement_done", Version: p.File.Version, Done: p.To, Total: len(p.File.Statements),
+		Message: fmt.Sprintf("Partitioned DML changed at least %d rows", n)})
+	e.advance(r, p.File, p.To, res)
+	return e.History.Save(sctx, l, *r)
+}
+
+// recover settles schema operations that an earlier run sent but did not
+// record the end of (it crashed, lost the connection, or was interrupted).
+func (e *Engine) recover(ctx context.Context, set *Set, l Lease, recs map[int64]*Record) error {
+	files := make(map[int64]*File, len(set.Files))
+	for _, f := range set.Files {
+		files[f.Version] = f
+	}
+	byOp := map[string][]*Record{}
+	for _, r := range recs {
+		if r.State == StateApplying && r.OperationName != "" && r.OpCount > 0 {
+			byOp[r.OperationName] = append(byOp[r.OperationName], r)
+		}
+	}
+	for opID, rs := range byOp {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Version < rs[j].Version })
+		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s left by an earlier run", opID)})
+		applied, err := e.Schema.AwaitOperation(ctx, opID)
+		if err != nil && spangate.KindOf(err) == spangate.NotFound {
+			// The batch never reached Spanner: nothing of it applied.
+			applied, err = 0, nil
+		}
+		if applied < 0 {
+			return spangate.Errorf(spangate.Internal, "cannot tell how much of schema operation %s was applied: %w", opID, err).
+				WithHint("compare the live schema (gcloud spanner databases ddl describe) with the migrations and fix the history row")
+		}
+		left := applied
+		tmp := &Result{}
+		var saves []Record
+		for _, r := range rs {
+			n := min(left, r.OpCount)
+			left -= n
+			start, count := r.OpStart, r.OpCount
+			r.OpCount = 0
+			f := files[r.Version]
+			if f == nil {
+				r.StatementsApplied = start + n
+			} else {
+				e.advance(r, f, start+n, tmp)
+			}
+			if err != nil && n < count && r.State != StateFailed {
+				e.fail(r, err)
+				err = nil
+			}
+			saves = append(saves, *r)
+		}
+		if err := e.History.Save(ctx, l, saves...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

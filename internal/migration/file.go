@@ -1,0 +1,293 @@
+// Package migration reads versioned migration files, checks them, and plans
+// how to apply them to a Spanner database: which statements are pending,
+// how they group into as few schema operations as Spanner allows, and what
+// must block the run. It also runs that plan through the small storage
+// interfaces declared in engine.go, which the Spanner adapter implements.
+package migration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// StatementKind is how the engine runs one statement of a migration file.
+type StatementKind string
+
+// The statement kinds of a migration file, as reported in plans.
+const (
+	KindDDL            StatementKind = "ddl"
+	KindDML            StatementKind = "dml"
+	KindPartitionedDML StatementKind = "partitioned_dml"
+)
+
+// File is one migration file: its version, name, checksum and statements.
+type File struct {
+	// Version is the positive integer before the first underscore.
+	Version int64
+	// Name is the description after the underscore, without ".sql".
+	Name string
+	// Path is the file's path as it should appear in messages.
+	Path string
+	// Checksum is the hex SHA-256 of the file's bytes.
+	Checksum string
+	// Statements are the parsed statements, in order.
+	Statements []sqlstmt.Statement
+}
+
+// KindOf returns how statement i runs.
+func (f *File) KindOf(i int) StatementKind {
+	st := &f.Statements[i]
+	switch {
+	case st.Kind == sqlstmt.DDL:
+		return KindDDL
+	case st.Partitioned():
+		return KindPartitionedDML
+	default:
+		return KindDML
+	}
+}
+
+// Kinds lists the distinct statement kinds of the file in the order they
+// first appear.
+func (f *File) Kinds() []StatementKind {
+	var kinds []StatementKind
+	seen := map[StatementKind]bool{}
+	for i := range f.Statements {
+		k := f.KindOf(i)
+		if !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
+}
+
+// Severity ranks a finding.
+type Severity string
+
+// The severities. Errors block plan and apply; warnings do not.
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// Finding is one problem or remark about the migrations, located in a file.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Rule     string   `json:"rule"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Message  string   `json:"message"`
+	// Blocks is the exit class of an error finding: Invalid (the input is
+	// wrong, exit 2) or Blocked (the plan refuses, exit 4).
+	Blocks spangate.Kind `json:"-"`
+}
+
+// Rule identifiers of findings that migration files themselves produce.
+const (
+	RuleSyntax            = "syntax"
+	RuleFileName          = "file-name"
+	RuleDuplicateVersion  = "duplicate-version"
+	RuleEmptyFile         = "empty-file"
+	RuleQueryInMigration  = "query-in-migration"
+	RulePartitionedInsert = "partitioned-dml-kind"
+	RuleUnknownDirective  = "unknown-directive"
+	RuleModified          = "modified-applied-file"
+	RuleMissingFile       = "missing-applied-file"
+	RuleOutOfOrder        = "out-of-order"
+	RuleStatementCount    = "statement-count"
+)
+
+// Set is the content of a migrations directory: the files that parsed, in
+// version order, and the findings about all of them.
+type Set struct {
+	// Dir is the directory the files came from.
+	Dir string
+	// Files are the usable files, sorted by version.
+	Files []*File
+	// Findings are problems found while reading, most severe first.
+	Findings []Finding
+}
+
+// Source is one migration file's name and content, as read from a
+// directory or received by the gateway.
+type Source struct {
+	Name    string
+	Content []byte
+}
+
+// ReadDir reads every *.sql file of dir in fsys. Other files are ignored.
+// A missing or unreadable directory, or one without migrations, is an error
+// of kind Invalid; problems with single files become findings.
+func ReadDir(fsys fs.FS, dir string) (*Set, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, spangate.Errorf(spangate.Invalid, "migrations directory %s does not exist", dir).
+				WithHint("create it with a first file such as " + path.Join(dir, "0001_init.sql") + ", or pass --dir")
+		}
+		return nil, spangate.Errorf(spangate.Invalid, "read migrations directory %s: %w", dir, err)
+	}
+	var sources []Source
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(strings.ToLower(e.Name()), ".sql") {
+			continue
+		}
+		p := path.Join(dir, e.Name())
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, spangate.Errorf(spangate.Invalid, "read migration %s: %w", p, err)
+		}
+		sources = append(sources, Source{Name: p, Content: b})
+	}
+	if len(sources) == 0 {
+		return nil, spangate.Errorf(spangate.Invalid, "no migration files (*.sql) in %s", dir).
+			WithHint("add files named <version>_<description>.sql, for example " + path.Join(dir, "0001_create_orders.sql"))
+	}
+	set := Parse(sources)
+	set.Dir = dir
+	return set, nil
+}
+
+// Parse parses migration sources (name and content). Names may include a
+// directory; only the base name must follow <version>_<description>.sql.
+func Parse(sources []Source) *Set {
+	set := &Set{}
+	byVersion := map[int64]*File{}
+	for _, src := range sources {
+		f, findings := parseFile(src)
+		set.Findings = append(set.Findings, findings...)
+		if f == nil {
+			continue
+		}
+		if prev, dup := byVersion[f.Version]; dup {
+			set.Findings = append(set.Findings, Finding{
+				Severity: SeverityError, Rule: RuleDuplicateVersion, File: f.Path, Line: 1, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("version %d is used by both %s and %s; give each file its own version", f.Version, prev.Path, f.Path),
+			})
+			continue
+		}
+		byVersion[f.Version] = f
+		set.Files = append(set.Files, f)
+	}
+	sort.Slice(set.Files, func(i, j int) bool { return set.Files[i].Version < set.Files[j].Version })
+	sortFindings(set.Findings)
+	return set
+}
+
+// ParseName splits a migration file's base name into version and
+// description: "0042_add_orders.sql" is version 42, name "add_orders".
+func ParseName(base string) (int64, string, error) {
+	stem, ok := strings.CutSuffix(base, ".sql")
+	if !ok {
+		return 0, "", fmt.Errorf("%q does not end in .sql", base)
+	}
+	num, desc, ok := strings.Cut(stem, "_")
+	if !ok || desc == "" {
+		return 0, "", fmt.Errorf("%q is not named <version>_<description>.sql (for example 0001_create_orders.sql)", base)
+	}
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, "", fmt.Errorf("%q: version %q must be a positive integer", base, num)
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, "", fmt.Errorf("%q: version %q must be a positive integer below 2^63", base, num)
+	}
+	for _, r := range desc {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return 0, "", fmt.Errorf("%q: description may hold only letters, digits, '_', '-' and '.'", base)
+		}
+	}
+	return v, desc, nil
+}
+
+// knownDirectives are the spangate directives a migration may carry.
+var knownDirectives = map[string]bool{"partitioned": true, "allow": true}
+
+func parseFile(src Source) (*File, []Finding) {
+	base := path.Base(strings.ReplaceAll(src.Name, "\\", "/"))
+	v, desc, err := ParseName(base)
+	if err != nil {
+		return nil, []Finding{{Severity: SeverityError, Rule: RuleFileName, File: src.Name, Line: 1, Blocks: spangate.Invalid,
+			Message: err.Error()}}
+	}
+	sum := sha256.Sum256(src.Content)
+	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: hex.EncodeToString(sum[:])}
+	stmts, err := sqlstmt.Parse(src.Name, string(src.Content))
+	var findings []Finding
+	if err != nil {
+		var list sqlstmt.SyntaxErrors
+		if !errors.As(err, &list) {
+			list = sqlstmt.SyntaxErrors{{File: src.Name, Line: 1, Column: 1, Message: err.Error()}}
+		}
+		for _, se := range list {
+			findings = append(findings, Finding{Severity: SeverityError, Rule: RuleSyntax, File: src.Name, Line: se.Line, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("syntax error at %d:%d: %s", se.Line, se.Column, se.Message)})
+		}
+	}
+	if err == nil && len(stmts) == 0 {
+		findings = append(findings, Finding{Severity: SeverityError, Rule: RuleEmptyFile, File: src.Name, Line: 1, Blocks: spangate.Invalid,
+			Message: "the file holds no statement; add one or delete the file"})
+	}
+	for i := range stmts {
+		st := &stmts[i]
+		if st.Kind == sqlstmt.Query {
+			findings = append(findings, Finding{Severity: SeverityError, Rule: RuleQueryInMigration, File: src.Name, Line: st.Line, Blocks: spangate.Invalid,
+				Message: "a query (SELECT) does nothing in a migration; remove it or run it with spangate exec"})
+		}
+		for _, d := range st.Directives {
+			if !knownDirectives[d.Name] {
+				findings = append(findings, Finding{Severity: SeverityError, Rule: RuleUnknownDirective, File: src.Name, Line: d.Line, Blocks: spangate.Invalid,
+					Message: fmt.Sprintf("unknown directive spangate:%s (known: partitioned, allow)", d.Name)})
+			}
+		}
+		if st.Partitioned() && verbIsInsertOrDDL(st) {
+			findings = append(findings, Finding{Severity: SeverityError, Rule: RulePartitionedInsert, File: src.Name, Line: st.Line, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("-- spangate:partitioned applies only to UPDATE and DELETE; Partitioned DML cannot run %s. Remove the directive", st.Verb)})
+		}
+	}
+	if len(findings) > 0 {
+		return nil, findings
+	}
+	f.Statements = stmts
+	return f, nil
+}
+
+func verbIsInsertOrDDL(st *sqlstmt.Statement) bool {
+	return st.Kind != sqlstmt.DML || st.Verb == "INSERT"
+}
+
+// Errors returns the error findings.
+func (s *Set) Errors() []Finding {
+	var errs []Finding
+	for _, f := range s.Findings {
+		if f.Severity == SeverityError {
+			errs = append(errs, f)
+		}
+	}
+	return errs
+}
+
+func sortFindings(fs []Finding) {
+	rank := map[Severity]int{SeverityError: 0, SeverityWarning: 1, SeverityInfo: 2}
+	sort.SliceStable(fs, func(i, j int) bool {
+		if rank[fs[i].Severity] != rank[fs[j].Severity] {
+			return rank[fs[i].Severity] < rank[fs[j].Severity]
+		}
+		if fs[i].File != fs[j].File {
+			return fs[i].File < fs[j].File
+		}
+		return fs[i].Line < fs[j].Line
+	})
+}
