@@ -1,0 +1,582 @@
+// Package identity verifies the OIDC ID tokens that CI systems (Bitbucket
+// Pipelines, GitHub Actions, GitLab CI) and other OpenID Connect issuers give
+// to their workloads, and maps their claims to a spangate.Principal.
+//
+// It is the only package that imports go-oidc and go-jose. Verification is
+// deliberately stricter than go-oidc's IDTokenVerifier:
+//
+//   - Only issuers on an allow-list are trusted, each with its own accepted
+//     audiences, discovery document and key cache. The token's unverified iss
+//     claim is used only to pick the issuer; everything else is checked after
+//     the signature.
+//   - Only asymmetric algorithms are accepted (RS*, PS*, ES*, EdDSA); "none"
+//     in any casing and every HMAC algorithm are refused before any key is
+//     looked at, so an issuer's public key can never be used as an HMAC
+//     secret. A key is used only for the algorithm family and curve it was
+//     made for, and only when its own "alg" and "use" (if any) agree.
+//   - The jku, x5u, x5c and jwk headers are refused, never followed; any crit
+//     header is refused because no extension is understood.
+//   - exp is required; exp and nbf are checked with a small leeway that
+//     cannot exceed MaxLeeway; an iat in the future is refused.
+//   - Discovery and JWKS responses are fetched lazily, with timeouts and size
+//     limits. A token whose kid is unknown refetches the JWKS at most once per
+//     cooldown, and concurrent callers share one fetch, so a flood of tokens
+//     with random kids cannot make spangate hammer the issuer. Keys older than
+//     a maximum age are refreshed on use, so rotated and revoked keys are
+//     picked up.
+//
+// Security caveat: an issuer such as GitHub Actions' is shared by every
+// repository on the platform. The audience check only proves the token was
+// minted for spangate; which repository, branch or environment may do what
+// must be decided by policy over the claims (prefer immutable ids such as
+// repository_id and repositoryUuid over names).
+package identity
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/spangate/spangate"
+)
+
+// Limits and defaults of a Verifier.
+const (
+	// DefaultLeeway is the clock skew tolerated on exp, nbf and iat when
+	// Options.Leeway is zero.
+	DefaultLeeway = 30 * time.Second
+	// MaxLeeway is the largest leeway NewVerifier accepts.
+	MaxLeeway = 2 * time.Minute
+	// DefaultJWKSRefreshCooldown is the minimum time between two JWKS fetches
+	// of one issuer when Options.JWKSRefreshCooldown is zero.
+	DefaultJWKSRefreshCooldown = 30 * time.Second
+	// DefaultKeyMaxAge is how long fetched keys are used before they are
+	// refreshed, when Options.KeyMaxAge is zero.
+	DefaultKeyMaxAge = time.Hour
+	// DefaultFetchTimeout bounds one discovery plus JWKS fetch when
+	// Options.FetchTimeout is zero.
+	DefaultFetchTimeout = 10 * time.Second
+	// MaxTokenBytes is the size of the largest token Verify looks at. Real
+	// CI tokens are one to two kilobytes.
+	MaxTokenBytes = 32 << 10
+	// maxDocumentBytes bounds discovery and JWKS response bodies.
+	maxDocumentBytes = 1 << 20
+)
+
+// allowedAlgorithms are the signature algorithms spangate accepts: the
+// asymmetric ones of RFC 7518 and EdDSA. HMAC and "none" are never accepted.
+var allowedAlgorithms = []string{
+	string(jose.RS256), string(jose.RS384), string(jose.RS512),
+	string(jose.PS256), string(jose.PS384), string(jose.PS512),
+	string(jose.ES256), string(jose.ES384), string(jose.ES512),
+	string(jose.EdDSA),
+}
+
+// Algorithms returns the signature algorithms a Verifier may accept.
+func Algorithms() []string { return slices.Clone(allowedAlgorithms) }
+
+// IssuerConfig describes one trusted issuer.
+type IssuerConfig struct {
+	// Name is the issuer's name in the configuration; it becomes
+	// Principal.Issuer and the policy variable "issuer".
+	Name string
+	// URL is the issuer identifier, compared exactly with the token's iss
+	// claim. The discovery document is fetched from
+	// URL + "/.well-known/openid-configuration".
+	URL string
+	// Audiences lists the aud values accepted from this issuer; a token is
+	// accepted when any of its audiences is in the list. Required.
+	Audiences []string
+	// Provider selects the claim mapping. Empty means: inferred from the URL
+	// for the well-known CI issuers, otherwise from each token's claims.
+	Provider spangate.Provider
+	// JWKSURL, when set, skips discovery and fetches keys from this URL.
+	JWKSURL string
+	// Algorithms narrows the accepted signature algorithms for this issuer;
+	// empty means all of Algorithms().
+	Algorithms []string
+}
+
+// Options tune a Verifier. The zero value is usable.
+type Options struct {
+	// HTTPClient fetches discovery documents and key sets. Nil means a
+	// client with a 10 s timeout. Response bodies are always size-limited.
+	HTTPClient *http.Client
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Leeway is the clock skew tolerated on exp, nbf and iat: zero means
+	// DefaultLeeway; more than MaxLeeway or negative is an error.
+	Leeway time.Duration
+	// JWKSRefreshCooldown is the minimum time between two key set fetches of
+	// one issuer; zero means DefaultJWKSRefreshCooldown.
+	JWKSRefreshCooldown time.Duration
+	// KeyMaxAge is how long fetched keys are trusted before the next Verify
+	// refreshes them (subject to the cooldown); zero means DefaultKeyMaxAge.
+	KeyMaxAge time.Duration
+	// FetchTimeout bounds one discovery plus key set fetch; zero means
+	// DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// Logger receives key fetch events; nil discards them. Tokens are never
+	// logged.
+	Logger *slog.Logger
+}
+
+// Verifier verifies ID tokens from a fixed allow-list of issuers. It is safe
+// for concurrent use; keep one for the life of the process so its key caches
+// are reused.
+type Verifier struct {
+	issuers map[string]*issuer // by URL
+	now     func() time.Time
+	leeway  time.Duration
+}
+
+// issuer is one trusted issuer with its key cache.
+type issuer struct {
+	cfg   IssuerConfig
+	algs  []string
+	keys  *keyCache
+	infer bool // provider inferred per token from its claims
+}
+
+// NewVerifier checks the issuer list and options and returns a Verifier. It
+// makes no network calls: discovery and keys are fetched on first use.
+func NewVerifier(issuers []IssuerConfig, opts Options) (*Verifier, error) {
+	if len(issuers) == 0 {
+		return nil, spangate.Errorf(spangate.Invalid, "no issuers configured")
+	}
+	switch {
+	case opts.Leeway < 0:
+		return nil, spangate.Errorf(spangate.Invalid, "leeway %s is negative", opts.Leeway)
+	case opts.Leeway > MaxLeeway:
+		return nil, spangate.Errorf(spangate.Invalid, "leeway %s exceeds the maximum of %s", opts.Leeway, MaxLeeway)
+	case opts.Leeway == 0:
+		opts.Leeway = DefaultLeeway
+	}
+	if opts.JWKSRefreshCooldown < 0 || opts.KeyMaxAge < 0 || opts.FetchTimeout < 0 {
+		return nil, spangate.Errorf(spangate.Invalid, "negative JWKS cooldown, key age or fetch timeout")
+	}
+	if opts.JWKSRefreshCooldown == 0 {
+		opts.JWKSRefreshCooldown = DefaultJWKSRefreshCooldown
+	}
+	if opts.KeyMaxAge == 0 {
+		opts.KeyMaxAge = DefaultKeyMaxAge
+	}
+	if opts.FetchTimeout == 0 {
+		opts.FetchTimeout = DefaultFetchTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := limitedClient(opts.HTTPClient, maxDocumentBytes)
+
+	v := &Verifier{issuers: make(map[string]*issuer, len(issuers)), now: opts.Now, leeway: opts.Leeway}
+	names := make(map[string]bool, len(issuers))
+	for i, ic := range issuers {
+		if err := validateIssuer(ic); err != nil {
+			return nil, spangate.Errorf(spangate.Invalid, "issuers[%d]: %w", i, err)
+		}
+		if names[ic.Name] {
+			return nil, spangate.Errorf(spangate.Invalid, "issuers[%d]: duplicate name %q", i, ic.Name)
+		}
+		if _, dup := v.issuers[ic.URL]; dup {
+			return nil, spangate.Errorf(spangate.Invalid, "issuers[%d]: duplicate url %q", i, ic.URL)
+		}
+		names[ic.Name] = true
+		ic.Audiences = slices.Clone(ic.Audiences)
+		ic.Algorithms = slices.Clone(ic.Algorithms)
+		infer := false
+		if ic.Provider == "" {
+			ic.Provider = providerFromURL(ic.URL)
+			infer = ic.Provider == ""
+		}
+		algs := ic.Algorithms
+		if len(algs) == 0 {
+			algs = allowedAlgorithms
+		}
+		if u, _ := url.Parse(ic.URL); u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			opts.Logger.Warn("issuer uses plain http; its keys can be tampered with in transit", "issuer", ic.Name, "url", ic.URL)
+		}
+		v.issuers[ic.URL] = &issuer{
+			cfg:   ic,
+			algs:  algs,
+			infer: infer,
+			keys: &keyCache{
+				issuerURL: ic.URL,
+				jwksURL:   ic.JWKSURL,
+				client:    client,
+				now:       opts.Now,
+				cooldown:  opts.JWKSRefreshCooldown,
+				maxAge:    opts.KeyMaxAge,
+				timeout:   opts.FetchTimeout,
+				log:       opts.Logger.With("issuer", ic.Name),
+			},
+		}
+	}
+	return v, nil
+}
+
+func validateIssuer(ic IssuerConfig) error {
+	if ic.Name == "" {
+		return errors.New("name is empty")
+	}
+	if err := validateURL(ic.URL); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if ic.JWKSURL != "" {
+		if err := validateURL(ic.JWKSURL); err != nil {
+			return fmt.Errorf("jwks url: %w", err)
+		}
+	}
+	if len(ic.Audiences) == 0 {
+		return errors.New("no audiences: list the aud values this issuer's tokens must carry for spangate")
+	}
+	for _, a := range ic.Audiences {
+		if a == "" {
+			return errors.New("empty audience")
+		}
+	}
+	for _, a := range ic.Algorithms {
+		if !slices.Contains(allowedAlgorithms, a) {
+			return fmt.Errorf("algorithm %q not allowed; use one of %v", a, allowedAlgorithms)
+		}
+	}
+	switch ic.Provider {
+	case "", spangate.ProviderBitbucket, spangate.ProviderGitHub, spangate.ProviderGitLab, spangate.ProviderGeneric:
+	default:
+		return fmt.Errorf("unknown provider %q", ic.Provider)
+	}
+	return nil
+}
+
+func validateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("%q: scheme must be https (or http for local issuers)", raw)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: want scheme://host/path without user, query or fragment", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IssuerByURL returns the configured issuer whose URL is exactly url.
+func (v *Verifier) IssuerByURL(url string) (IssuerConfig, bool) {
+	is, ok := v.issuers[url]
+	if !ok {
+		return IssuerConfig{}, false
+	}
+	c := is.cfg
+	c.Audiences = slices.Clone(c.Audiences)
+	c.Algorithms = slices.Clone(c.Algorithms)
+	if is.infer {
+		c.Provider = ""
+	}
+	return c, true
+}
+
+// header is the part of a JOSE header Verify inspects.
+type header struct {
+	alg, kid string
+}
+
+// Verify checks rawToken completely (format, header, issuer, signature,
+// audience, times) and returns the principal it proves. Every refusal is a
+// *spangate.Error of kind Unauthenticated whose message names the check that
+// failed; a key set that cannot be fetched is kind Unavailable. Messages never
+// contain the token.
+//
+// The principal's Claims hold every claim of the payload as decoded by
+// encoding/json into any: numbers are float64, arrays []any, objects
+// map[string]any.
+func (v *Verifier) Verify(ctx context.Context, rawToken string) (spangate.Principal, error) {
+	hdr, claims, err := parseUnverified(rawToken)
+	if err != nil {
+		return spangate.Principal{}, err
+	}
+	iss, _ := claims["iss"].(string)
+	is, ok := v.issuers[iss]
+	if !ok {
+		if iss == "" {
+			return spangate.Principal{}, refuse("token has no iss claim")
+		}
+		return spangate.Principal{}, refuse("issuer %s not allowed", quote(iss))
+	}
+	if !slices.Contains(is.algs, hdr.alg) {
+		return spangate.Principal{}, refuse("algorithm %s not allowed for issuer %q", hdr.alg, is.cfg.Name)
+	}
+	if err := is.verifySignature(ctx, rawToken, hdr); err != nil {
+		return spangate.Principal{}, err
+	}
+	if err := v.checkClaims(is, claims); err != nil {
+		return spangate.Principal{}, err
+	}
+	p := is.cfg.Provider
+	if is.infer {
+		p = ""
+	}
+	return principal(is.cfg.Name, p, claims), nil
+}
+
+// parseUnverified splits and decodes the token and checks its header. It
+// reads nothing from the network and trusts nothing it returns until the
+// signature is verified.
+func parseUnverified(raw string) (header, map[string]any, error) {
+	if raw == "" {
+		return header{}, nil, refuse("malformed token: empty")
+	}
+	if len(raw) > MaxTokenBytes {
+		return header{}, nil, refuse("malformed token: %d bytes, more than the %d allowed", len(raw), MaxTokenBytes)
+	}
+	switch n := strings.Count(raw, "."); n {
+	case 2:
+	case 4:
+		return header{}, nil, refuse("malformed token: encrypted tokens (JWE) are not supported")
+	default:
+		return header{}, nil, refuse("malformed token: want 3 dot-separated parts, got %d", n+1)
+	}
+	h64, rest, _ := strings.Cut(raw, ".")
+	p64, s64, _ := strings.Cut(rest, ".")
+	hb, err := base64.RawURLEncoding.DecodeString(h64)
+	if err != nil {
+		return header{}, nil, refuse("malformed token: header is not base64url: %w", err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &fields); err != nil || fields == nil {
+		return header{}, nil, refuse("malformed token: header is not a JSON object")
+	}
+	hdr, err := checkHeader(fields)
+	if err != nil {
+		return header{}, nil, err
+	}
+	if p64 == "" || s64 == "" {
+		return header{}, nil, refuse("malformed token: empty payload or signature")
+	}
+	pb, err := base64.RawURLEncoding.DecodeString(p64)
+	if err != nil {
+		return header{}, nil, refuse("malformed token: payload is not base64url: %w", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(pb, &claims); err != nil || claims == nil {
+		return header{}, nil, refuse("malformed token: payload is not a JSON object")
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(s64); err != nil {
+		return header{}, nil, refuse("malformed token: signature is not base64url: %w", err)
+	}
+	return hdr, claims, nil
+}
+
+// checkHeader enforces the algorithm allow-list and refuses headers that
+// point at keys or demand extensions.
+func checkHeader(fields map[string]json.RawMessage) (header, error) {
+	var h header
+	raw, ok := fields["alg"]
+	if !ok {
+		return h, refuse("malformed token: header has no alg")
+	}
+	if err := json.Unmarshal(raw, &h.alg); err != nil {
+		return h, refuse("malformed token: header alg is not a string")
+	}
+	switch {
+	case strings.EqualFold(h.alg, "none"):
+		return h, refuse("algorithm %s not allowed: unsigned tokens are refused", quote(h.alg))
+	case len(h.alg) >= 2 && strings.EqualFold(h.alg[:2], "HS"):
+		return h, refuse("algorithm %s not allowed: HMAC (shared-secret) algorithms are refused", quote(h.alg))
+	case !slices.Contains(allowedAlgorithms, h.alg):
+		return h, refuse("algorithm %s not allowed; allowed: %s", quote(h.alg), strings.Join(allowedAlgorithms, ", "))
+	}
+	for _, name := range []string{"jku", "x5u", "jwk", "x5c"} {
+		if _, ok := fields[name]; ok {
+			return h, refuse("header %s not allowed: keys are only taken from the issuer's key set", name)
+		}
+	}
+	if _, ok := fields["crit"]; ok {
+		return h, refuse("header crit not allowed: no critical extension is supported")
+	}
+	if raw, ok := fields["kid"]; ok {
+		if err := json.Unmarshal(raw, &h.kid); err != nil {
+			return h, refuse("malformed token: header kid is not a string")
+		}
+	}
+	return h, nil
+}
+
+// verifySignature finds the issuer's keys that fit the token's kid and
+// algorithm and checks the signature with go-jose.
+func (is *issuer) verifySignature(ctx context.Context, raw string, hdr header) error {
+	keys, err := is.keys.lookup(ctx, hdr.kid, false)
+	if err != nil {
+		return err
+	}
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(hdr.alg)})
+	if err != nil {
+		return refuse("malformed token: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return refuse("malformed token: want exactly one signature")
+	}
+	try := func(keys []jose.JSONWebKey) bool {
+		for _, k := range keys {
+			if keyFits(k, hdr.alg) {
+				if _, err := jws.Verify(k.Key); err == nil {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if try(keys) {
+		return nil
+	}
+	if hdr.kid == "" {
+		// Without a kid every key was a candidate; the signing key may be
+		// new. Refresh once (subject to the cooldown) and try again.
+		keys, err = is.keys.lookup(ctx, "", true)
+		if err != nil {
+			return err
+		}
+		if try(keys) {
+			return nil
+		}
+	}
+	return refuse("signature invalid: no key of issuer %q with kid %s and algorithm %s verifies it", is.cfg.Name, quote(hdr.kid), hdr.alg)
+}
+
+// checkClaims checks audience and times of a token whose signature has been
+// verified.
+func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
+	aud, err := audiences(claims["aud"])
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(is.cfg.Audiences, a) }) {
+		return refuse("audience mismatch: token has %s, want one of %s", quoteList(aud), quoteList(is.cfg.Audiences)).
+			WithHint("request the token with one of the accepted audiences (Bitbucket: oidc.audiences, GitHub: the audience parameter, GitLab: id_tokens aud)")
+	}
+	now := v.now()
+	exp, ok, err := timeClaim(claims, "exp")
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return refuse("token has no exp claim")
+	case now.After(exp.Add(v.leeway)):
+		return refuse("token expired at %s", exp.UTC().Format(time.RFC3339))
+	}
+	nbf, ok, err := timeClaim(claims, "nbf")
+	switch {
+	case err != nil:
+		return err
+	case ok && now.Add(v.leeway).Before(nbf):
+		return refuse("token not valid before %s", nbf.UTC().Format(time.RFC3339))
+	}
+	iat, ok, err := timeClaim(claims, "iat")
+	switch {
+	case err != nil:
+		return err
+	case ok && now.Add(v.leeway).Before(iat):
+		return refuse("token issued in the future, at %s", iat.UTC().Format(time.RFC3339))
+	}
+	if sub, ok := claims["sub"]; ok {
+		if s, isStr := sub.(string); !isStr || s == "" {
+			return refuse("claim sub is not a non-empty string")
+		}
+	} else {
+		return refuse("token has no sub claim")
+	}
+	return nil
+}
+
+// audiences reads aud, a string or an array of strings.
+func audiences(v any) ([]string, error) {
+	switch a := v.(type) {
+	case nil:
+		return nil, refuse("token has no aud claim")
+	case string:
+		return []string{a}, nil
+	case []any:
+		out := make([]string, 0, len(a))
+		for _, e := range a {
+			s, ok := e.(string)
+			if !ok {
+				return nil, refuse("claim aud is not a string or an array of strings")
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, refuse("claim aud is not a string or an array of strings")
+}
+
+// maxUnixSeconds keeps time claims within what time.Time represents
+// exactly (year ~33658).
+const maxUnixSeconds = 1 << 40
+
+// timeClaim reads a NumericDate claim.
+func timeClaim(claims map[string]any, name string) (time.Time, bool, error) {
+	v, ok := claims[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	f, isNum := v.(float64)
+	if !isNum {
+		return time.Time{}, false, refuse("claim %s is not a number", name)
+	}
+	if f > maxUnixSeconds || f < -maxUnixSeconds {
+		return time.Time{}, false, refuse("claim %s is out of range", name)
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)), true, nil
+}
+
+// refuse returns an Unauthenticated error.
+func refuse(format string, args ...any) *spangate.Error {
+	return spangate.Errorf(spangate.Unauthenticated, format, args...)
+}
+
+// quote quotes an attacker-controlled value for an error message, cut to a
+// length that keeps messages readable.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func quoteList(list []string) string {
+	const max = 5
+	parts := make([]string, 0, min(len(list), max)+1)
+	for i, s := range list {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("… %d more", len(list)-max))
+			break
+		}
+		parts = append(parts, quote(s))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
