@@ -294,11 +294,12 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	if err := e.recover(ctx, set, current(leaseCh), recs); err != nil {
 		return err
 	}
-	hist = hist[:0]
+	// recs points into hist: build the settled history in a new slice.
+	settled := make([]Record, 0, len(recs))
 	for _, r := range recs {
-		hist = append(hist, *r)
+		settled = append(settled, *r)
 	}
-	plan := NewPlan(set, hist)
+	plan := NewPlan(set, settled)
 	if err := plan.Err(); err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ type Pending struct {
 	Statements int             `json:"statements"`
 	Kinds      []StatementKind `json:"kinds"`
 	// ResumeAt is the first statement not yet applied (0 for a new file).
-	ResumeAt int `json:"resume_at,omitempty"`
+	ResumeAt int   `json:"resume_at,omitempty"`
 	File     *File `json:"-"`
 }
 

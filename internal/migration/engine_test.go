@@ -1,0 +1,361 @@
+package migration_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"cloud.google.com/go/spanner"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/emulator/emulatortest"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/spannerdb"
+)
+
+func TestMain(m *testing.M) { emulatortest.Main(m) }
+
+// openDB opens a fresh emulator database through the real adapter.
+func openDB(t *testing.T) *spannerdb.DB {
+	t.Helper()
+	path := emulatortest.NewDatabase(t)
+	db, err := spannerdb.Open(t.Context(), path, spannerdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func engineFor(db *spannerdb.DB, holder string) *migration.Engine {
+	return &migration.Engine{Locks: db, History: db, Schema: db, Partitioned: db, Holder: holder,
+		LockTTL: 3 * time.Second, LockTimeout: 60 * time.Second}
+}
+
+func mustSet(t *testing.T, files map[string]string) *migration.Set {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for name, content := range files {
+		fsys["migrations/"+name] = &fstest.MapFile{Data: []byte(content)}
+	}
+	set, err := migration.ReadDir(fsys, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+var history = map[string]string{
+	"0001_orders.sql": `-- Orders and their lines
+CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);
+CREATE INDEX OrdersByNote ON Orders (Note);`,
+	"0002_customers.sql": "CREATE TABLE Customers (Id INT64 NOT NULL, Name STRING(100)) PRIMARY KEY (Id);",
+	"0003_seed.sql": `INSERT INTO Orders (Id, Note) VALUES (1, 'a;b'), (2, NULL);
+INSERT INTO Customers (Id, Name) VALUES (1, 'Ada');`,
+	"0004_more.sql": `ALTER TABLE Customers ADD COLUMN Email STRING(MAX);
+CREATE INDEX CustomersByName ON Customers (Name);
+-- spangate:partitioned
+UPDATE Orders SET Note = 'none' WHERE Note IS NULL;`,
+}
+
+func count(t *testing.T, db *spannerdb.DB, sql string) int64 {
+	t.Helper()
+	row, err := db.Client().Single().Query(t.Context(), spanner.NewStatement(sql)).Next()
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	var n int64
+	if err := row.Columns(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestApplyPlanStatus(t *testing.T) {
+	db := openDB(t)
+	set := mustSet(t, history)
+	e := engineFor(db, "test")
+
+	plan, err := e.Plan(t.Context(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// DDL of 0001 and 0002 in one batch; DML of 0003; 0004's DDL batch; PDML.
+	if plan.SchemaOperations != 2 || len(plan.Steps) != 4 || len(plan.Pending) != 4 {
+		t.Fatalf("plan: %d schema operations, %d steps, %d pending; want 2, 4, 4", plan.SchemaOperations, len(plan.Steps), len(plan.Pending))
+	}
+
+	res, err := e.Apply(t.Context(), set)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if len(res.Applied) != 4 || res.SchemaOperations != 2 || res.Statements != 8 {
+		t.Errorf("result = %+v; want 4 files, 2 schema operations, 8 statements", res)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM Orders WHERE Note = 'none'"); n != 1 {
+		t.Errorf("partitioned update changed %d rows, want 1", n)
+	}
+
+	// A second apply has nothing to do and runs no DML again.
+	res, err = e.Apply(t.Context(), set)
+	if err != nil || len(res.Applied) != 0 || res.SchemaOperations != 0 {
+		t.Fatalf("second apply: %+v, %v", res, err)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM Orders"); n != 2 {
+		t.Errorf("Orders has %d rows, want 2", n)
+	}
+	hist, err := db.History(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range migration.Statuses(set, hist) {
+		if st.State != migration.StatusApplied || st.AppliedBy != "test" || st.AppliedAt == nil {
+			t.Errorf("status %+v, want applied by test", st)
+		}
+	}
+}
+
+func TestEditedAppliedFileBlocks(t *testing.T) {
+	db := openDB(t)
+	e := engineFor(db, "test")
+	if _, err := e.Apply(t.Context(), mustSet(t, history)); err != nil {
+		t.Fatal(err)
+	}
+	edited := map[string]string{}
+	for k, v := range history {
+		edited[k] = v
+	}
+	edited["0002_customers.sql"] += "\n-- a harmless comment still changes the checksum"
+	edited["0005_next.sql"] = "CREATE TABLE Next (Id INT64) PRIMARY KEY (Id)"
+	_, err := e.Apply(t.Context(), mustSet(t, edited))
+	if spangate.KindOf(err) != spangate.Blocked {
+		t.Fatalf("apply of an edited file: kind %v (%v), want blocked", spangate.KindOf(err), err)
+	}
+	hist, _ := db.History(t.Context())
+	if len(hist) != 4 {
+		t.Errorf("history has %d rows; 0005 must not have been applied", len(hist))
+	}
+	st := migration.Statuses(mustSet(t, edited), hist)
+	if st[1].State != migration.StatusModified || st[4].State != migration.StatusPending {
+		t.Errorf("statuses = %s, %s; want modified, pending", st[1].State, st[4].State)
+	}
+}
+
+func TestSyntaxErrorAppliesNothing(t *testing.T) {
+	db := openDB(t)
+	files := map[string]string{
+		"0001_ok.sql":  "CREATE TABLE A (Id INT64) PRIMARY KEY (Id)",
+		"0002_bad.sql": "CREATE TABLE B (Id INT64) PRIMARY KEY (Id);\nCREAT TABLE C (Id INT64) PRIMARY KEY (Id);",
+	}
+	_, err := engineFor(db, "t").Apply(t.Context(), mustSet(t, files))
+	if spangate.KindOf(err) != spangate.Invalid {
+		t.Fatalf("kind %v (%v), want invalid", spangate.KindOf(err), err)
+	}
+	if want := "0002_bad.sql:2"; !contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+	ddl, _ := db.Schema(t.Context())
+	for _, s := range ddl {
+		if contains(s, "TABLE A") {
+			t.Errorf("table A was created although the run had a syntax error")
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || index(s, sub) >= 0) }
+
+func index(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestLockTimeoutNamesHolder(t *testing.T) {
+	db := openDB(t)
+	if err := db.Init(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Acquire(t.Context(), "pipeline 42 on main", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e := engineFor(db, "me")
+	e.LockTimeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err := e.Apply(t.Context(), mustSet(t, history))
+	if spangate.KindOf(err) != spangate.Blocked || !contains(err.Error(), "pipeline 42 on main") {
+		t.Fatalf("err = %v (kind %v); want blocked naming the holder", err, spangate.KindOf(err))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("lock timeout took %s", d)
+	}
+}
+
+// TestConcurrentApplies runs 8 applies of the same history at once, 20
+// times: every migration is applied exactly once and its DML runs once.
+func TestConcurrentApplies(t *testing.T) {
+	trials := 20
+	if testing.Short() {
+		trials = 3
+	}
+	set := mustSet(t, history)
+	for trial := range trials {
+		t.Run(fmt.Sprint(trial), func(t *testing.T) {
+			db := openDB(t)
+			var wg sync.WaitGroup
+			applied := make([][]int64, 8)
+			errs := make([]error, 8)
+			for i := range 8 {
+				wg.Go(func() {
+					res, err := engineFor(db, fmt.Sprintf("runner-%d", i)).Apply(t.Context(), set)
+					applied[i], errs[i] = res.Applied, err
+				})
+			}
+			wg.Wait()
+			seen := map[int64]int{}
+			for i := range 8 {
+				if errs[i] != nil {
+					t.Errorf("runner %d: %v", i, errs[i])
+				}
+				for _, v := range applied[i] {
+					seen[v]++
+				}
+			}
+			for _, v := range []int64{1, 2, 3, 4} {
+				if seen[v] != 1 {
+					t.Errorf("migration %d applied %d times", v, seen[v])
+				}
+			}
+			if n := count(t, db, "SELECT COUNT(*) FROM Customers"); n != 1 {
+				t.Errorf("Customers has %d rows, want 1", n)
+			}
+		})
+	}
+}
+
+// failingSchema applies the first k-1 statements of the first batch it
+// gets, then reports statement k as failed, as production Spanner does.
+type failingSchema struct {
+	real *spannerdb.DB
+	k    int
+	done bool
+}
+
+func (f *failingSchema) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	if f.done || len(stmts) < f.k {
+		return f.real.UpdateSchema(ctx, opID, stmts)
+	}
+	f.done = true
+	n, err := f.real.UpdateSchema(ctx, opID+"_part", stmts[:f.k-1])
+	if err != nil {
+		return n, err
+	}
+	return n, spangate.Errorf(spangate.Conflict, "statement %d: validation failed (injected)", f.k)
+}
+
+func (f *failingSchema) AwaitOperation(ctx context.Context, opID string) (int, error) {
+	return f.real.AwaitOperation(ctx, opID)
+}
+
+// lostSchema sends the batch, then drops the answer as a broken
+// connection would.
+type lostSchema struct{ real *spannerdb.DB }
+
+func (l *lostSchema) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	if _, err := l.real.UpdateSchema(ctx, opID, stmts); err != nil {
+		return 0, err
+	}
+	return -1, spangate.Errorf(spangate.Unavailable, "connection reset (injected)")
+}
+
+func (l *lostSchema) AwaitOperation(ctx context.Context, opID string) (int, error) {
+	return l.real.AwaitOperation(ctx, opID)
+}
+
+func TestResumeAfterPartialBatch(t *testing.T) {
+	db := openDB(t)
+	set := mustSet(t, history)
+	e := engineFor(db, "t")
+	e.Schema = &failingSchema{real: db, k: 2} // Orders created, its index "fails"
+	_, err := e.Apply(t.Context(), set)
+	if err == nil || !contains(err.Error(), "0001_orders.sql:3") {
+		t.Fatalf("first apply: %v; want a failure naming 0001_orders.sql:3", err)
+	}
+	hist, _ := db.History(t.Context())
+	if len(hist) == 0 || hist[0].StatementsApplied != 1 || hist[0].State != migration.StateFailed {
+		t.Fatalf("history after failure = %+v; want 0001 failed after 1 statement", hist)
+	}
+	// Resume with the real schema updater: CREATE TABLE Orders must not be
+	// sent again (it would fail with a duplicate name).
+	e.Schema = db
+	res, err := e.Apply(t.Context(), set)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if len(res.Applied) != 4 {
+		t.Errorf("resume applied %v, want all 4", res.Applied)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM Orders"); n != 2 {
+		t.Errorf("Orders has %d rows, want 2", n)
+	}
+}
+
+func TestResumeAfterLostCall(t *testing.T) {
+	db := openDB(t)
+	set := mustSet(t, history)
+	e := engineFor(db, "t")
+	e.Schema = &lostSchema{real: db}
+	_, err := e.Apply(t.Context(), set)
+	if spangate.KindOf(err) != spangate.Unavailable {
+		t.Fatalf("first apply: kind %v (%v), want unavailable", spangate.KindOf(err), err)
+	}
+	hist, _ := db.History(t.Context())
+	if len(hist) == 0 || hist[0].State != migration.StateApplying || hist[0].OperationName == "" {
+		t.Fatalf("history = %+v; want the operation recorded in state applying", hist)
+	}
+	e.Schema = db
+	res, err := e.Apply(t.Context(), set)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	// The lost batch is re-attached, not re-sent: only 0004's batch is new.
+	if res.SchemaOperations != 1 || len(res.Applied) != 2 {
+		t.Errorf("resume: %d schema operations, applied %v; want 1 and [3 4]", res.SchemaOperations, res.Applied)
+	}
+	hist, _ = db.History(t.Context())
+	for _, st := range migration.Statuses(set, hist) {
+		if st.State != migration.StatusApplied {
+			t.Errorf("migration %d is %s after resume", st.Version, st.State)
+		}
+	}
+}
+
+func TestUnreachableSpannerFailsFast(t *testing.T) {
+	db, err := spannerdb.Open(t.Context(), "projects/p/instances/i/databases/d", spannerdb.Options{
+		EmulatorHost: "127.0.0.1:1", CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	_, err = engineFor(db, "t").Plan(t.Context(), mustSet(t, history))
+	if err == nil {
+		t.Fatal("plan against an unreachable Spanner succeeded")
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s, want under 15s", d)
+	}
+	if k := spangate.KindOf(err); k != spangate.Unavailable {
+		t.Errorf("kind %v (%v), want unavailable", k, err)
+	}
+	var se *spangate.Error
+	if !errors.As(err, &se) {
+		t.Errorf("error is not a spangate error: %v", err)
+	}
+}

@@ -1,0 +1,289 @@
+package spannerdb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	"cloud.google.com/go/spanner/admin/database/apiv1/databasepb"
+	"github.com/cloudspannerecosystem/memefish/ast"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// Table names of spangate's state in the target database.
+const (
+	MigrationsTable = "SpangateMigrations"
+	LocksTable      = "SpangateLocks"
+)
+
+// migrationLock is the name of the lock row that guards migrations.
+const migrationLock = "migrations"
+
+var stateDDL = map[string]string{
+	MigrationsTable: `CREATE TABLE SpangateMigrations (
+  Version INT64 NOT NULL,
+  Name STRING(MAX) NOT NULL,
+  Checksum STRING(64) NOT NULL,
+  State STRING(16) NOT NULL,
+  StatementsApplied INT64 NOT NULL,
+  StatementsTotal INT64 NOT NULL,
+  PrefixChecksum STRING(64),
+  OperationName STRING(MAX),
+  OpStart INT64,
+  OpCount INT64,
+  Failures INT64 NOT NULL,
+  AppliedBy STRING(MAX),
+  CommitSha STRING(MAX),
+  Pipeline STRING(MAX),
+  StartedAt TIMESTAMP,
+  FinishedAt TIMESTAMP,
+  Error STRING(MAX),
+  Fence INT64,
+  UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (Version)`,
+	LocksTable: `CREATE TABLE SpangateLocks (
+  Name STRING(64) NOT NULL,
+  Holder STRING(MAX),
+  Fence INT64 NOT NULL,
+  AcquiredAt TIMESTAMP,
+  ExpiresAt TIMESTAMP,
+) PRIMARY KEY (Name)`,
+}
+
+var historyColumns = []string{"Version", "Name", "Checksum", "State", "StatementsApplied", "StatementsTotal",
+	"PrefixChecksum", "OperationName", "OpStart", "OpCount", "Failures", "AppliedBy", "CommitSha", "Pipeline",
+	"StartedAt", "FinishedAt", "Error", "Fence", "UpdatedAt"}
+
+// Init creates spangate's tables when they are missing, in one schema
+// update. Concurrent callers are fine: a creator that loses the race sees
+// the table exist and carries on.
+func (d *DB) Init(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		existing, err := d.tables(ctx)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, name := range []string{MigrationsTable, LocksTable} {
+			if !existing[strings.ToLower(name)] {
+				missing = append(missing, stateDDL[name])
+			}
+		}
+		if len(missing) == 0 {
+			return d.ensureLockRow(ctx)
+		}
+		op, err := d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: d.path, Statements: missing})
+		if err == nil {
+			err = op.Wait(ctx)
+		}
+		if err == nil {
+			continue
+		}
+		// Another process created them first, or the emulator refused a
+		// concurrent schema change: look again.
+		if attempt < 20 && (spanner.ErrCode(err) == codes.FailedPrecondition || spanner.ErrCode(err) == codes.AlreadyExists ||
+			strings.Contains(strings.ToLower(err.Error()), "duplicate name")) {
+			time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+			continue
+		}
+		return mapErr(err, "create spangate's tables in "+d.path)
+	}
+}
+
+// tables returns the lower-cased names of the tables in the database.
+func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
+	stmts, err := d.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, s := range stmts {
+		st, err := sqlstmt.ParseOne(s)
+		if err != nil {
+			// A statement this parser does not know yet cannot be one of
+			// spangate's plain CREATE TABLEs.
+			continue
+		}
+		if _, ok := st.Node.(*ast.CreateTable); ok {
+			out[strings.ToLower(st.Table)] = true
+		}
+	}
+	return out, nil
+}
+
+func (d *DB) ensureLockRow(ctx context.Context) error {
+	err := d.runRW(ctx, "create the migration lock row", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		_, err := txn.ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Name"})
+		if spanner.ErrCode(err) == codes.NotFound {
+			return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)})})
+		}
+		return err
+	})
+	if spangate.KindOf(err) == spangate.Conflict && strings.Contains(strings.ToLower(err.Error()), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// History returns every row of the migration history, by version.
+func (d *DB) History(ctx context.Context) ([]migration.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	it := d.client.Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
+	defer it.Stop()
+	var out []migration.Record
+	for {
+		row, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return nil, mapErr(err, "read the migration history")
+		}
+		r, err := decodeRecord(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b migration.Record) int { return int(a.Version - b.Version) })
+	return out, nil
+}
+
+func decodeRecord(row *spanner.Row) (migration.Record, error) {
+	var (
+		r                                     migration.Record
+		state                                 string
+		applied, total, failures              int64
+		prefix, op, by, commit, pipeline, msg spanner.NullString
+		opStart, opCount, fence               spanner.NullInt64
+		started, finished                     spanner.NullTime
+		updated                               time.Time
+	)
+	err := row.Columns(&r.Version, &r.Name, &r.Checksum, &state, &applied, &total, &prefix, &op, &opStart, &opCount,
+		&failures, &by, &commit, &pipeline, &started, &finished, &msg, &fence, &updated)
+	if err != nil {
+		return r, spangate.Errorf(spangate.Internal, "decode a %s row: %w", MigrationsTable, err)
+	}
+	r.State = migration.State(state)
+	r.StatementsApplied, r.StatementsTotal, r.Failures = int(applied), int(total), int(failures)
+	r.PrefixChecksum, r.OperationName = prefix.StringVal, op.StringVal
+	r.OpStart, r.OpCount = int(opStart.Int64), int(opCount.Int64)
+	r.AppliedBy, r.Commit, r.Pipeline, r.Error = by.StringVal, commit.StringVal, pipeline.StringVal, msg.StringVal
+	r.StartedAt, r.FinishedAt = started.Time, finished.Time
+	return r, nil
+}
+
+func recordMutation(r migration.Record, fence int64) *spanner.Mutation {
+	nullTime := func(t time.Time) spanner.NullTime { return spanner.NullTime{Time: t, Valid: !t.IsZero()} }
+	nullStr := func(s string) spanner.NullString { return spanner.NullString{StringVal: s, Valid: s != ""} }
+	return spanner.InsertOrUpdate(MigrationsTable, historyColumns, []any{
+		r.Version, r.Name, r.Checksum, string(r.State), int64(r.StatementsApplied), int64(r.StatementsTotal),
+		nullStr(r.PrefixChecksum), nullStr(r.OperationName), int64(r.OpStart), int64(r.OpCount), int64(r.Failures),
+		nullStr(r.AppliedBy), nullStr(r.Commit), nullStr(r.Pipeline), nullTime(r.StartedAt), nullTime(r.FinishedAt),
+		nullStr(r.Error), fence, spanner.CommitTimestamp,
+	})
+}
+
+// checkLease fails unless l still holds the migration lock, in txn.
+func checkLease(ctx context.Context, txn *spanner.ReadWriteTransaction, l migration.Lease) error {
+	row, err := txn.ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Holder", "Fence", "ExpiresAt", "AcquiredAt"})
+	if err != nil {
+		return err
+	}
+	var (
+		holder            spanner.NullString
+		fence             int64
+		expires, acquired spanner.NullTime
+	)
+	if err := row.Columns(&holder, &fence, &expires, &acquired); err != nil {
+		return err
+	}
+	if holder.StringVal != l.Holder || fence != l.Fence {
+		return spangate.Errorf(spangate.Blocked, "%w", &migration.LockHeldError{Holder: orNobody(holder.StringVal), Since: acquired.Time, Expires: expires.Time}).
+			WithHint(fmt.Sprintf("this run's lease (fence %d) was lost; re-run apply to resume", l.Fence))
+	}
+	return nil
+}
+
+func orNobody(s string) string {
+	if s == "" {
+		return "nobody"
+	}
+	return s
+}
+
+// Save writes history rows in one transaction, if l still holds the lock.
+func (d *DB) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
+	return d.runRW(ctx, "write the migration history", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		if err := checkLease(ctx, txn, l); err != nil {
+			return err
+		}
+		ms := make([]*spanner.Mutation, len(recs))
+		for i, r := range recs {
+			ms[i] = recordMutation(r, l.Fence)
+		}
+		return txn.BufferWrite(ms)
+	})
+}
+
+// ApplyDML runs stmts and writes rec in one transaction, if l still holds
+// the lock and the stored row has fromApplied statements applied. When the
+// stored row already shows rec's progress (a retry after a commit whose
+// answer was lost), it does nothing: the DML ran exactly once.
+func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
+	var counts []int64
+	err := d.runRW(ctx, fmt.Sprintf("apply DML of migration %d", rec.Version), func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		counts = nil
+		if err := checkLease(ctx, txn, l); err != nil {
+			return err
+		}
+		stored := 0
+		row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{rec.Version}, []string{"StatementsApplied"})
+		switch {
+		case spanner.ErrCode(err) == codes.NotFound:
+		case err != nil:
+			return err
+		default:
+			var n int64
+			if err := row.Columns(&n); err != nil {
+				return err
+			}
+			stored = int(n)
+		}
+		if stored == rec.StatementsApplied {
+			return nil // committed by an earlier attempt
+		}
+		if stored != fromApplied {
+			return spangate.Errorf(spangate.Conflict, "migration %d has %d statements applied, expected %d: another run changed the history", rec.Version, stored, fromApplied)
+		}
+		sts := make([]spanner.Statement, len(stmts))
+		for i, s := range stmts {
+			sts[i] = spanner.NewStatement(s)
+		}
+		counts, err = txn.BatchUpdate(ctx, sts)
+		if err != nil {
+			return err
+		}
+		return txn.BufferWrite([]*spanner.Mutation{recordMutation(rec, l.Fence)})
+	})
+	return counts, err
+}
+
+// PartitionedUpdate runs one UPDATE or DELETE as Partitioned DML and
+// returns Spanner's lower bound of the rows it changed.
+func (d *DB) PartitionedUpdate(ctx context.Context, stmt string) (int64, error) {
+	n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
+	if err != nil {
+		return 0, mapErr(err, "run Partitioned DML")
+	}
+	return n, nil
+}

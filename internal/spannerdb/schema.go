@@ -1,0 +1,122 @@
+package spannerdb
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	database "cloud.google.com/go/spanner/admin/database/apiv1"
+	"cloud.google.com/go/spanner/admin/database/apiv1/databasepb"
+	"google.golang.org/grpc/codes"
+
+	"github.com/spangate/spangate"
+)
+
+// UpdateSchema sends stmts as one schema update batch under opID and waits
+// for it. It returns how many statements were applied: all on success, the
+// number Spanner committed before a failure (from the operation's
+// per-statement commit timestamps), or -1 when that cannot be known (the
+// call was lost, or the wait was interrupted; AwaitOperation can settle it
+// later). A batch already sent under opID is re-attached, never re-sent.
+func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	var (
+		op  *database.UpdateDatabaseDdlOperation
+		err error
+	)
+	wait := 50 * time.Millisecond
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		op, err = d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{
+			Database: d.path, Statements: stmts, OperationId: opID,
+		})
+		if err == nil {
+			break
+		}
+		switch {
+		case spanner.ErrCode(err) == codes.AlreadyExists:
+			// Sent before by a run that lost the answer: re-attach.
+			return d.AwaitOperation(ctx, opID)
+		case schemaBusy(err) && time.Now().Before(deadline) && ctx.Err() == nil:
+			// The emulator refuses a schema change while a read-write
+			// transaction runs; production queues it instead.
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait + rand.N(wait)):
+			}
+			wait = min(wait*2, time.Second)
+			continue
+		case unknownOutcome(err):
+			return -1, mapErr(err, "send schema update "+opID)
+		default:
+			// Refused before anything ran (syntax, names, permissions).
+			return 0, mapErr(err, "schema update refused")
+		}
+	}
+	return d.wait(ctx, op, len(stmts))
+}
+
+// AwaitOperation waits for the schema update sent under opID. It returns an
+// error of kind NotFound when Spanner never received it.
+func (d *DB) AwaitOperation(ctx context.Context, opID string) (int, error) {
+	op := d.admin.UpdateDatabaseDdlOperation(d.path + "/operations/" + opID)
+	if err := op.Poll(ctx); err != nil && !op.Done() {
+		if spanner.ErrCode(err) == codes.NotFound {
+			return 0, spangate.Errorf(spangate.NotFound, "schema operation %s was never received: %w", opID, err)
+		}
+		if unknownOutcome(err) {
+			return -1, mapErr(err, "look up schema operation "+opID)
+		}
+		// The operation finished with an error: fall through to read
+		// its metadata.
+	}
+	md, _ := op.Metadata()
+	total := -1
+	if md != nil {
+		total = len(md.GetStatements())
+	}
+	return d.wait(ctx, op, total)
+}
+
+// wait waits for op and counts its applied statements.
+func (d *DB) wait(ctx context.Context, op *database.UpdateDatabaseDdlOperation, total int) (int, error) {
+	err := op.Wait(ctx)
+	if err != nil && !op.Done() {
+		return -1, mapErr(err, "wait for schema operation "+op.Name())
+	}
+	md, _ := op.Metadata()
+	if err == nil {
+		if total < 0 && md != nil {
+			total = len(md.GetStatements())
+		}
+		return total, nil
+	}
+	if md == nil {
+		return -1, mapErr(err, "schema operation "+op.Name()+" failed")
+	}
+	applied := 0
+	for _, ts := range md.GetCommitTimestamps() {
+		if ts != nil {
+			applied++
+		}
+	}
+	return applied, mapErr(err, "schema operation "+op.Name()+" failed")
+}
+
+// schemaBusy reports the emulator's refusal of a concurrent schema change.
+func schemaBusy(err error) bool {
+	return spanner.ErrCode(err) == codes.FailedPrecondition &&
+		strings.Contains(strings.ToLower(err.Error()), "concurrent")
+}
+
+// unknownOutcome reports errors after which the request may or may not
+// have reached Spanner.
+func unknownOutcome(err error) bool {
+	switch spanner.ErrCode(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Internal:
+		return true
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
