@@ -71,6 +71,7 @@ then, in another shell, paste the export lines it prints and run:
 
 	root.AddCommand(
 		a.versionCommand(),
+		a.migrateCommand(),
 	)
 	return root
 }

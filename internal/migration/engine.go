@@ -330,7 +330,7 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 func describeStep(s *Step) string {
 	var files []string
 	for _, p := range s.Parts {
-		files = append(files, fmt.Sprintf("%d_%s", p.File.Version, p.File.Name))
+		files = append(files, p.File.Base())
 	}
 	switch s.Kind {
 	case StepDDL:
@@ -384,7 +384,7 @@ func (e *Engine) advance(r *Record, f *File, n int, res *Result) {
 		r.FinishedAt = e.Now()
 		res.Applied = append(res.Applied, f.Version)
 		e.report(Event{Type: "file_done", Version: f.Version, Done: n, Total: len(f.Statements),
-			Message: fmt.Sprintf("applied %d_%s (%d statements)", f.Version, f.Name, n)})
+			Message: fmt.Sprintf("applied %s (%d statements)", f.Base(), n)})
 	}
 }
 

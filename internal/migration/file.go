@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -42,6 +43,12 @@ type File struct {
 	Checksum string
 	// Statements are the parsed statements, in order.
 	Statements []sqlstmt.Statement
+}
+
+// Base returns the file's base name without ".sql", such as
+// "0001_create_orders".
+func (f *File) Base() string {
+	return strings.TrimSuffix(path.Base(f.Path), ".sql")
 }
 
 // KindOf returns how statement i runs.
@@ -131,32 +138,43 @@ type Source struct {
 // A missing or unreadable directory, or one without migrations, is an error
 // of kind Invalid; problems with single files become findings.
 func ReadDir(fsys fs.FS, dir string) (*Set, error) {
+	return readDir(fsys, dir, dir)
+}
+
+// ReadOSDir reads the migrations in the operating system directory dir;
+// messages name the files as dir/<file>.
+func ReadOSDir(dir string) (*Set, error) {
+	return readDir(os.DirFS(dir), ".", dir)
+}
+
+// readDir reads dir of fsys and names files as display/<file>.
+func readDir(fsys fs.FS, dir, display string) (*Set, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, spangate.Errorf(spangate.Invalid, "migrations directory %s does not exist", dir).
-				WithHint("create it with a first file such as " + path.Join(dir, "0001_init.sql") + ", or pass --dir")
+			return nil, spangate.Errorf(spangate.Invalid, "migrations directory %s does not exist", display).
+				WithHint("create it with a first file such as " + path.Join(display, "0001_init.sql") + ", or pass --dir")
 		}
-		return nil, spangate.Errorf(spangate.Invalid, "read migrations directory %s: %w", dir, err)
+		return nil, spangate.Errorf(spangate.Invalid, "read migrations directory %s: %w", display, err)
 	}
 	var sources []Source
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(strings.ToLower(e.Name()), ".sql") {
 			continue
 		}
-		p := path.Join(dir, e.Name())
-		b, err := fs.ReadFile(fsys, p)
+		shown := path.Join(display, e.Name())
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
-			return nil, spangate.Errorf(spangate.Invalid, "read migration %s: %w", p, err)
+			return nil, spangate.Errorf(spangate.Invalid, "read migration %s: %w", shown, err)
 		}
-		sources = append(sources, Source{Name: p, Content: b})
+		sources = append(sources, Source{Name: shown, Content: b})
 	}
 	if len(sources) == 0 {
-		return nil, spangate.Errorf(spangate.Invalid, "no migration files (*.sql) in %s", dir).
-			WithHint("add files named <version>_<description>.sql, for example " + path.Join(dir, "0001_create_orders.sql"))
+		return nil, spangate.Errorf(spangate.Invalid, "no migration files (*.sql) in %s", display).
+			WithHint("add files named <version>_<description>.sql, for example " + path.Join(display, "0001_create_orders.sql"))
 	}
 	set := Parse(sources)
-	set.Dir = dir
+	set.Dir = display
 	return set, nil
 }
 

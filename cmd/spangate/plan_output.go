@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spangate/spangate/internal/migration"
+)
+
+type pendingJSON struct {
+	Version    int64                     `json:"version"`
+	Name       string                    `json:"name"`
+	Statements int                       `json:"statements"`
+	Kinds      []migration.StatementKind `json:"kinds"`
+	ResumeAt   int                       `json:"resume_at,omitempty"`
+}
+
+func planJSON(db string, p *migration.Plan) map[string]any {
+	pending := make([]pendingJSON, 0, len(p.Pending))
+	for _, pd := range p.Pending {
+		pending = append(pending, pendingJSON{pd.Version, pd.Name, pd.Statements, pd.Kinds, pd.ResumeAt})
+	}
+	return map[string]any{
+		"database":          db,
+		"applied":           nonNil(p.Applied),
+		"pending":           pending,
+		"findings":          nonNil(p.Findings),
+		"schema_operations": p.SchemaOperations,
+		"statements":        p.Statements,
+		"blocked":           p.Blocked(),
+	}
+}
+
+func kindsString(ks []migration.StatementKind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+func writePlanText(w io.Writer, db string, p *migration.Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Database: %s\n", db)
+	fmt.Fprintf(&b, "Applied:  %d migration(s)\n", len(p.Applied))
+	if len(p.Pending) == 0 {
+		b.WriteString("Pending:  none\n")
+	} else {
+		fmt.Fprintf(&b, "Pending:  %d migration(s), %d statement(s), %d schema operation(s)\n", len(p.Pending), p.Statements, p.SchemaOperations)
+		for _, pd := range p.Pending {
+			resume := ""
+			if pd.ResumeAt > 0 {
+				resume = fmt.Sprintf(", resumes at statement %d", pd.ResumeAt+1)
+			}
+			fmt.Fprintf(&b, "  %s  %d statement(s): %s%s\n", pd.File.Base(), pd.Statements, kindsString(pd.Kinds), resume)
+		}
+		b.WriteString("Steps:\n")
+		for i, s := range p.Steps {
+			fmt.Fprintf(&b, "  %d. %s\n", i+1, stepLine(&s))
+		}
+	}
+	if len(p.Findings) > 0 {
+		b.WriteString("Findings:\n")
+		for _, f := range p.Findings {
+			fmt.Fprintf(&b, "  %-7s %s:%d [%s] %s\n", f.Severity, f.File, f.Line, f.Rule, f.Message)
+		}
+	}
+	if p.Blocked() {
+		b.WriteString("Result:   BLOCKED: fix the errors above before applying.\n")
+	} else if len(p.Pending) > 0 {
+		b.WriteString("Result:   ready: spangate migrate apply\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func stepLine(s *migration.Step) string {
+	var files []string
+	for _, p := range s.Parts {
+		files = append(files, p.File.Base())
+	}
+	switch s.Kind {
+	case migration.StepDDL:
+		return fmt.Sprintf("schema operation: %d DDL statement(s), %d needing validation or backfill (%s)", s.Len(), s.Heavy, strings.Join(files, ", "))
+	case migration.StepDML:
+		return fmt.Sprintf("transaction: %d DML statement(s) with the history row (%s)", s.Len(), strings.Join(files, ", "))
+	default:
+		return fmt.Sprintf("Partitioned DML (%s)", strings.Join(files, ", "))
+	}
+}
+
+func writePlanMarkdown(w io.Writer, db string, p *migration.Plan) error {
+	var b strings.Builder
+	status := "✅ ready to apply"
+	if p.Blocked() {
+		status = "⛔ blocked"
+	} else if len(p.Pending) == 0 {
+		status = "✅ up to date"
+	}
+	fmt.Fprintf(&b, "### spangate migration plan: %s\n\n", status)
+	fmt.Fprintf(&b, "Database `%s`: %d applied, %d pending, **%d schema operation(s)**, %d statement(s).\n\n",
+		db, len(p.Applied), len(p.Pending), p.SchemaOperations, p.Statements)
+	if len(p.Pending) > 0 {
+		b.WriteString("| Version | Name | Statements | Kinds |\n|---:|---|---:|---|\n")
+		for _, pd := range p.Pending {
+			fmt.Fprintf(&b, "| %d | %s | %d | %s |\n", pd.Version, mdEscape(pd.Name), pd.Statements, kindsString(pd.Kinds))
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Findings) > 0 {
+		b.WriteString("**Findings**\n\n")
+		for _, f := range p.Findings {
+			icon := "⚠️"
+			if f.Severity == migration.SeverityError {
+				icon = "❌"
+			}
+			fmt.Fprintf(&b, "- %s `%s:%d` **%s**: %s\n", icon, f.File, f.Line, f.Rule, mdEscape(f.Message))
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Steps) > 0 {
+		b.WriteString("<details><summary>Steps and statements</summary>\n\n")
+		for i, s := range p.Steps {
+			fmt.Fprintf(&b, "%d. %s\n\n```sql\n%s\n```\n\n", i+1, stepLine(&s), strings.Join(s.Statements(), ";\n"))
+		}
+		b.WriteString("</details>\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;").Replace(s)
+}
