@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -82,6 +83,12 @@ func setUp() (host string, stop func(context.Context) error, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if h, ok := os.LookupEnv(EnvHost); ok && h != "" {
+		c, err := net.DialTimeout("tcp", h, 3*time.Second)
+		if err != nil {
+			return "", nil, spangate.Errorf(spangate.Unavailable, "%s=%s is set, but nothing accepts connections there: %w", EnvHost, h, err).
+				WithHint("start that emulator, or unset " + EnvHost + " to let the tests start their own")
+		}
+		c.Close()
 		if err := emulator.CreateInstance(ctx, h, Project, Instance); err != nil {
 			return "", nil, fmt.Errorf("%s=%s is set, but creating the test instance there failed: %w", EnvHost, h, err)
 		}
