@@ -327,7 +327,7 @@ func TestLocateIn(t *testing.T) {
 		want      string
 	}{
 		{"rules[0].when", 1, 7, "l.yaml:9:18"},
-		{"rules[1].when", 2, 2, "l.yaml:15:11"},
+		{"rules[1].when", 2, 2, "l.yaml:15:9"},
 		{"rules[1].when", 1, 0, "l.yaml:14:7"},
 		{"rules[2].when", 1, 7, "l.yaml:19:19"},
 		{"rules[9].when", 1, 1, "l.yaml:7"}, // missing: nearest parent, rules

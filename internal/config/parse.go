@@ -119,10 +119,15 @@ func (d *decoder) remember(key, n *yaml.Node, path string) {
 	}
 	switch {
 	case n.Kind == yaml.ScalarNode && n.Style&yaml.LiteralStyle != 0:
+		// The content starts on the line after the indicator; YAML removes
+		// the indentation of its first non-empty line from every line.
 		loc.block = true
-		count := strings.Count(strings.TrimSuffix(n.Value, "\n"), "\n") + 1
-		for i := range count {
-			loc.indents = append(loc.indents, d.indent(n.Line+1+i))
+		loc.lines = strings.Count(strings.TrimSuffix(n.Value, "\n"), "\n") + 1
+		for i := range loc.lines {
+			if line := n.Line + 1 + i; len(bytes.TrimSpace(d.lineAt(line))) > 0 {
+				loc.indent = d.indent(line)
+				break
+			}
 		}
 	case n.Kind == yaml.ScalarNode && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
 		loc.quoted = true
@@ -130,12 +135,17 @@ func (d *decoder) remember(key, n *yaml.Node, path string) {
 	d.cfg.nodes[path] = loc
 }
 
+// lineAt returns the 1-based line of the file, or nil.
+func (d *decoder) lineAt(line int) []byte {
+	if line < 1 || line > len(d.lines) {
+		return nil
+	}
+	return d.lines[line-1]
+}
+
 // indent returns the number of leading spaces of the 1-based line.
 func (d *decoder) indent(line int) int {
-	if line < 1 || line > len(d.lines) {
-		return 0
-	}
-	l := d.lines[line-1]
+	l := d.lineAt(line)
 	return len(l) - len(bytes.TrimLeft(l, " "))
 }
 

@@ -114,9 +114,11 @@ func (ps Problems) Merge(more Problems) Problems {
 type location struct {
 	line, column int
 	// block is true for a literal block scalar (|), whose content starts on
-	// the next line; indents then holds the indentation of each content line.
-	block   bool
-	indents []int
+	// the next line; lines counts its content lines and indent is the
+	// indentation YAML removed from each.
+	block  bool
+	lines  int
+	indent int
 	// quoted is true for a single- or double-quoted scalar.
 	quoted bool
 }
@@ -150,9 +152,9 @@ func (c *Config) LocateIn(path string, line, column int) Position {
 	pos := Position{File: c.file, Line: loc.line, Column: loc.column}
 	switch {
 	case loc.block:
-		if line >= 1 && line <= len(loc.indents) {
+		if line >= 1 && line <= loc.lines {
 			pos.Line = loc.line + line
-			pos.Column = loc.indents[line-1] + column + 1
+			pos.Column = loc.indent + column + 1
 		}
 	case line == 1:
 		pos.Column = loc.column + column
