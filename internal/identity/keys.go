@@ -50,7 +50,6 @@ type keyCache struct {
 	nextFetch time.Time         // no fetch starts before this
 	lastErr   error             // error of the last fetch, nil after a success
 	inflight  *keyFetch
-	fetches   int // fetch attempts, for tests and debugging
 }
 
 // keyFetch is one fetch that several callers may wait for.
@@ -138,7 +137,6 @@ func (c *keyCache) missing(kid string, fetchErr error) error {
 func (c *keyCache) startLocked(ctx context.Context, now time.Time) *keyFetch {
 	f := &keyFetch{done: make(chan struct{})}
 	c.inflight = f
-	c.fetches++
 	c.nextFetch = now.Add(c.cooldown)
 	jwksURL := c.jwksURL
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
