@@ -29,7 +29,8 @@ var attributeClaims = map[spangate.Provider][]string{
 }
 
 // PrincipalFromClaims maps a claim set to a principal for the named issuer.
-// When provider is empty it is inferred from the claims (see InferProvider);
+// When provider is empty it is inferred from the iss claim for the hosted CI
+// issuers, else from the other claims (see InferProvider);
 // an unknown provider is treated as ProviderGeneric.
 // It checks nothing: Verify calls it after verification, and `policy
 // explain --claims` calls it on claims taken as given.
@@ -45,6 +46,10 @@ func PrincipalFromClaims(issuerName string, provider spangate.Provider, claims m
 
 // principal is PrincipalFromClaims without the copy, for claims Verify owns.
 func principal(issuerName string, provider spangate.Provider, claims map[string]any) spangate.Principal {
+	if provider == "" {
+		iss, _ := claims["iss"].(string)
+		provider = providerFromURL(iss)
+	}
 	if provider == "" {
 		provider = InferProvider(claims)
 	}
