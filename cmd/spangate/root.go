@@ -72,6 +72,8 @@ then, in another shell, paste the export lines it prints and run:
 	root.AddCommand(
 		a.versionCommand(),
 		a.migrateCommand(),
+		a.devCommand(),
+		a.policyCommand(),
 	)
 	return root
 }
