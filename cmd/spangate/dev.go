@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/devoidc"
 	"github.com/spangate/spangate/internal/emulator"
 )
 
@@ -75,6 +77,7 @@ interrupted. Data lives in memory and is gone at exit.`,
 			return a.runDev(cmd.Context(), opts, find)
 		},
 	}
+	cmd.AddCommand(a.devTokenCommand())
 	f := cmd.Flags()
 	f.StringVar(&opts.addr, "addr", "127.0.0.1:8479", "address the gateway and the dev OIDC issuer listen on (port 0 picks a free one)")
 	f.StringVar(&opts.spannerAddr, "spanner-addr", "127.0.0.1:9010", "address the Spanner emulator serves gRPC on (port 0 picks a free one)")
@@ -140,6 +143,14 @@ type devStack struct {
 	database   string
 	configPath string
 
+	// issuer is the dev OIDC issuer at http://<addr>/dev/oidc; config is
+	// the gateway config (the dev issuer and database, and either an
+	// allow-all rule or the rules of --config), written to configFile.
+	issuer     *devoidc.Issuer
+	config     *config.Config
+	configFile string
+	tempDir    string
+
 	mux      *http.ServeMux
 	server   *http.Server
 	httpAddr string
@@ -179,6 +190,9 @@ func (a *app) startDevStack(ctx context.Context, opts devOptions, find findFunc,
 		return nil, err
 	}
 	if err := s.createDatabase(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.setUpIdentity(); err != nil {
 		return nil, err
 	}
 	if err := s.mountHandlers(); err != nil {
@@ -269,7 +283,25 @@ func (s *devStack) createDatabase(ctx context.Context) error {
 // /healthz.
 func (s *devStack) mountHandlers() error {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle(s.issuer.MountPath(), s.issuer.Handler())
 	return nil
+}
+
+// setUpIdentity creates the dev OIDC issuer, whose URL carries the real
+// HTTP port, and the gateway config that trusts it.
+func (s *devStack) setUpIdentity() error {
+	iss, err := devoidc.New("http://"+s.httpAddr+"/dev/oidc", devoidc.Options{Logger: s.logger})
+	if err != nil {
+		return err
+	}
+	s.issuer = iss
+	dir, err := os.MkdirTemp("", "spangate-dev-")
+	if err != nil {
+		return spangate.Errorf(spangate.Internal, "create a temporary directory for the dev config: %w", err)
+	}
+	s.tempDir = dir
+	s.config, s.configFile, err = devConfig(s.configPath, dir, s.httpAddr, iss)
+	return err
 }
 
 // healthz reports whether the Spanner backend is up.
@@ -321,6 +353,14 @@ func (s *devStack) printBanner(w io.Writer) {
 		b.WriteString("# Data lives in memory only and is gone when spangate dev exits.\n")
 	}
 	fmt.Fprintf(&b, "# HTTP (gateway, dev OIDC issuer): http://%s  (health: http://%s/healthz)\n", s.httpAddr, s.httpAddr)
+	fmt.Fprintf(&b, "# Dev OIDC issuer: %s (mints tokens shaped like Bitbucket, GitHub and GitLab ones)\n", s.issuer.URL())
+	if s.configPath == "" {
+		fmt.Fprintf(&b, "# Policy: %s trusts the dev issuer and allows every action on database %q.\n", s.configFile, devDatabaseName)
+	} else {
+		fmt.Fprintf(&b, "# Policy: the rules of %s; the dev issuer and database %q were added to it.\n", s.configFile, devDatabaseName)
+	}
+	fmt.Fprintf(&b, "# Get a CI-shaped token: spangate dev token --gateway http://%s --provider bitbucket\n", s.httpAddr)
+	fmt.Fprintf(&b, "# Explain a decision:    spangate policy explain --config %s --token FILE --database %s --action migrate\n", s.configFile, devDatabaseName)
 	b.WriteString("# Next, in another shell after pasting the export lines above:\n")
 	b.WriteString("#   spangate migrate plan --dir migrations\n")
 	b.WriteString("#   spangate migrate apply --dir migrations\n")
@@ -339,8 +379,12 @@ func (s *devStack) stop(ctx context.Context) {
 	s.stopSpanner(ctx)
 }
 
-// stopSpanner stops the emulator or fake spangate started, if any.
+// stopSpanner stops the emulator or fake spangate started, if any, and
+// removes the dev config.
 func (s *devStack) stopSpanner(ctx context.Context) {
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+	}
 	if s.emulator != nil {
 		if err := s.emulator.Stop(ctx); err != nil {
 			s.logger.Warn("stopping the emulator", "err", err)

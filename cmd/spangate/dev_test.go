@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -207,12 +208,30 @@ func TestDevStartsEmulator(t *testing.T) {
 	if code := getHealthz(t, d.httpAddr); code != http.StatusOK {
 		t.Errorf("/healthz = %d", code)
 	}
+	// The dev OIDC issuer is served, and the banner says how to use it and
+	// where the dev policy is.
+	resp, err := http.Get("http://" + d.httpAddr + "/dev/oidc/.well-known/openid-configuration")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("dev issuer discovery: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	policyFile := regexp.MustCompile(`# Policy: (\S+) trusts the dev issuer`).FindStringSubmatch(out)
+	if policyFile == nil || !strings.Contains(out, "spangate dev token --gateway http://"+d.httpAddr) {
+		t.Fatalf("banner lacks the policy file or the token command:\n%s", out)
+	}
+	if _, err := os.Stat(policyFile[1]); err != nil {
+		t.Errorf("dev policy file: %v", err)
+	}
 
 	if err := d.stop(t); err != nil {
 		t.Fatalf("spangate dev after cancel = %v; want nil\nstderr:\n%s", err, d.stderr.String())
 	}
 	if !processGone(d.pid) {
 		t.Errorf("emulator pid %d left running", d.pid)
+	}
+	if _, err := os.Stat(policyFile[1]); !os.IsNotExist(err) {
+		t.Errorf("dev policy file %s left behind (%v)", policyFile[1], err)
 	}
 	if !refusesConnections(d.spannerHost) || !refusesConnections(d.httpAddr) {
 		t.Error("spanner or HTTP port still accepts connections after exit")
