@@ -27,7 +27,7 @@ const (
 	DefaultSessionTTL = 10 * time.Minute
 	// MaxSessionTTL bounds session_ttl: a session token cannot be revoked, so
 	// it must stay short-lived.
-	MaxSessionTTL = 12 * time.Hour
+	MaxSessionTTL = time.Hour
 	// MaxFileSize bounds the size of a config file Parse accepts.
 	MaxFileSize = 4 << 20
 )
@@ -58,6 +58,22 @@ type Config struct {
 	// Rules grant actions on databases to principals whose token satisfies
 	// the rule's condition. Nothing is allowed unless a rule allows it.
 	Rules []Rule `yaml:"rules"`
+	// SessionAudience is the aud of the gateway's session tokens; a session
+	// token is accepted only by gateways configured with the same audience
+	// and one of its keys. Default "spangate".
+	SessionAudience string `yaml:"session_audience"`
+	// SessionKeys sign and verify the gateway's session tokens
+	// (HMAC-SHA256). The first key signs; every key listed verifies, so a
+	// key is rotated by listing the new key first and keeping the old one
+	// second for at least session_ttl. Every replica behind one load
+	// balancer needs the same keys. With no key, the gateway makes a random
+	// one at start: its session tokens then verify only on that process.
+	SessionKeys []SessionKey `yaml:"session_keys"`
+	// Audit tunes what the audit trail records.
+	Audit Audit `yaml:"audit"`
+	// Limits protect the gateway and the databases from oversized, slow or
+	// too frequent requests.
+	Limits Limits `yaml:"limits"`
 
 	// file is the name the config was read from, for messages.
 	file string
@@ -105,8 +121,18 @@ type Rule struct {
 // Default returns a Config with every default set and nothing else.
 func Default() *Config {
 	return &Config{
-		Listen:     DefaultListen,
-		SessionTTL: DefaultSessionTTL,
+		Listen:          DefaultListen,
+		SessionTTL:      DefaultSessionTTL,
+		SessionAudience: DefaultSessionAudience,
+		Limits: Limits{
+			MaxBodyBytes:   DefaultMaxBodyBytes,
+			RequestTimeout: DefaultRequestTimeout,
+			ApplyTimeout:   DefaultApplyTimeout,
+			SpannerTimeout: DefaultSpannerTimeout,
+			RateLimit:      DefaultRateLimit,
+			RateBurst:      DefaultRateBurst,
+			MaxRows:        DefaultMaxRows,
+		},
 	}
 }
 

@@ -76,7 +76,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: minimal + "listn: :80\n",
-			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, session_ttl, tls, issuers, databases, rules)`},
+			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits)`},
 		},
 		{
 			name: "unknown nested key",
@@ -143,7 +143,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "too long duration",
 			yaml: minimal + "session_ttl: 48h\n",
-			want: []string{`c.yaml:7: session_ttl: 48h0m0s is longer than the 12h0m0s maximum`},
+			want: []string{`c.yaml:7: session_ttl: 48h0m0s is longer than the 1h0m0s maximum`},
 		},
 		{
 			name: "missing issuers and databases",
@@ -232,7 +232,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "top level not a map",
 			yaml: "- a\n- b\n",
-			want: []string{`c.yaml:1: must be a map of keys (listen, session_ttl, tls, issuers, databases, rules), not a list`},
+			want: []string{`c.yaml:1: must be a map of keys (listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits), not a list`},
 		},
 	}
 	for _, tt := range tests {

@@ -171,6 +171,12 @@ func (d *decoder) decode(key, n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Bool:
+		d.decodeBool(n, path, v)
+	case reflect.Int, reflect.Int64:
+		d.decodeInt(n, path, v)
+	case reflect.Float64:
+		d.decodeFloat(n, path, v)
 	case reflect.Struct:
 		d.decodeStruct(n, path, v)
 	case reflect.Slice:
@@ -205,6 +211,49 @@ func (d *decoder) decodeDuration(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+func (d *decoder) decodeBool(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		d.fail(n, path, "must be true or false, not %s", describe(n))
+		return
+	}
+	v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+}
+
+func (d *decoder) decodeInt(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		d.fail(n, path, "must be a whole number, not %s", describe(n))
+		return
+	}
+	i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+	if err != nil || v.OverflowInt(i) {
+		d.fail(n, path, "number %q is out of range", n.Value)
+		return
+	}
+	v.SetInt(i)
+}
+
+func (d *decoder) decodeFloat(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+		d.fail(n, path, "must be a number, not %s", describe(n))
+		return
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+	if err != nil {
+		d.fail(n, path, "invalid number %q", n.Value)
+		return
+	}
+	v.SetFloat(f)
+}
+
+// describe names what a node holds, for messages about a value of the
+// wrong type.
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return strconv.Quote(n.Value)
+	}
+	return "a " + kindName(n)
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {

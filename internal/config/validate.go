@@ -41,6 +41,7 @@ func (c *Config) Validate() error {
 	c.validateIssuers(add)
 	c.validateDatabases(add)
 	c.validateRules(add)
+	c.validateGateway(add)
 	return ps.Err(c.file)
 }
 
