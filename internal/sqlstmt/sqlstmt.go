@@ -285,9 +285,12 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 }
 
 // separator returns what stands between the previous token and tok once
-// comments are removed: a newline if the gap held one, a space if it held
-// any whitespace or comment, else nothing.
+// comments are removed: the original whitespace when the gap held no
+// comment; otherwise a newline if the gap held one, else a space.
 func separator(tok token.Token) string {
+	if len(tok.Comments) == 0 {
+		return tok.Space
+	}
 	gap := tok.Space
 	for _, c := range tok.Comments {
 		gap += c.Space + c.Raw

@@ -1,0 +1,1 @@
+CREATE UNIQUE NULL_FILTERED INDEX CustomersByEmail ON Customers (Email);
