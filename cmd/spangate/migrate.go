@@ -186,7 +186,7 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	}
 	switch f.format {
 	case "json":
-		err = writeJSON(a.stdout, planJSON(db.Path(), plan))
+		err = writeJSON(a.stdout, plan.View(db.Path()))
 	case "markdown":
 		err = writePlanMarkdown(a.stdout, db.Path(), plan)
 	default:

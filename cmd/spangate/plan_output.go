@@ -8,30 +8,6 @@ import (
 	"github.com/spangate/spangate/internal/migration"
 )
 
-type pendingJSON struct {
-	Version    int64                     `json:"version"`
-	Name       string                    `json:"name"`
-	Statements int                       `json:"statements"`
-	Kinds      []migration.StatementKind `json:"kinds"`
-	ResumeAt   int                       `json:"resume_at,omitempty"`
-}
-
-func planJSON(db string, p *migration.Plan) map[string]any {
-	pending := make([]pendingJSON, 0, len(p.Pending))
-	for _, pd := range p.Pending {
-		pending = append(pending, pendingJSON{pd.Version, pd.Name, pd.Statements, pd.Kinds, pd.ResumeAt})
-	}
-	return map[string]any{
-		"database":          db,
-		"applied":           nonNil(p.Applied),
-		"pending":           pending,
-		"findings":          nonNil(p.Findings),
-		"schema_operations": p.SchemaOperations,
-		"statements":        p.Statements,
-		"blocked":           p.Blocked(),
-	}
-}
-
 func kindsString(ks []migration.StatementKind) string {
 	s := make([]string, len(ks))
 	for i, k := range ks {

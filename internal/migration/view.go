@@ -1,0 +1,40 @@
+package migration
+
+// View is the JSON shape of a plan, shared by `spangate migrate plan
+// --format json` and the gateway's plan endpoint.
+type View struct {
+	Database         string        `json:"database"`
+	Applied          []int64       `json:"applied"`
+	Pending          []PendingView `json:"pending"`
+	Findings         []Finding     `json:"findings"`
+	SchemaOperations int           `json:"schema_operations"`
+	Statements       int           `json:"statements"`
+	Blocked          bool          `json:"blocked"`
+}
+
+// PendingView is one pending file in a View.
+type PendingView struct {
+	Version    int64           `json:"version"`
+	Name       string          `json:"name"`
+	Statements int             `json:"statements"`
+	Kinds      []StatementKind `json:"kinds"`
+	ResumeAt   int             `json:"resume_at,omitempty"`
+}
+
+// View returns the plan's JSON shape for the named database. Lists are
+// never nil, so they encode as [] rather than null.
+func (p *Plan) View(database string) View {
+	v := View{
+		Database:         database,
+		Applied:          append([]int64{}, p.Applied...),
+		Pending:          make([]PendingView, 0, len(p.Pending)),
+		Findings:         append([]Finding{}, p.Findings...),
+		SchemaOperations: p.SchemaOperations,
+		Statements:       p.Statements,
+		Blocked:          p.Blocked(),
+	}
+	for _, pd := range p.Pending {
+		v.Pending = append(v.Pending, PendingView{pd.Version, pd.Name, pd.Statements, pd.Kinds, pd.ResumeAt})
+	}
+	return v
+}
