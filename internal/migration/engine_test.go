@@ -359,3 +359,88 @@ func TestUnreachableSpannerFailsFast(t *testing.T) {
 		t.Errorf("error is not a spangate error: %v", err)
 	}
 }
+
+// cancelAfterFirstBatch interrupts the run (as Ctrl-C would) once the first
+// schema batch is applied.
+type cancelAfterFirstBatch struct {
+	real   *spannerdb.DB
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterFirstBatch) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	n, err := c.real.UpdateSchema(ctx, opID, stmts)
+	c.cancel()
+	return n, err
+}
+
+func (c *cancelAfterFirstBatch) AwaitOperation(ctx context.Context, opID string) (int, error) {
+	return c.real.AwaitOperation(ctx, opID)
+}
+
+func TestInterruptReleasesLockAndResumes(t *testing.T) {
+	db := openDB(t)
+	set := mustSet(t, history)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	e := engineFor(db, "interrupted")
+	e.Schema = &cancelAfterFirstBatch{real: db, cancel: cancel}
+	_, err := e.Apply(ctx, set)
+	if k := spangate.KindOf(err); k != spangate.Canceled {
+		t.Fatalf("interrupted apply: kind %v (%v), want canceled", k, err)
+	}
+	// The lock is free at once, and the first batch is recorded.
+	l, err := db.Acquire(t.Context(), "probe", time.Second)
+	if err != nil {
+		t.Fatalf("lock still held after the interrupted run: %v", err)
+	}
+	if err := db.Release(t.Context(), l); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := db.History(t.Context())
+	if len(hist) != 2 || hist[0].State != migration.StateApplied || hist[1].State != migration.StateApplied {
+		t.Fatalf("history after interrupt = %+v; want 0001 and 0002 applied", hist)
+	}
+	res, err := engineFor(db, "resumer").Apply(t.Context(), set)
+	if err != nil || fmt.Sprint(res.Applied) != "[3 4]" {
+		t.Fatalf("resume: %v, %v; want [3 4]", res.Applied, err)
+	}
+}
+
+// TestApplyUnderInjectedAborts runs concurrent applies on an emulator that
+// aborts a tenth of its transactions: retries must not apply anything twice.
+func TestApplyUnderInjectedAborts(t *testing.T) {
+	emulatortest.StartDedicated(t, "--abort_current_transaction_probability=10")
+	set := mustSet(t, history)
+	for trial := range 3 {
+		t.Run(fmt.Sprint(trial), func(t *testing.T) {
+			db := openDB(t)
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			applied := make([][]int64, 4)
+			for i := range 4 {
+				wg.Go(func() {
+					res, err := engineFor(db, fmt.Sprintf("r%d", i)).Apply(t.Context(), set)
+					applied[i], errs[i] = res.Applied, err
+				})
+			}
+			wg.Wait()
+			seen := map[int64]int{}
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("runner %d: %v", i, err)
+				}
+				for _, v := range applied[i] {
+					seen[v]++
+				}
+			}
+			for _, v := range []int64{1, 2, 3, 4} {
+				if seen[v] != 1 {
+					t.Errorf("migration %d applied %d times", v, seen[v])
+				}
+			}
+			if n := count(t, db, "SELECT COUNT(*) FROM Orders"); n != 2 {
+				t.Errorf("Orders has %d rows, want 2", n)
+			}
+		})
+	}
+}
