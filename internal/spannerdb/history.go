@@ -22,6 +22,13 @@ import (
 const (
 	MigrationsTable = "SpangateMigrations"
 	LocksTable      = "SpangateLocks"
+	// AuditTable holds the hash-chained audit trail, one row per entry.
+	AuditTable = "SpangateAudit"
+	// AuditHeadTable holds one row: the last seq and hash of the chain.
+	AuditHeadTable = "SpangateAuditHead"
+	// AuditKeysTable indexes entries by the table and primary key of each
+	// row they changed.
+	AuditKeysTable = "SpangateAuditKeys"
 )
 
 // migrationLock is the name of the lock row that guards migrations.
@@ -56,6 +63,9 @@ var stateDDL = map[string]string{
   AcquiredAt TIMESTAMP,
   ExpiresAt TIMESTAMP,
 ) PRIMARY KEY (Name)`,
+	AuditTable:     auditDDL,
+	AuditHeadTable: auditHeadDDL,
+	AuditKeysTable: auditKeysDDL,
 }
 
 var historyColumns = []string{"Version", "Name", "Checksum", "State", "StatementsApplied", "StatementsTotal",
@@ -72,13 +82,16 @@ func (d *DB) Init(ctx context.Context) error {
 			return err
 		}
 		var missing []string
-		for _, name := range []string{MigrationsTable, LocksTable} {
+		for _, name := range []string{MigrationsTable, LocksTable, AuditTable, AuditHeadTable, AuditKeysTable} {
 			if !existing[strings.ToLower(name)] {
 				missing = append(missing, stateDDL[name])
 			}
 		}
 		if len(missing) == 0 {
-			return d.ensureLockRow(ctx)
+			if err := d.ensureLockRow(ctx); err != nil {
+				return err
+			}
+			return d.ensureAuditHead(ctx)
 		}
 		op, err := d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: d.path, Statements: missing})
 		if err == nil {
@@ -223,9 +236,24 @@ func orNobody(s string) string {
 
 // Save writes history rows in one transaction, if l still holds the lock.
 func (d *DB) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
-	return d.runRW(ctx, "write the migration history", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+	return d.saveHistory(ctx, "write the migration history", l, recs, nil)
+}
+
+// txnHook runs inside a history transaction, after the lease check and
+// before the history rows are buffered. It must be safe to run again.
+type txnHook func(ctx context.Context, txn *spanner.ReadWriteTransaction) error
+
+// saveHistory is Save with an optional hook that writes more in the same
+// transaction (the audit entries of an AuditedHistory).
+func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, recs []migration.Record, hook txnHook) error {
+	return d.runRW(ctx, what, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		if err := checkLease(ctx, txn, l); err != nil {
 			return err
+		}
+		if hook != nil {
+			if err := hook(ctx, txn); err != nil {
+				return err
+			}
 		}
 		ms := make([]*spanner.Mutation, len(recs))
 		for i, r := range recs {
@@ -240,6 +268,19 @@ func (d *DB) Save(ctx context.Context, l migration.Lease, recs ...migration.Reco
 // stored row already shows rec's progress (a retry after a commit whose
 // answer was lost), it does nothing: the DML ran exactly once.
 func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
+	return d.applyDML(ctx, l, stmts, rec, fromApplied, func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error) {
+		sts := make([]spanner.Statement, len(stmts))
+		for i, s := range stmts {
+			sts[i] = spanner.NewStatement(s)
+		}
+		return txn.BatchUpdate(ctx, sts)
+	})
+}
+
+// applyDML is ApplyDML with the statements run by run, which may write
+// more in the same transaction (an AuditedHistory's entries).
+func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int,
+	run func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error)) ([]int64, error) {
 	var counts []int64
 	err := d.runRW(ctx, fmt.Sprintf("apply DML of migration %d", rec.Version), func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		counts = nil
@@ -265,11 +306,7 @@ func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, re
 		if stored != fromApplied {
 			return spangate.Errorf(spangate.Conflict, "migration %d has %d statements applied, expected %d: another run changed the history", rec.Version, stored, fromApplied)
 		}
-		sts := make([]spanner.Statement, len(stmts))
-		for i, s := range stmts {
-			sts[i] = spanner.NewStatement(s)
-		}
-		counts, err = txn.BatchUpdate(ctx, sts)
+		counts, err = run(ctx, txn)
 		if err != nil {
 			return err
 		}

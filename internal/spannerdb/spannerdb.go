@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -51,6 +52,9 @@ type DB struct {
 	admin   *database.DatabaseAdminClient
 	timeout time.Duration
 	logger  *slog.Logger
+	// pks caches primary-key columns by lower-cased table name
+	// (string → primaryKey), for capturing the keys DML touches.
+	pks sync.Map
 }
 
 // ValidatePath checks a full database path.

@@ -1,0 +1,271 @@
+// Package audit defines spangate's audit trail: the entry recorded for every
+// decision and every change, its hash chain, and the verifier that walks the
+// chain and names the first entry that was edited, deleted, reordered or
+// re-chained.
+//
+// The package is pure: it knows nothing of Spanner. The Spanner adapter
+// (internal/spannerdb) stores entries, advances the chain head in the same
+// transaction as the change, and streams entries to a Verifier.
+//
+// Each entry's Hash is the SHA-256 of a canonical, versioned binary encoding
+// of every other field, including PrevHash, the previous entry's Hash. A
+// change to any field of any entry breaks its own hash; a deleted entry
+// leaves a gap in the sequence; an entry rewritten and re-hashed no longer
+// matches the PrevHash its successor recorded. Rewriting the whole chain
+// from some entry to the end (and the stored head) is not detectable from
+// the chain alone: anchor the head hash elsewhere (for example in CI logs)
+// to detect that.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/spangate/spangate"
+)
+
+// The results an entry can record.
+const (
+	ResultOK     = "ok"
+	ResultDenied = "denied"
+	ResultFailed = "failed"
+)
+
+// MaxKeys is the largest number of primary keys recorded in one entry.
+// A statement that touches more rows records the first MaxKeys keys, sets
+// KeysIncomplete and keeps the full count in Rows. The cap keeps the audit
+// rows of one change well inside Spanner's 80,000 mutations per commit, so
+// the audit never makes a change fail that would otherwise fit.
+const MaxKeys = 1000
+
+// Entry is one record of the audit trail: a decision (allowed or denied), a
+// query, a change, or a step of a migration.
+type Entry struct {
+	// Seq is the entry's position in the chain, from 1, without gaps.
+	Seq int64
+	// At is when the entry was made. Seal truncates it to microseconds in
+	// UTC, the precision Spanner stores.
+	At time.Time
+	// Principal is the principal's short name, such as "bitbucket:{uuid}".
+	Principal string
+	// Issuer and Subject identify the verified token's issuer (by its
+	// configured name) and subject.
+	Issuer, Subject string
+	// Attributes are the claims that identify the principal for its
+	// provider (repository, workspace, environment…).
+	Attributes map[string]string
+	// Run is the CI metadata the caller reported, recorded as reported.
+	Run spangate.RunMetadata
+	// Action is the action asked for: plan, migrate, read, write, ddl,
+	// destructive or audit.
+	Action string
+	// Database is the logical or full name of the database.
+	Database string
+	// Statement is the statement text (for a migration step, the
+	// statements applied, separated by ";\n").
+	Statement string
+	// Params maps each parameter name to HashParam of its value. Raw values
+	// are never stored unless the gateway is configured to.
+	Params map[string]string
+	// Result is ResultOK, ResultDenied or ResultFailed.
+	Result string
+	// Reason says why a request was denied or failed, or adds context.
+	Reason string
+	// Rows is the number of rows the statement changed (or returned, for a
+	// query), when known.
+	Rows int64
+	// Table is the table a DML statement changed.
+	Table string
+	// Keys are the primary keys of the rows a DML statement changed, each
+	// as JSON array text such as [1,"a"], at most MaxKeys of them.
+	Keys []string
+	// KeysIncomplete is true when Keys does not list every row the statement
+	// touched: the MaxKeys cap was reached or the keys could not be
+	// captured.
+	KeysIncomplete bool
+	// PrevHash is the previous entry's Hash, "" for the first entry.
+	PrevHash string
+	// Hash is the hex SHA-256 of the entry's canonical encoding.
+	Hash string
+}
+
+// encodingVersion prefixes the canonical encoding. Change it (and keep the
+// old encoder for verification) whenever a field is added to Entry or to
+// spangate.RunMetadata.
+const encodingVersion = "spangate.audit.v1\n"
+
+// Seal normalises e.At, sets e.PrevHash to prevHash and e.Hash to the
+// SHA-256 of e's canonical encoding.
+func (e *Entry) Seal(prevHash string) {
+	e.At = normalTime(e.At)
+	e.PrevHash = prevHash
+	e.Hash = e.ComputeHash()
+}
+
+// ComputeHash returns the hash Seal would store for e as it is, without
+// changing e: the hex SHA-256 of the canonical encoding of every field but
+// Hash.
+func (e *Entry) ComputeHash() string {
+	h := sha256.New()
+	e.encode(h)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func normalTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// encode writes the canonical encoding: a version line, then every field
+// in a fixed order, each string and list length-prefixed, so that two
+// entries that differ in any field encode differently. A nil and an empty
+// map or list encode alike (storage does not keep the difference).
+func (e *Entry) encode(h hash.Hash) {
+	w := encoder{h: h}
+	h.Write([]byte(encodingVersion))
+	w.int(e.Seq)
+	if e.At.IsZero() {
+		w.bool(false)
+	} else {
+		w.bool(true)
+		w.int(e.At.UnixMicro())
+	}
+	w.str(e.Principal)
+	w.str(e.Issuer)
+	w.str(e.Subject)
+	w.strMap(e.Attributes)
+	r := e.Run
+	for _, s := range []string{r.CI, r.Commit, r.Build, r.Pipeline, r.Repository, r.Branch, r.Environment, r.PullRequest, r.Actor} {
+		w.str(s)
+	}
+	w.str(e.Action)
+	w.str(e.Database)
+	w.str(e.Statement)
+	w.strMap(e.Params)
+	w.str(e.Result)
+	w.str(e.Reason)
+	w.int(e.Rows)
+	w.str(e.Table)
+	w.int(int64(len(e.Keys)))
+	for _, k := range e.Keys {
+		w.str(k)
+	}
+	w.bool(e.KeysIncomplete)
+	w.str(e.PrevHash)
+}
+
+type encoder struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (w *encoder) int(n int64) {
+	w.h.Write(binary.BigEndian.AppendUint64(w.buf[:0], uint64(n)))
+}
+
+func (w *encoder) bool(b bool) {
+	if b {
+		w.h.Write([]byte{1})
+	} else {
+		w.h.Write([]byte{0})
+	}
+}
+
+func (w *encoder) str(s string) {
+	w.h.Write(binary.AppendUvarint(w.buf[:0], uint64(len(s))))
+	w.h.Write([]byte(s))
+}
+
+func (w *encoder) strMap(m map[string]string) {
+	w.int(int64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.str(k)
+		w.str(m[k])
+	}
+}
+
+// HashParam returns "sha256:<hex>" of a parameter's value, salted with its
+// name so that equal values of different parameters do not match. The value
+// is encoded as JSON (fmt's %v for what JSON cannot encode) with its Go
+// type, so 1 and "1" hash differently.
+//
+// Security: the hash hides a value from casual reading, not from guessing.
+// A value from a small set (a flag, a status, a short number) is found by
+// hashing every candidate; store nothing more sensitive than that
+// guarantee allows.
+func HashParam(name string, value any) string {
+	h := sha256.New()
+	w := encoder{h: h}
+	h.Write([]byte("spangate.param.v1\n"))
+	w.str(name)
+	w.str(fmt.Sprintf("%T", value))
+	b, err := json.Marshal(value)
+	if err != nil {
+		b = fmt.Appendf(nil, "%v", value)
+	}
+	w.str(string(b))
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// HashParams returns HashParam of every parameter, or nil for none.
+func HashParams(params map[string]any) map[string]string {
+	if len(params) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(params))
+	for name, v := range params {
+		out[name] = HashParam(name, v)
+	}
+	return out
+}
+
+// Filter selects entries of the audit trail. Empty fields do not filter.
+type Filter struct {
+	// Table and Key select the entries that changed one row: Key is the
+	// row's primary key as JSON array text ([1,"a"]), or a bare value for a
+	// one-column key (see KeyCandidates). Table alone selects every entry
+	// that changed the table.
+	Table, Key string
+	// Principal and Action match exactly.
+	Principal, Action string
+	// Since keeps entries made at or after it.
+	Since time.Time
+	// Limit caps the number of entries: DefaultLimit when zero, at most
+	// MaxLimit.
+	Limit int
+}
+
+// Limits of Filter.Limit.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10000
+)
+
+// EffectiveLimit returns f.Limit clamped to [1, MaxLimit], DefaultLimit when
+// it is not positive.
+func (f Filter) EffectiveLimit() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultLimit
+	case f.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return f.Limit
+}
+
+// Match reports whether e passes the filter's Principal, Action, Since and
+// Table fields (Key is matched by storage, which knows the key index).
+func (f Filter) Match(e *Entry) bool {
+	return (f.Principal == "" || e.Principal == f.Principal) &&
+		(f.Action == "" || e.Action == f.Action) &&
+		(f.Since.IsZero() || !e.At.Before(f.Since))
+}

@@ -1,0 +1,500 @@
+package spannerdb
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
+)
+
+// The audit trail lives in three tables:
+//
+//   - SpangateAudit, one row per entry, keyed by Seq. Every field of the
+//     entry is stored as sealed (maps and run metadata as JSON text, so
+//     they read back byte for byte), plus the commit timestamp, which is
+//     not part of the hash because it is only known after the commit.
+//   - SpangateAuditHead, a single row (Id 0) with the last Seq and Hash.
+//     Every append reads it and rewrites it in the same read-write
+//     transaction as the change it records, so Spanner serialises
+//     appenders on that row: two writers never get the same Seq and the
+//     chain never forks. The entry row is written with an Insert, so even a
+//     backend that failed to serialise (the in-process fake) could not
+//     store two entries under one Seq. The head also lets verify notice
+//     entries deleted from the end of the chain.
+//   - SpangateAuditKeys, one row per (table, primary key, seq) of every row
+//     a DML statement changed, newest first, so "who changed this row" is a
+//     key-range read rather than a scan of the trail.
+const (
+	auditDDL = `CREATE TABLE SpangateAudit (
+  Seq INT64 NOT NULL,
+  CreatedAt TIMESTAMP NOT NULL,
+  Principal STRING(MAX) NOT NULL,
+  Issuer STRING(MAX),
+  Subject STRING(MAX),
+  Attributes STRING(MAX),
+  Run STRING(MAX),
+  CommitSha STRING(MAX),
+  Action STRING(MAX) NOT NULL,
+  DatabaseName STRING(MAX),
+  Statement STRING(MAX),
+  Params STRING(MAX),
+  Result STRING(16) NOT NULL,
+  Reason STRING(MAX),
+  RowCount INT64 NOT NULL,
+  TableName STRING(MAX),
+  Keys ARRAY<STRING(MAX)>,
+  KeysIncomplete BOOL NOT NULL,
+  PrevHash STRING(64) NOT NULL,
+  EntryHash STRING(64) NOT NULL,
+  CommittedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (Seq)`
+	auditHeadDDL = `CREATE TABLE SpangateAuditHead (
+  Id INT64 NOT NULL,
+  LastSeq INT64 NOT NULL,
+  LastHash STRING(64) NOT NULL,
+  UpdatedAt TIMESTAMP OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (Id)`
+	auditKeysDDL = `CREATE TABLE SpangateAuditKeys (
+  TableName STRING(MAX) NOT NULL,
+  KeyText STRING(MAX) NOT NULL,
+  Seq INT64 NOT NULL,
+) PRIMARY KEY (TableName, KeyText, Seq DESC)`
+)
+
+var auditColumns = []string{"Seq", "CreatedAt", "Principal", "Issuer", "Subject", "Attributes", "Run", "CommitSha",
+	"Action", "DatabaseName", "Statement", "Params", "Result", "Reason", "RowCount", "TableName", "Keys",
+	"KeysIncomplete", "PrevHash", "EntryHash", "CommittedAt"}
+
+// maxKeyText is the longest key text stored as is in SpangateAuditKeys;
+// longer ones are stored as "sha256:<hex>" of the text, which keeps the
+// row under Spanner's 8 KiB key limit and is still an exact lookup.
+const maxKeyText = 2048
+
+// maxEntryBytes bounds one entry's stored size. A larger entry is refused
+// as an audit failure, so the change it records does not commit.
+const maxEntryBytes = 4 << 20
+
+func keyIndexText(k string) string {
+	if len(k) <= maxKeyText {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func tableIndexName(table string) string { return strings.ToLower(table) }
+
+// auditFailure marks an error of the audit write inside a transaction
+// body. It is not a *spangate.Error, so runRW still retries it when it is
+// contention; otherwise it becomes Unavailable: the change did not commit.
+type auditFailure struct{ err error }
+
+func (e *auditFailure) Error() string { return "write the audit entry: " + e.err.Error() }
+func (e *auditFailure) Unwrap() error { return e.err }
+
+// asAuditError returns err as an Unavailable *spangate.Error when it is a
+// failure of the audit write, else err unchanged.
+func asAuditError(err error) error {
+	var af *auditFailure
+	if err == nil || !errors.As(err, &af) {
+		return err
+	}
+	return spangate.Errorf(spangate.Unavailable, "the audit entry could not be written, so nothing was committed: %w", err).
+		WithHint("retry later; if it keeps failing, run `spangate audit verify` and check the SpangateAuditHead row")
+}
+
+// ensureAuditHead creates the chain head row when it is missing.
+func (d *DB) ensureAuditHead(ctx context.Context) error {
+	err := d.runRW(ctx, "create the audit chain head", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		_, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"Id"})
+		if spanner.ErrCode(err) != codes.NotFound {
+			return err
+		}
+		// A missing head over existing entries must not restart the chain.
+		it := txn.Read(ctx, AuditTable, spanner.AllKeys(), []string{"Seq"})
+		defer it.Stop()
+		if _, err := it.Next(); err != iterator.Done {
+			if err == nil {
+				return spangate.Errorf(spangate.Internal, "the audit chain head row is missing but %s has entries", AuditTable).
+					WithHint("restore the SpangateAuditHead row (Id 0) with the last entry's Seq and EntryHash; `spangate audit verify` shows them")
+			}
+			return err
+		}
+		return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(AuditHeadTable,
+			[]string{"Id", "LastSeq", "LastHash", "UpdatedAt"}, []any{int64(0), int64(0), "", spanner.CommitTimestamp})})
+	})
+	if spangate.KindOf(err) == spangate.Conflict && strings.Contains(strings.ToLower(err.Error()), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// AppendAudit seals e as the next entry of the chain and writes it in its
+// own read-write transaction; it is for entries that record no change of
+// their own (decisions, denials, queries, failures). It returns the sealed
+// entry. A zero e.At is set to now.
+func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	var sealed audit.Entry
+	err := d.runRW(ctx, "write an audit entry", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		out, err := d.appendAuditTxn(ctx, txn, e)
+		if err != nil {
+			return err
+		}
+		sealed = out[0]
+		return nil
+	})
+	if err != nil {
+		return audit.Entry{}, asAuditError(err)
+	}
+	return sealed, nil
+}
+
+// appendAuditTxn appends entries to the chain inside txn: it reads the
+// head, seals each entry after the previous one, and buffers the entry
+// rows, their key rows and the new head. It changes nothing outside txn,
+// so the transaction body that calls it may run again. Its errors are
+// *auditFailure.
+//
+// Reads in a transaction do not see its own buffered writes, so all of a
+// transaction's entries must be appended in one call.
+func (d *DB) appendAuditTxn(ctx context.Context, txn *spanner.ReadWriteTransaction, entries ...audit.Entry) ([]audit.Entry, error) {
+	fail := func(err error) ([]audit.Entry, error) { return nil, &auditFailure{err} }
+	row, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
+	if spanner.ErrCode(err) == codes.NotFound {
+		return fail(errors.New("the audit chain head row (SpangateAuditHead, Id 0) is missing"))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	var (
+		seq  int64
+		prev string
+	)
+	if err := row.Columns(&seq, &prev); err != nil {
+		return fail(err)
+	}
+	now := time.Now()
+	out := make([]audit.Entry, len(entries))
+	var ms []*spanner.Mutation
+	for i, e := range entries {
+		seq++
+		e.Seq = seq
+		if e.At.IsZero() {
+			e.At = now
+		}
+		e.Keys = slices.Clone(e.Keys)
+		e.Seal(prev)
+		prev = e.Hash
+		m, err := auditMutation(e)
+		if err != nil {
+			return fail(err)
+		}
+		ms = append(ms, m)
+		ms = append(ms, keyMutations(e)...)
+		out[i] = e
+	}
+	ms = append(ms, spanner.Update(AuditHeadTable, []string{"Id", "LastSeq", "LastHash", "UpdatedAt"},
+		[]any{int64(0), seq, prev, spanner.CommitTimestamp}))
+	if err := txn.BufferWrite(ms); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+func nullStr(s string) spanner.NullString { return spanner.NullString{StringVal: s, Valid: s != ""} }
+
+func jsonText(v any, empty bool) (spanner.NullString, error) {
+	if empty {
+		return spanner.NullString{}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return spanner.NullString{}, err
+	}
+	return spanner.NullString{StringVal: string(b), Valid: true}, nil
+}
+
+func auditMutation(e audit.Entry) (*spanner.Mutation, error) {
+	attrs, err := jsonText(e.Attributes, len(e.Attributes) == 0)
+	if err != nil {
+		return nil, err
+	}
+	params, err := jsonText(e.Params, len(e.Params) == 0)
+	if err != nil {
+		return nil, err
+	}
+	run, err := jsonText(e.Run, e.Run == (spangate.RunMetadata{}))
+	if err != nil {
+		return nil, err
+	}
+	size := len(e.Statement) + len(e.Reason) + len(attrs.StringVal) + len(params.StringVal) + len(run.StringVal)
+	for _, k := range e.Keys {
+		size += len(k)
+	}
+	if size > maxEntryBytes {
+		return nil, fmt.Errorf("entry %d is %d bytes, more than the %d an entry may hold", e.Seq, size, maxEntryBytes)
+	}
+	var keys []string
+	if len(e.Keys) > 0 {
+		keys = e.Keys
+	}
+	return spanner.Insert(AuditTable, auditColumns, []any{
+		e.Seq, e.At, e.Principal, nullStr(e.Issuer), nullStr(e.Subject), attrs, run, nullStr(e.Run.Commit),
+		e.Action, nullStr(e.Database), nullStr(e.Statement), params, e.Result, nullStr(e.Reason), e.Rows,
+		nullStr(e.Table), keys, e.KeysIncomplete, e.PrevHash, e.Hash, spanner.CommitTimestamp,
+	}), nil
+}
+
+func keyMutations(e audit.Entry) []*spanner.Mutation {
+	if e.Table == "" || len(e.Keys) == 0 {
+		return nil
+	}
+	table := tableIndexName(e.Table)
+	seen := make(map[string]bool, len(e.Keys))
+	ms := make([]*spanner.Mutation, 0, len(e.Keys))
+	for _, k := range e.Keys {
+		k = keyIndexText(k)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ms = append(ms, spanner.Insert(AuditKeysTable, []string{"TableName", "KeyText", "Seq"}, []any{table, k, e.Seq}))
+	}
+	return ms
+}
+
+// decodeEntry reads a row of auditColumns.
+func decodeEntry(row *spanner.Row) (audit.Entry, error) {
+	var (
+		e                                                          audit.Entry
+		issuer, subject, attrs, run, commit, db, stmt, params, why spanner.NullString
+		table                                                      spanner.NullString
+		keys                                                       []spanner.NullString
+		committed                                                  spanner.NullTime
+	)
+	err := row.Columns(&e.Seq, &e.At, &e.Principal, &issuer, &subject, &attrs, &run, &commit, &e.Action, &db,
+		&stmt, &params, &e.Result, &why, &e.Rows, &table, &keys, &e.KeysIncomplete, &e.PrevHash, &e.Hash, &committed)
+	if err != nil {
+		return e, spangate.Errorf(spangate.Internal, "decode a %s row: %w", AuditTable, err)
+	}
+	e.At = e.At.UTC()
+	e.Issuer, e.Subject, e.Database, e.Statement = issuer.StringVal, subject.StringVal, db.StringVal, stmt.StringVal
+	e.Reason, e.Table = why.StringVal, table.StringVal
+	for _, k := range keys {
+		e.Keys = append(e.Keys, k.StringVal)
+	}
+	// Undecodable JSON leaves the field empty: verify then reports the
+	// entry as edited, which it was.
+	if attrs.Valid {
+		_ = json.Unmarshal([]byte(attrs.StringVal), &e.Attributes)
+	}
+	if params.Valid {
+		_ = json.Unmarshal([]byte(params.StringVal), &e.Params)
+	}
+	if run.Valid {
+		_ = json.Unmarshal([]byte(run.StringVal), &e.Run)
+	}
+	return e, nil
+}
+
+// ScanAudit calls fn with every entry in seq order, streaming, from one
+// consistent snapshot. It stops at fn's first error and returns it. The
+// scan has no time limit of its own: bound it with ctx.
+func (d *DB) ScanAudit(ctx context.Context, fn func(audit.Entry) error) error {
+	ro := d.client.ReadOnlyTransaction()
+	defer ro.Close()
+	return d.scanAudit(ctx, ro, fn)
+}
+
+func (d *DB) scanAudit(ctx context.Context, ro *spanner.ReadOnlyTransaction, fn func(audit.Entry) error) error {
+	it := ro.Read(ctx, AuditTable, spanner.AllKeys(), auditColumns)
+	defer it.Stop()
+	for {
+		row, err := it.Next()
+		if err == iterator.Done {
+			return nil
+		}
+		if err != nil {
+			return mapErr(err, "read the audit trail")
+		}
+		e, err := decodeEntry(row)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// VerifyAudit walks the whole chain from one snapshot and checks it
+// against the chain head; see audit.Verifier for what it detects.
+func (d *DB) VerifyAudit(ctx context.Context) (audit.VerifyResult, error) {
+	ro := d.client.ReadOnlyTransaction()
+	defer ro.Close()
+	var v audit.Verifier
+	if err := d.scanAudit(ctx, ro, func(e audit.Entry) error { v.Add(e); return nil }); err != nil {
+		return audit.VerifyResult{}, err
+	}
+	row, err := ro.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
+	switch {
+	case spanner.ErrCode(err) == codes.NotFound:
+		v.CheckHead(-1, "")
+		r := v.Result()
+		if r.OK || r.Problem == "" {
+			return r, nil
+		}
+		r.Problem += " (the chain head row is missing)"
+		return r, nil
+	case err != nil:
+		return audit.VerifyResult{}, mapErr(err, "read the audit chain head")
+	}
+	var (
+		seq  int64
+		hash string
+	)
+	if err := row.Columns(&seq, &hash); err != nil {
+		return audit.VerifyResult{}, mapErr(err, "read the audit chain head")
+	}
+	v.CheckHead(seq, hash)
+	return v.Result(), nil
+}
+
+// ListAudit returns the entries that pass f, newest first, at most
+// f.EffectiveLimit() of them.
+//
+// With Table and Key it is a key lookup in SpangateAuditKeys (one range
+// read per candidate form of the key, see audit.KeyCandidates) followed by
+// point reads of the entries. Otherwise it is a query of SpangateAudit in
+// descending Seq order that stops at the limit; filters by principal,
+// action or time then scan the newest entries until enough match.
+func (d *DB) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	switch {
+	case f.Key != "" && f.Table == "":
+		return nil, spangate.Errorf(spangate.Invalid, "a key filter needs a table").
+			WithHint("pass --table with --key")
+	case f.Key != "":
+		return d.listByKey(ctx, f)
+	}
+	return d.listByQuery(ctx, f)
+}
+
+func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	limit := f.EffectiveLimit()
+	filtered := f.Principal != "" || f.Action != "" || !f.Since.IsZero()
+	table := tableIndexName(f.Table)
+	var seqs []int64
+	for _, k := range audit.KeyCandidates(f.Key) {
+		rowLimit := int64(limit)
+		if filtered {
+			rowLimit = 0 // the filters apply to entries: read every seq of the key
+		}
+		it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.Key{table, keyIndexText(k)}.AsPrefix(),
+			[]string{"Seq"}, &spanner.ReadOptions{Limit: int(rowLimit)})
+		err := it.Do(func(row *spanner.Row) error {
+			var s int64
+			if err := row.Columns(&s); err != nil {
+				return err
+			}
+			seqs = append(seqs, s)
+			return nil
+		})
+		if err != nil {
+			return nil, mapErr(err, "look up the audit entries of a row")
+		}
+	}
+	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
+	seqs = slices.Compact(seqs)
+	var out []audit.Entry
+	for len(seqs) > 0 && len(out) < limit {
+		n := min(len(seqs), max(limit-len(out), 64))
+		batch := seqs[:n]
+		seqs = seqs[n:]
+		entries, err := d.readEntries(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if f.Match(&e) && len(out) < limit {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readEntries reads entries by seq, newest first.
+func (d *DB) readEntries(ctx context.Context, seqs []int64) ([]audit.Entry, error) {
+	keys := make([]spanner.KeySet, len(seqs))
+	for i, s := range seqs {
+		keys[i] = spanner.Key{s}
+	}
+	var out []audit.Entry
+	err := d.client.Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns).Do(func(row *spanner.Row) error {
+		e, err := decodeEntry(row)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(err, "read audit entries")
+	}
+	slices.SortFunc(out, func(a, b audit.Entry) int { return cmp.Compare(b.Seq, a.Seq) })
+	return out, nil
+}
+
+func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	var where []string
+	params := map[string]any{"limit": int64(f.EffectiveLimit())}
+	if f.Table != "" {
+		where = append(where, "LOWER(TableName) = @table")
+		params["table"] = tableIndexName(f.Table)
+	}
+	if f.Principal != "" {
+		where = append(where, "Principal = @principal")
+		params["principal"] = f.Principal
+	}
+	if f.Action != "" {
+		where = append(where, "Action = @action")
+		params["action"] = f.Action
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "CreatedAt >= @since")
+		params["since"] = f.Since
+	}
+	sql := "SELECT " + strings.Join(auditColumns, ", ") + " FROM " + AuditTable
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY Seq DESC LIMIT @limit"
+	var out []audit.Entry
+	err := d.client.Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}).Do(func(row *spanner.Row) error {
+		e, err := decodeEntry(row)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(err, "list audit entries")
+	}
+	return out, nil
+}

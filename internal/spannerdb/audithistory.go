@@ -1,0 +1,184 @@
+package spannerdb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// AuditedHistory is the migration history of a DB with an audit entry
+// written in the same transaction as every history write that records a
+// change of the database. It implements migration.HistoryStore; pass it
+// as Engine.History.
+//
+// What is recorded, with action "migrate" and the actor's identity:
+//   - ApplyDML: one entry per DML statement, with its table, the keys of
+//     the rows it changed and its row count, like ExecDML;
+//   - Save, for each record whose progress advanced (a schema batch or a
+//     Partitioned DML statement applied, or an interrupted batch settled):
+//     one "ok" entry with the statements newly applied;
+//   - Save, for each record that newly failed: one "failed" entry with the
+//     statement that failed and the error.
+//
+// Writes that only mark a file as started record nothing: nothing changed
+// in the database yet.
+type AuditedHistory struct {
+	db    *DB
+	actor audit.Entry
+	files map[int64]*migration.File
+}
+
+var _ migration.HistoryStore = (*AuditedHistory)(nil)
+
+// WithAudit returns d's history store with audit. actor is the template of
+// every entry (principal, issuer, subject, attributes, run metadata,
+// database); Action defaults to "migrate". files, when given, supply the
+// text of the statements a Save records; without them an entry names the
+// migration and the statement numbers instead.
+func (d *DB) WithAudit(actor audit.Entry, files ...*migration.File) *AuditedHistory {
+	if actor.Action == "" {
+		actor.Action = string(spangate.ActionMigrate)
+	}
+	h := &AuditedHistory{db: d, actor: actor, files: make(map[int64]*migration.File, len(files))}
+	for _, f := range files {
+		h.files[f.Version] = f
+	}
+	return h
+}
+
+// Init creates spangate's tables if they do not exist.
+func (h *AuditedHistory) Init(ctx context.Context) error { return h.db.Init(ctx) }
+
+// History returns every history row.
+func (h *AuditedHistory) History(ctx context.Context) ([]migration.Record, error) {
+	return h.db.History(ctx)
+}
+
+// Save writes history rows and the audit entries of what they record, in
+// one transaction, if l still holds the lock.
+func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
+	err := h.db.saveHistory(ctx, "write the migration history and its audit", l, recs, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		var entries []audit.Entry
+		for _, r := range recs {
+			before, err := storedProgress(ctx, txn, r.Version)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, h.saveEntries(before, r)...)
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		_, err := h.db.appendAuditTxn(ctx, txn, entries...)
+		return err
+	})
+	return asAuditError(err)
+}
+
+// progress is the part of a stored history row that Save compares.
+type progress struct {
+	applied  int
+	state    migration.State
+	failures int
+}
+
+func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, version int64) (progress, error) {
+	row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{version}, []string{"StatementsApplied", "State", "Failures"})
+	if spanner.ErrCode(err) == codes.NotFound {
+		return progress{}, nil
+	}
+	if err != nil {
+		return progress{}, err
+	}
+	var (
+		applied, failures int64
+		state             string
+	)
+	if err := row.Columns(&applied, &state, &failures); err != nil {
+		return progress{}, err
+	}
+	return progress{applied: int(applied), state: migration.State(state), failures: int(failures)}, nil
+}
+
+func (h *AuditedHistory) saveEntries(before progress, r migration.Record) []audit.Entry {
+	var out []audit.Entry
+	if r.StatementsApplied > before.applied {
+		e := h.actor
+		e.Result = audit.ResultOK
+		e.Statement = h.statements(r.Version, before.applied, r.StatementsApplied)
+		e.Reason = fmt.Sprintf("migration %d %s: statements %d to %d of %d applied", r.Version, r.Name,
+			before.applied+1, r.StatementsApplied, r.StatementsTotal)
+		out = append(out, e)
+	}
+	if r.State == migration.StateFailed && (before.state != migration.StateFailed || r.Failures > before.failures) {
+		e := h.actor
+		e.Result = audit.ResultFailed
+		e.Statement = h.statements(r.Version, r.StatementsApplied, r.StatementsApplied+1)
+		e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d failed: %s", r.Version, r.Name,
+			r.StatementsApplied+1, r.StatementsTotal, r.Error)
+		out = append(out, e)
+	}
+	return out
+}
+
+// statements returns the text of statements [from, to) of a migration.
+func (h *AuditedHistory) statements(version int64, from, to int) string {
+	f := h.files[version]
+	if f == nil || from < 0 || to > len(f.Statements) || from >= to {
+		if to-from == 1 {
+			return fmt.Sprintf("-- migration %d, statement %d", version, from+1)
+		}
+		return fmt.Sprintf("-- migration %d, statements %d to %d", version, from+1, to)
+	}
+	parts := make([]string, 0, to-from)
+	for _, st := range f.Statements[from:to] {
+		parts = append(parts, st.SQL)
+	}
+	return strings.Join(parts, ";\n")
+}
+
+// ApplyDML runs stmts and writes rec and one audit entry per statement in
+// one read-write transaction, like DB.ApplyDML.
+func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
+	caps := make([]capture, len(stmts))
+	for i, s := range stmts {
+		st, err := sqlstmt.ParseOne(s)
+		if err != nil || st.Kind != sqlstmt.DML {
+			// Run it as written; Spanner has the last word on it.
+			caps[i] = capture{stmt: spanner.NewStatement(s)}
+			continue
+		}
+		// The schema may have just changed in this apply: look keys up
+		// afresh.
+		h.db.pks.Delete(tableIndexName(st.Table))
+		caps[i] = h.db.prepareCapture(ctx, st, nil)
+	}
+	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error) {
+		counts := make([]int64, len(stmts))
+		entries := make([]audit.Entry, len(stmts))
+		for i, c := range caps {
+			n, keys, incomplete, err := c.run(ctx, txn)
+			if err != nil {
+				return nil, err
+			}
+			counts[i] = n
+			e := h.actor
+			e.Result, e.Statement, e.Rows, e.Table, e.Keys, e.KeysIncomplete = audit.ResultOK, stmts[i], n, c.table, keys, incomplete
+			e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d", rec.Version, rec.Name, fromApplied+i+1, rec.StatementsTotal)
+			entries[i] = e
+		}
+		if _, err := h.db.appendAuditTxn(ctx, txn, entries...); err != nil {
+			return nil, err
+		}
+		return counts, nil
+	})
+	return counts, asAuditError(err)
+}

@@ -1,0 +1,375 @@
+package spannerdb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/spanner"
+	sppb "cloud.google.com/go/spanner/apiv1/spannerpb"
+	"github.com/cloudspannerecosystem/memefish/ast"
+	"google.golang.org/api/iterator"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// Limits of Query.
+const (
+	DefaultQueryRows = 1000
+	MaxQueryRows     = 10000
+)
+
+// primaryKey is a table's name as the catalog spells it and its primary-key
+// columns in key order.
+type primaryKey struct {
+	table string
+	cols  []string
+}
+
+// primaryKeyOf returns the primary key of table (optionally
+// schema-qualified), from INFORMATION_SCHEMA, cached per table. It returns
+// an Invalid error when the table does not exist.
+func (d *DB) primaryKeyOf(ctx context.Context, table string) (primaryKey, error) {
+	name := tableIndexName(table)
+	if pk, ok := d.pks.Load(name); ok {
+		return pk.(primaryKey), nil
+	}
+	schema, bare := "", table
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		schema, bare = table[:i], table[i+1:]
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	stmt := spanner.Statement{
+		SQL: `SELECT TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.INDEX_COLUMNS
+WHERE TABLE_SCHEMA = @schema AND LOWER(TABLE_NAME) = LOWER(@table) AND INDEX_TYPE = 'PRIMARY_KEY'
+ORDER BY ORDINAL_POSITION`,
+		Params: map[string]any{"schema": schema, "table": bare},
+	}
+	var pk primaryKey
+	err := d.client.Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
+		var col string
+		if err := row.Columns(&pk.table, &col); err != nil {
+			return err
+		}
+		pk.cols = append(pk.cols, col)
+		return nil
+	})
+	if err != nil {
+		return primaryKey{}, mapErr(err, "look up the primary key of "+table)
+	}
+	if len(pk.cols) == 0 {
+		return primaryKey{}, spangate.Errorf(spangate.Invalid, "table %s does not exist", table)
+	}
+	if schema != "" {
+		pk.table = schema + "." + pk.table
+	}
+	d.pks.Store(name, pk)
+	return pk, nil
+}
+
+// thenReturn returns the THEN RETURN clause that selects the key columns.
+func (pk primaryKey) thenReturn() string {
+	quoted := make([]string, len(pk.cols))
+	for i, c := range pk.cols {
+		quoted[i] = "`" + c + "`"
+	}
+	return " THEN RETURN " + strings.Join(quoted, ", ")
+}
+
+func hasThenReturn(n ast.Statement) bool {
+	switch n := n.(type) {
+	case *ast.Insert:
+		return n.ThenReturn != nil
+	case *ast.Update:
+		return n.ThenReturn != nil
+	case *ast.Delete:
+		return n.ThenReturn != nil
+	}
+	return false
+}
+
+// capture is a DML statement prepared to report the keys it touches.
+type capture struct {
+	stmt  spanner.Statement
+	table string // catalog name, "" when keys are not captured
+	keyed bool
+}
+
+// prepareCapture rewrites st to return its rows' primary keys. When that
+// is not possible (the statement has a THEN RETURN of its own, or the
+// table's key cannot be found) it returns the statement unchanged with
+// keyed false: the entry then records the row count, the table as
+// written and KeysIncomplete.
+func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params map[string]any) capture {
+	c := capture{stmt: spanner.Statement{SQL: st.SQL, Params: params}, table: st.Table}
+	if hasThenReturn(st.Node) || st.Table == "" {
+		return c
+	}
+	pk, err := d.primaryKeyOf(ctx, st.Table)
+	if err != nil {
+		return c
+	}
+	c.stmt.SQL = st.SQL + pk.thenReturn()
+	c.table, c.keyed = pk.table, true
+	return c
+}
+
+// run executes the statement in txn and returns the rows it changed and
+// the keys of up to audit.MaxKeys of them.
+func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (rows int64, keys []string, incomplete bool, err error) {
+	if !c.keyed {
+		n, err := txn.Update(ctx, c.stmt)
+		return n, nil, n > 0, err
+	}
+	it := txn.Query(ctx, c.stmt)
+	defer it.Stop()
+	var seen int64
+	for {
+		row, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return 0, nil, false, err
+		}
+		seen++
+		if len(keys) >= audit.MaxKeys {
+			incomplete = true
+			continue
+		}
+		vals := make([]any, row.Size())
+		for i := range vals {
+			if vals[i], err = jsonValue(row.ColumnType(i), row.ColumnValue(i)); err != nil {
+				return 0, nil, false, err
+			}
+		}
+		k, err := audit.KeyText(vals)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		keys = append(keys, k)
+	}
+	return max(seen, it.RowCount), keys, incomplete, nil
+}
+
+// ExecDML runs one DML statement and appends its audit entry in one
+// read-write transaction: both commit or neither does.
+//
+// Parameters are bound, never spliced into the text. The primary keys of
+// every row the statement touches are captured with a THEN RETURN of the
+// table's key columns, added to the statement; the entry gets the table,
+// the keys (at most audit.MaxKeys, with KeysIncomplete beyond that) and
+// the row count. A statement with a THEN RETURN of its own is refused
+// (Invalid): its rows would not reach the caller, and its keys could not
+// be captured.
+//
+// e describes the request: principal, run metadata, action, database.
+// ExecDML fills in Statement (when empty), Params (HashParam of every
+// value, when e.Params is nil), Result, Rows, Table and Keys.
+//
+// When the statement fails, nothing of it commits; ExecDML then appends a
+// "failed" entry in a transaction of its own (with parameter values
+// redacted from the reason) and returns the statement's error with that
+// entry. When the audit entry cannot be written, the statement does not
+// commit either, and the error is of kind Unavailable.
+func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+	st, err := sqlstmt.ParseOne(sql)
+	if err != nil {
+		return 0, audit.Entry{}, err
+	}
+	if st.Kind != sqlstmt.DML {
+		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "%s is not a DML statement", st.Verb).
+			WithHint("ExecDML runs INSERT, UPDATE and DELETE; queries go through Query")
+	}
+	if hasThenReturn(st.Node) {
+		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "THEN RETURN is not allowed here").
+			WithHint("remove THEN RETURN: spangate adds its own to record the keys of the rows the statement changes")
+	}
+	if e.Statement == "" {
+		e.Statement = st.SQL
+	}
+	if e.Params == nil {
+		e.Params = audit.HashParams(params)
+	}
+	c := d.prepareCapture(ctx, st, params)
+	e.Table = c.table
+
+	var (
+		rows   int64
+		sealed audit.Entry
+		dmlErr error
+	)
+	err = d.runRW(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		rows, sealed, dmlErr = 0, audit.Entry{}, nil
+		n, keys, incomplete, err := c.run(ctx, txn)
+		if err != nil {
+			if !contended(err) {
+				dmlErr = err
+			}
+			return err
+		}
+		entry := e
+		entry.Result, entry.Rows, entry.Keys, entry.KeysIncomplete = audit.ResultOK, n, keys, incomplete
+		out, err := d.appendAuditTxn(ctx, txn, entry)
+		if err != nil {
+			return err
+		}
+		rows, sealed = n, out[0]
+		return nil
+	})
+	if err == nil {
+		return rows, sealed, nil
+	}
+	if dmlErr == nil {
+		return 0, audit.Entry{}, asAuditError(err)
+	}
+	// The statement itself failed: the key cache may be stale (a table
+	// dropped and created again), and the failure is recorded.
+	d.pks.Delete(tableIndexName(st.Table))
+	failed := e
+	failed.Result, failed.Reason = audit.ResultFailed, redact(dmlErr.Error(), params)
+	rec, aerr := d.AppendAudit(ctx, failed)
+	if aerr != nil {
+		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
+	}
+	return 0, rec, err
+}
+
+// redact replaces every parameter value that appears in msg with @name, so
+// an error message that quotes a value does not store it.
+func redact(msg string, params map[string]any) string {
+	for name, v := range params {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case []byte:
+			s = string(v)
+		case nil:
+			continue
+		default:
+			s = fmt.Sprint(v)
+		}
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "@"+name)
+		}
+	}
+	return msg
+}
+
+// Query runs one query in a single-use read-only transaction and returns
+// at most limit rows (DefaultQueryRows when limit ≤ 0, at most
+// MaxQueryRows), each a map from column name to a JSON-friendly value (see
+// jsonValue). Parameters are bound, never spliced. Anything but a query is
+// refused.
+func (d *DB) Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error) {
+	st, err := sqlstmt.ParseOne(sql)
+	if err != nil {
+		return nil, err
+	}
+	if st.Kind != sqlstmt.Query {
+		return nil, spangate.Errorf(spangate.Invalid, "%s is not a query", st.Verb).
+			WithHint("Query runs SELECT statements; DML goes through ExecDML")
+	}
+	switch {
+	case limit <= 0:
+		limit = DefaultQueryRows
+	case limit > MaxQueryRows:
+		limit = MaxQueryRows
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	it := d.client.Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
+	defer it.Stop()
+	var out []map[string]any
+	for len(out) < limit {
+		row, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return nil, mapErr(err, "run the query")
+		}
+		m := make(map[string]any, row.Size())
+		for i, name := range row.ColumnNames() {
+			if name == "" {
+				name = "_" + strconv.Itoa(i)
+			}
+			if m[name], err = jsonValue(row.ColumnType(i), row.ColumnValue(i)); err != nil {
+				return nil, spangate.Errorf(spangate.Internal, "decode column %s: %w", name, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// jsonValue turns a Spanner value into one encoding/json renders
+// faithfully: INT64 as int64 (exact), FLOAT64/FLOAT32 as float64 (NaN and
+// infinities as the strings "NaN", "Infinity", "-Infinity"), BOOL as bool,
+// JSON as json.RawMessage, ARRAY as []any, STRUCT as map[string]any, NULL
+// as nil, and everything else (STRING, BYTES as base64, TIMESTAMP and DATE
+// in RFC 3339, NUMERIC, UUID, …) as Spanner's own text of it.
+func jsonValue(t *sppb.Type, v *structpb.Value) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if _, ok := v.Kind.(*structpb.Value_NullValue); ok {
+		return nil, nil
+	}
+	switch t.GetCode() {
+	case sppb.TypeCode_INT64:
+		return strconv.ParseInt(v.GetStringValue(), 10, 64)
+	case sppb.TypeCode_FLOAT64, sppb.TypeCode_FLOAT32:
+		if s, ok := v.Kind.(*structpb.Value_StringValue); ok {
+			return s.StringValue, nil
+		}
+		return v.GetNumberValue(), nil
+	case sppb.TypeCode_BOOL:
+		return v.GetBoolValue(), nil
+	case sppb.TypeCode_JSON:
+		s := v.GetStringValue()
+		if !json.Valid([]byte(s)) {
+			return s, nil
+		}
+		return json.RawMessage(s), nil
+	case sppb.TypeCode_ARRAY:
+		list := v.GetListValue().GetValues()
+		out := make([]any, len(list))
+		for i, x := range list {
+			var err error
+			if out[i], err = jsonValue(t.GetArrayElementType(), x); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case sppb.TypeCode_STRUCT:
+		fields := t.GetStructType().GetFields()
+		list := v.GetListValue().GetValues()
+		out := make(map[string]any, len(fields))
+		for i, f := range fields {
+			if i >= len(list) {
+				break
+			}
+			name := f.GetName()
+			if name == "" {
+				name = "_" + strconv.Itoa(i)
+			}
+			var err error
+			if out[name], err = jsonValue(f.GetType(), list[i]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	if s, ok := v.Kind.(*structpb.Value_StringValue); ok {
+		return s.StringValue, nil
+	}
+	return v.AsInterface(), nil
+}
