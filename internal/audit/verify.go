@@ -1,9 +1,6 @@
 package audit
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // VerifyResult is the outcome of walking the chain; its JSON form is the
 // contract of `audit verify`: ok, entries, first_bad (a seq or null).
@@ -58,7 +55,11 @@ func (v *Verifier) Add(e Entry) {
 		v.fail(e.Seq, "entry %d comes after entry %d: entries were reordered", e.Seq, prevSeq)
 		return
 	case e.Seq > prevSeq+1:
-		v.fail(prevSeq+1, "entries %d to %d are missing: deleted", prevSeq+1, e.Seq-1)
+		if e.Seq == prevSeq+2 {
+			v.fail(prevSeq+1, "entry %d is missing: deleted (or out of order)", prevSeq+1)
+		} else {
+			v.fail(prevSeq+1, "entries %d to %d are missing: deleted (or out of order)", prevSeq+1, e.Seq-1)
+		}
 		return
 	}
 	if got := e.ComputeHash(); got != e.Hash {
@@ -116,5 +117,3 @@ func (r VerifyResult) String() string {
 	}
 	return fmt.Sprintf("FAILED at entry %d (%d entries walked): %s", *r.FirstBad, r.Entries, r.Problem)
 }
-
-var _ json.Marshaler = Entry{}

@@ -1,0 +1,247 @@
+package audit
+
+import (
+	"encoding/json"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spangate/spangate"
+)
+
+func sample(i int) Entry {
+	return Entry{
+		At: time.Date(2025, 3, 1, 12, 0, i, 123456789, time.UTC), Principal: "github:repo:acme/orders",
+		Issuer: "github", Subject: "repo:acme/orders", Attributes: map[string]string{"repository": "acme/orders", "ref": "main"},
+		Run:    spangate.RunMetadata{CI: "github", Commit: "c0ffee", Pipeline: "deploy", Build: "9"},
+		Action: "write", Database: "orders", Statement: "UPDATE Orders SET Note = @n WHERE Id = 1",
+		Params: map[string]string{"n": HashParam("n", "x")}, Result: ResultOK, Rows: 1, Table: "Orders", Keys: []string{"[1]"},
+	}
+}
+
+// chain seals n sample entries in order.
+func chain(n int) []Entry {
+	out := make([]Entry, n)
+	prev := ""
+	for i := range out {
+		e := sample(i)
+		e.Seq = int64(i + 1)
+		e.Seal(prev)
+		prev = e.Hash
+		out[i] = e
+	}
+	return out
+}
+
+func TestEncodingCoversEveryField(t *testing.T) {
+	// A field added to Entry or RunMetadata must be added to encode and the
+	// encoding version bumped; this test fails until then.
+	if n := reflect.TypeFor[Entry]().NumField(); n != 19 {
+		t.Errorf("Entry has %d fields; encode covers 19: update encode and encodingVersion", n)
+	}
+	if n := reflect.TypeFor[spangate.RunMetadata]().NumField(); n != 9 {
+		t.Errorf("RunMetadata has %d fields; encode covers 9: update encode and encodingVersion", n)
+	}
+	// Changing any single field changes the hash.
+	base := sample(0)
+	base.Seal("prev")
+	v := reflect.ValueOf(&base).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if name == "Hash" {
+			continue
+		}
+		e := base
+		e.Attributes, e.Params, e.Keys = maps.Clone(base.Attributes), maps.Clone(base.Params), slices.Clone(base.Keys)
+		f := reflect.ValueOf(&e).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
+		case reflect.Map:
+			f.SetMapIndex(reflect.ValueOf("new"), reflect.ValueOf("v"))
+		case reflect.Slice:
+			f.Set(reflect.Append(f, reflect.ValueOf("[2]")))
+		case reflect.Struct:
+			if name == "At" {
+				e.At = e.At.Add(time.Microsecond)
+			} else {
+				e.Run.Actor = "someone"
+			}
+		}
+		if e.ComputeHash() == base.Hash {
+			t.Errorf("changing %s does not change the hash", name)
+		}
+	}
+}
+
+func TestSealNormalisesTime(t *testing.T) {
+	e := sample(0)
+	e.At = time.Date(2025, 1, 1, 1, 0, 0, 999, time.FixedZone("x", 3600))
+	e.Seal("")
+	if e.At.Location() != time.UTC || e.At.Nanosecond() != 0 {
+		t.Errorf("At = %v; want UTC microseconds", e.At)
+	}
+	stored := e
+	stored.At = e.At.In(time.FixedZone("y", -7200)) // as read back from storage
+	if stored.ComputeHash() != e.Hash {
+		t.Error("the hash depends on the time zone")
+	}
+}
+
+func TestHashParam(t *testing.T) {
+	a := HashParam("id", int64(1))
+	if !strings.HasPrefix(a, "sha256:") || len(a) != len("sha256:")+64 {
+		t.Fatalf("HashParam = %q", a)
+	}
+	for _, other := range []string{HashParam("other", int64(1)), HashParam("id", "1"), HashParam("id", int64(2))} {
+		if other == a {
+			t.Errorf("HashParam collides: %q", other)
+		}
+	}
+	if HashParam("id", int64(1)) != a {
+		t.Error("HashParam is not deterministic")
+	}
+	if strings.Contains(HashParam("pw", "hunter2"), "hunter2") {
+		t.Error("raw value in hash")
+	}
+}
+
+func TestVerifier(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func([]Entry) []Entry
+		head   func([]Entry) (int64, string)
+		bad    int64 // 0: ok
+	}{
+		{"intact", func(c []Entry) []Entry { return c }, nil, 0},
+		{"edited statement", func(c []Entry) []Entry { c[2].Statement = "DELETE FROM Orders WHERE true"; return c }, nil, 3},
+		{"edited keys", func(c []Entry) []Entry { c[1].Keys = []string{"[9]"}; return c }, nil, 2},
+		{"deleted middle", func(c []Entry) []Entry { return slices.Delete(c, 2, 3) }, nil, 3},
+		{"deleted first", func(c []Entry) []Entry { return c[1:] }, nil, 1},
+		{"deleted last (head catches it)", func(c []Entry) []Entry { return c[:4] }, nil, 5},
+		{"two rows' contents swapped", func(c []Entry) []Entry {
+			c[1], c[3] = c[3], c[1]
+			c[1].Seq, c[3].Seq = 2, 4
+			return c
+		}, nil, 2},
+		{"reordered", func(c []Entry) []Entry { c[1], c[2] = c[2], c[1]; return c }, nil, 2},
+		{"rewritten and re-hashed, next link not fixed", func(c []Entry) []Entry {
+			c[2].Statement = "UPDATE Orders SET Note = 'innocent' WHERE Id = 1"
+			c[2].Seal(c[2].PrevHash)
+			return c
+		}, nil, 3},
+		{"last rewritten and re-hashed (head catches it)", func(c []Entry) []Entry {
+			c[4].Principal = "someone-else"
+			c[4].Seal(c[4].PrevHash)
+			return c
+		}, nil, 5},
+		{"re-chained after a deletion", func(c []Entry) []Entry {
+			c = slices.Delete(c, 2, 3)
+			for i := 2; i < len(c); i++ {
+				c[i].Seal(c[i-1].Hash)
+			}
+			return c
+		}, func(c []Entry) (int64, string) { return c[len(c)-1].Seq, c[len(c)-1].Hash }, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := chain(5)
+			headSeq, headHash := orig[4].Seq, orig[4].Hash
+			c := tc.tamper(chain(5))
+			if tc.head != nil {
+				headSeq, headHash = tc.head(c)
+			}
+			var v Verifier
+			for _, e := range c {
+				v.Add(e)
+			}
+			v.CheckHead(headSeq, headHash)
+			r := v.Result()
+			if tc.bad == 0 {
+				if !r.OK || r.FirstBad != nil || r.Entries != int64(len(c)) {
+					t.Fatalf("result = %+v; want ok", r)
+				}
+				return
+			}
+			if r.OK || r.FirstBad == nil || *r.FirstBad != tc.bad {
+				t.Fatalf("result = %+v (%s); want first bad %d", r, r, tc.bad)
+			}
+			if r.Entries != int64(len(c)) || r.Problem == "" {
+				t.Errorf("result = %+v", r)
+			}
+		})
+	}
+}
+
+func TestVerifyResultJSON(t *testing.T) {
+	var v Verifier
+	b, _ := json.Marshal(v.Result())
+	if string(b) != `{"ok":true,"entries":0,"first_bad":null}` {
+		t.Errorf("json = %s", b)
+	}
+}
+
+func TestEntryJSON(t *testing.T) {
+	e := chain(1)[0]
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"seq", "at", "principal", "action", "statement", "table", "keys", "result", "commit", "pipeline"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("field %q missing from %s", k, b)
+		}
+	}
+	if m["commit"] != "c0ffee" || m["pipeline"] != "deploy#9" {
+		t.Errorf("commit %v pipeline %v", m["commit"], m["pipeline"])
+	}
+	var back Entry
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.ComputeHash() != e.Hash {
+		t.Errorf("entry does not survive JSON: %+v", back)
+	}
+}
+
+func TestKeyCandidates(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{`[1, "a"]`, []string{`[1,"a"]`}},
+		{`42`, []string{`[42]`, `["42"]`}},
+		{`"red"`, []string{`["red"]`}},
+		{`red`, []string{`["red"]`}},
+		{`a<b&c`, []string{`["a<b&c"]`}},
+		{`[1] x`, []string{`["[1] x"]`}},
+		{``, nil},
+	}
+	for _, tc := range tests {
+		if got := KeyCandidates(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("KeyCandidates(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if k, _ := KeyText([]any{int64(1), "a"}); k != `[1,"a"]` {
+		t.Errorf("KeyText = %s", k)
+	}
+}
+
+func TestFilterLimit(t *testing.T) {
+	for in, want := range map[int]int{0: DefaultLimit, -3: DefaultLimit, 5: 5, MaxLimit + 1: MaxLimit} {
+		if got := (Filter{Limit: in}).EffectiveLimit(); got != want {
+			t.Errorf("limit %d → %d, want %d", in, got, want)
+		}
+	}
+}
