@@ -157,6 +157,9 @@ func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error
 		return nil
 	})
 	if err != nil {
+		if spangate.KindOf(err) != spangate.Canceled {
+			err = &auditFailure{err}
+		}
 		return audit.Entry{}, asAuditError(err)
 	}
 	return sealed, nil

@@ -2,6 +2,7 @@ package spannerdb_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -146,5 +147,288 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-var _ = time.Now
-var _ = spanner.Key{}
+// apply writes raw mutations behind the adapter's back.
+func apply(t testing.TB, db *spannerdb.DB, ms ...*spanner.Mutation) {
+	t.Helper()
+	if _, err := db.Client().Apply(context.Background(), ms); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func entries(t testing.TB, db *spannerdb.DB) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	if err := db.ScanAudit(context.Background(), func(e audit.Entry) error { out = append(out, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rewrite replaces the stored row of e.Seq with e as given.
+func rewrite(t testing.TB, db *spannerdb.DB, e audit.Entry) {
+	t.Helper()
+	ms, err := spannerdb.AuditRowMutations(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, db, append([]*spanner.Mutation{spanner.Delete(spannerdb.AuditTable, spanner.Key{e.Seq})}, ms[0])...)
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, db *spannerdb.DB, es []audit.Entry)
+		bad    int64
+	}{
+		{"untouched", func(*testing.T, *spannerdb.DB, []audit.Entry) {}, 0},
+		{"statement edited with a raw mutation", func(t *testing.T, db *spannerdb.DB, _ []audit.Entry) {
+			apply(t, db, spanner.Update(spannerdb.AuditTable, []string{"Seq", "Statement"}, []any{int64(3), "SELECT 1"}))
+		}, 3},
+		{"keys edited", func(t *testing.T, db *spannerdb.DB, _ []audit.Entry) {
+			apply(t, db, spanner.Update(spannerdb.AuditTable, []string{"Seq", "Keys"}, []any{int64(4), []string{"[99]"}}))
+		}, 4},
+		{"row deleted", func(t *testing.T, db *spannerdb.DB, _ []audit.Entry) {
+			apply(t, db, spanner.Delete(spannerdb.AuditTable, spanner.Key{int64(2)}))
+		}, 2},
+		{"last row deleted", func(t *testing.T, db *spannerdb.DB, _ []audit.Entry) {
+			apply(t, db, spanner.Delete(spannerdb.AuditTable, spanner.Key{int64(6)}))
+		}, 6},
+		{"two rows' contents swapped", func(t *testing.T, db *spannerdb.DB, es []audit.Entry) {
+			a, b := es[1], es[4]
+			a.Seq, b.Seq = 5, 2
+			rewrite(t, db, a)
+			rewrite(t, db, b)
+		}, 2},
+		{"row rewritten and re-hashed, next link not fixed", func(t *testing.T, db *spannerdb.DB, es []audit.Entry) {
+			e := es[2]
+			e.Principal, e.Statement = "someone-innocent", "UPDATE Orders SET Note = 'ok' WHERE Id = 1"
+			e.Seal(e.PrevHash)
+			rewrite(t, db, e)
+		}, 3},
+		{"row deleted and the rest re-chained", func(t *testing.T, db *spannerdb.DB, es []audit.Entry) {
+			apply(t, db, spanner.Delete(spannerdb.AuditTable, spanner.Key{int64(3)}))
+			prev := es[1].Hash
+			for _, e := range es[3:] {
+				e.Seal(prev)
+				prev = e.Hash
+				rewrite(t, db, e)
+			}
+			apply(t, db, spannerdb.AuditHeadMutation(6, prev))
+		}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openAudited(t)
+			for i := range 3 {
+				if _, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) VALUES (@id)", map[string]any{"id": int64(i)}, actor("ci")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.AppendAudit(t.Context(), actor("reader")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.tamper(t, db, entries(t, db))
+			r := verify(t, db)
+			if tc.bad == 0 {
+				if !r.OK || r.Entries != 6 {
+					t.Fatalf("verify = %+v; want ok", r)
+				}
+				return
+			}
+			if r.OK || r.FirstBad == nil || *r.FirstBad != tc.bad {
+				t.Fatalf("verify = %s; want first bad %d", r, tc.bad)
+			}
+		})
+	}
+}
+
+func TestWhoChangedThisRow(t *testing.T) {
+	db, _ := openAudited(t)
+	ctx := t.Context()
+	exec := func(who, sql string) int64 {
+		t.Helper()
+		_, e, err := db.ExecDML(ctx, sql, nil, actor(who))
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return e.Seq
+	}
+	s1 := exec("alice", "INSERT INTO Orders (Id, Note) VALUES (1, 'a'), (2, 'b'), (10, 'c')")
+	exec("bob", "INSERT INTO Lines (OrderId, Sku) VALUES (1, '1'), (1, 'x')")
+	if _, err := db.AppendAudit(ctx, actor("carol")); err != nil {
+		t.Fatal(err)
+	}
+	s4 := exec("bob", "UPDATE Orders SET Note = 'z' WHERE Id IN (1, 10)")
+	exec("alice", "UPDATE Orders SET Note = 'y' WHERE Id = 2")
+	s6 := exec("carol", "DELETE FROM Orders WHERE Id = 1")
+	s7 := exec("carol", "UPDATE Lines SET Qty = 5 WHERE OrderId = 1 AND Sku = 'x'")
+
+	tests := []struct {
+		name string
+		f    audit.Filter
+		want []int64
+	}{
+		{"int key", audit.Filter{Table: "Orders", Key: "1"}, []int64{s6, s4, s1}},
+		{"json key, other case", audit.Filter{Table: "orders", Key: "[1]"}, []int64{s6, s4, s1}},
+		{"no prefix match", audit.Filter{Table: "Orders", Key: "10"}, []int64{s4, s1}},
+		{"composite key", audit.Filter{Table: "Lines", Key: `[1,"x"]`}, []int64{s7, 2}},
+		{"string key looks like a number", audit.Filter{Table: "Lines", Key: `[1,"1"]`}, []int64{2}},
+		{"with principal", audit.Filter{Table: "Orders", Key: "1", Principal: "bob"}, []int64{s4}},
+		{"limit", audit.Filter{Table: "Orders", Key: "1", Limit: 2}, []int64{s6, s4}},
+		{"unknown key", audit.Filter{Table: "Orders", Key: "3"}, nil},
+		{"table only", audit.Filter{Table: "lines"}, []int64{s7, 2}},
+		{"principal", audit.Filter{Principal: "carol"}, []int64{s7, s6, 3}},
+		{"action and limit", audit.Filter{Action: "write", Limit: 3}, []int64{s7, s6, 5}},
+		{"since the future", audit.Filter{Since: time.Now().Add(time.Hour)}, nil},
+		{"everything", audit.Filter{}, []int64{7, 6, 5, 4, 3, 2, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.ListAudit(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, e := range got {
+				seqs = append(seqs, e.Seq)
+			}
+			if !slices.Equal(seqs, tc.want) {
+				t.Fatalf("ListAudit(%+v) = %v, want %v", tc.f, seqs, tc.want)
+			}
+		})
+	}
+	if _, err := db.ListAudit(ctx, audit.Filter{Key: "1"}); spangate.KindOf(err) != spangate.Invalid {
+		t.Errorf("key without table: %v", err)
+	}
+}
+
+func TestExecDMLRefusesAndRecordsFailures(t *testing.T) {
+	db, _ := openAudited(t)
+	ctx := t.Context()
+	for _, sql := range []string{"SELECT 1", "INSERT INTO Orders (Id) VALUES (1) THEN RETURN Id", "CREATE TABLE X (Id INT64) PRIMARY KEY (Id)", "INSERT INTO Orders (Id) VALUES (1); DELETE FROM Orders WHERE true"} {
+		if _, _, err := db.ExecDML(ctx, sql, nil, actor("ci")); spangate.KindOf(err) != spangate.Invalid {
+			t.Errorf("%s: err %v, want Invalid", sql, err)
+		}
+	}
+	if _, _, err := db.ExecDML(ctx, "INSERT INTO Orders (Id, Note) VALUES (7, 'x')", nil, actor("ci")); err != nil {
+		t.Fatal(err)
+	}
+	_, failed, err := db.ExecDML(ctx, "INSERT INTO Orders (Id, Note) VALUES (@id, @note)", map[string]any{"id": int64(7), "note": "hunter2"}, actor("ci"))
+	if err == nil || spangate.KindOf(err) != spangate.Conflict {
+		t.Fatalf("duplicate insert: %v, want Conflict", err)
+	}
+	if failed.Seq != 2 || failed.Result != audit.ResultFailed || failed.Reason == "" || failed.Rows != 0 {
+		t.Errorf("failed entry = %+v", failed)
+	}
+	for _, e := range entries(t, db) {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "hunter2") {
+			t.Errorf("a parameter value is stored: %s", b)
+		}
+	}
+	if r := verify(t, db); !r.OK || r.Entries != 2 {
+		t.Errorf("verify = %+v", r)
+	}
+}
+
+func TestExecDMLCapsKeys(t *testing.T) {
+	db, _ := openAudited(t)
+	n := int64(audit.MaxKeys + 5)
+	rows, e, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) SELECT x FROM UNNEST(GENERATE_ARRAY(1, @n)) AS x", map[string]any{"n": n}, actor("ci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || e.Rows != n || len(e.Keys) != audit.MaxKeys || !e.KeysIncomplete {
+		t.Fatalf("rows %d, entry rows %d, %d keys, incomplete %v", rows, e.Rows, len(e.Keys), e.KeysIncomplete)
+	}
+	if r := verify(t, db); !r.OK {
+		t.Fatalf("verify = %+v", r)
+	}
+}
+
+func countRows(t testing.TB, db *spannerdb.DB, sql string) int64 {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows[0]["n"].(int64)
+}
+
+// TestAuditFailureRollsBackTheChange breaks the audit write in several ways
+// and checks that the DML it records is not visible afterwards and that the
+// caller gets Unavailable (the gateway's 503).
+func TestAuditFailureRollsBackTheChange(t *testing.T) {
+	tests := []struct {
+		name    string
+		breakIt func(t *testing.T, db *spannerdb.DB) audit.Entry
+	}{
+		{"head row deleted", func(t *testing.T, db *spannerdb.DB) audit.Entry {
+			apply(t, db, spanner.Delete(spannerdb.AuditHeadTable, spanner.Key{int64(0)}))
+			return actor("ci")
+		}},
+		{"head points at an existing entry", func(t *testing.T, db *spannerdb.DB) audit.Entry {
+			apply(t, db, spannerdb.AuditHeadMutation(0, ""))
+			return actor("ci")
+		}},
+		{"entry too large", func(t *testing.T, db *spannerdb.DB) audit.Entry {
+			e := actor("ci")
+			e.Statement = strings.Repeat("x", 5<<20)
+			return e
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openAudited(t)
+			if _, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) VALUES (1)", nil, actor("ci")); err != nil {
+				t.Fatal(err)
+			}
+			e := tc.breakIt(t, db)
+			_, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) VALUES (2)", nil, e)
+			if spangate.KindOf(err) != spangate.Unavailable {
+				t.Fatalf("err = %v (kind %v), want Unavailable", err, spangate.KindOf(err))
+			}
+			if n := countRows(t, db, "SELECT COUNT(*) AS n FROM Orders WHERE Id = 2"); n != 0 {
+				t.Fatal("the change committed without its audit entry")
+			}
+			if n := countRows(t, db, "SELECT COUNT(*) AS n FROM SpangateAudit"); n != 1 {
+				t.Fatalf("%d audit rows, want 1", n)
+			}
+			if _, err := db.AppendAudit(t.Context(), e); spangate.KindOf(err) != spangate.Unavailable {
+				t.Fatalf("AppendAudit: %v, want Unavailable", err)
+			}
+		})
+	}
+}
+
+func TestQuery(t *testing.T) {
+	db, _ := openAudited(t)
+	ctx := t.Context()
+	if _, _, err := db.ExecDML(ctx, "INSERT INTO Orders (Id, Note) VALUES (1, 'a'), (2, NULL), (3, 'c')", nil, actor("ci")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `SELECT Id, Note, 1.5 AS f, TRUE AS b, [1, 2] AS arr, TIMESTAMP '2025-01-02T03:04:05Z' AS ts,
+  DATE '2025-01-02' AS d, b'hi' AS bs, JSON '{"a":1}' AS j, NUMERIC '1.25' AS num, ARRAY(SELECT AS STRUCT 1 AS x, 'y' AS y) AS st,
+  CAST('NaN' AS FLOAT64) AS nan
+FROM Orders WHERE Id >= @min ORDER BY Id`, map[string]any{"min": int64(2)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"Id":2,"Note":null,"arr":[1,2],"b":true,"bs":"aGk=","d":"2025-01-02","f":1.5,"j":{"a":1},"nan":"NaN","num":"1.25","st":[{"x":1,"y":"y"}],"ts":"2025-01-02T03:04:05Z"},` +
+		`{"Id":3,"Note":"c","arr":[1,2],"b":true,"bs":"aGk=","d":"2025-01-02","f":1.5,"j":{"a":1},"nan":"NaN","num":"1.25","st":[{"x":1,"y":"y"}],"ts":"2025-01-02T03:04:05Z"}]`
+	if string(b) != want {
+		t.Errorf("rows =\n%s\nwant\n%s", b, want)
+	}
+	if rows, err := db.Query(ctx, "SELECT Id FROM Orders ORDER BY Id", nil, 2); err != nil || len(rows) != 2 {
+		t.Errorf("limit: %v %v", rows, err)
+	}
+	for _, sql := range []string{"DELETE FROM Orders WHERE true", "SELECT 1; SELECT 2"} {
+		if _, err := db.Query(ctx, sql, nil, 0); spangate.KindOf(err) != spangate.Invalid {
+			t.Errorf("%s: %v, want Invalid", sql, err)
+		}
+	}
+}

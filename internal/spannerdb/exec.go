@@ -227,6 +227,12 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 		return rows, sealed, nil
 	}
 	if dmlErr == nil {
+		// The statement ran; what failed is the audit read, its buffered
+		// rows at commit, or contention that outlasted the retries. In
+		// every case nothing committed and a retry may succeed.
+		if k := spangate.KindOf(err); k != spangate.Canceled && k != spangate.Unavailable {
+			err = &auditFailure{err}
+		}
 		return 0, audit.Entry{}, asAuditError(err)
 	}
 	// The statement itself failed: the key cache may be stale (a table
