@@ -20,6 +20,8 @@ import (
 	"github.com/spangate/spangate/internal/config"
 	"github.com/spangate/spangate/internal/devoidc"
 	"github.com/spangate/spangate/internal/emulator"
+	"github.com/spangate/spangate/internal/gateway"
+	"github.com/spangate/spangate/internal/policy"
 )
 
 // The instance and database `spangate dev` creates.
@@ -150,6 +152,11 @@ type devStack struct {
 	config     *config.Config
 	configFile string
 	tempDir    string
+
+	// gateway serves /v1/, /readyz and /metrics; gatewayDBs are its
+	// open databases.
+	gateway    *gateway.Server
+	gatewayDBs *spannerDatabases
 
 	mux      *http.ServeMux
 	server   *http.Server
@@ -284,6 +291,19 @@ func (s *devStack) createDatabase(ctx context.Context) error {
 func (s *devStack) mountHandlers() error {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle(s.issuer.MountPath(), s.issuer.Handler())
+	pol, err := policy.New(s.config)
+	if err != nil {
+		return err
+	}
+	gw, dbs, err := newGateway(s.config, pol, s.spannerHost, time.Now, s.logger)
+	if err != nil {
+		return err
+	}
+	s.gateway, s.gatewayDBs = gw, dbs
+	h := gw.Handler()
+	s.mux.Handle("/v1/", h)
+	s.mux.Handle("GET /readyz", h)
+	s.mux.Handle("GET /metrics", h)
 	return nil
 }
 
@@ -370,11 +390,17 @@ func (s *devStack) printBanner(w io.Writer) {
 // stop shuts the HTTP server down and stops the Spanner backend spangate
 // started; an external emulator is left running.
 func (s *devStack) stop(ctx context.Context) {
+	if s.gateway != nil {
+		go s.gateway.Shutdown(ctx)
+	}
 	if s.server != nil {
 		if err := s.server.Shutdown(ctx); err != nil {
 			s.logger.Warn("HTTP server did not shut down cleanly", "err", err)
 			s.server.Close()
 		}
+	}
+	if s.gatewayDBs != nil {
+		s.gatewayDBs.Close()
 	}
 	s.stopSpanner(ctx)
 }

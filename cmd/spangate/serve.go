@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/gateway"
+	"github.com/spangate/spangate/internal/identity"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/policy"
+	"github.com/spangate/spangate/internal/spannerdb"
+)
+
+// serveShutdownTimeout is how long a stopping gateway lets in-flight
+// requests (an apply, say) finish before it cancels them.
+const serveShutdownTimeout = 60 * time.Second
+
+// envConfig names the gateway config file when --config is not given.
+const envConfig = "SPANGATE_CONFIG"
+
+func (a *app) serveCommand() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the gateway against Cloud Spanner (or the emulator named by SPANNER_EMULATOR_HOST)",
+		Long: `serve runs the spangate gateway: it exchanges CI identity tokens for session
+tokens (POST /v1/token), authorizes every request and statement with the
+config's rules, and runs plans, applies, statements and audit reads against
+the configured databases, recording each decision and change in the audit
+trail in the same transaction as the change.
+
+The gateway is stateless: give every replica the same config (and the same
+session_keys) and put them behind one load balancer. It serves HTTPS when
+tls.cert_file and tls.key_file are set. /healthz says the process is up,
+/readyz that every configured database can be reached, /metrics serves
+Prometheus metrics.
+
+On SIGTERM or SIGINT it stops accepting connections, fails /readyz, and lets
+in-flight requests finish for up to a minute; an apply cut short leaves
+state the next apply resumes.
+
+With SPANNER_EMULATOR_HOST set it talks to that emulator; otherwise to Cloud
+Spanner with Application Default Credentials.`,
+		Example: `  spangate serve --config /etc/spangate/spangate.yaml
+  SPANGATE_CONFIG=spangate.yaml spangate serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if configPath == "" {
+				configPath = a.getenv(envConfig)
+			}
+			if configPath == "" {
+				return usageError{err: errors.New("no config file: pass --config FILE or set " + envConfig)}
+			}
+			return a.runServe(cmd.Context(), configPath)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "gateway config file (YAML) (default $"+envConfig+")")
+	return cmd
+}
+
+// runServe loads the config, builds the gateway and serves it until ctx
+// ends, then shuts down gracefully.
+func (a *app) runServe(ctx context.Context, configPath string) error {
+	logger := a.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f, err := os.Open(configPath)
+	if err != nil {
+		return spangate.Errorf(spangate.Invalid, "--config: %w", err).WithHint("give the path of a readable gateway config file")
+	}
+	pol, err := policy.Load(f, configPath)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	cfg := pol.Config()
+	gw, dbs, err := newGateway(cfg, pol, a.getenv(envEmulatorHost), a.now, logger)
+	if err != nil {
+		return err
+	}
+	defer dbs.Close()
+
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return spangate.Errorf(spangate.Unavailable, "listen on %s: %w", cfg.Listen, err).
+			WithHint("stop whatever listens there or change listen in the config")
+	}
+	srv := &http.Server{
+		Handler:           gw.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	tlsOn := cfg.TLS.CertFile != ""
+	if tlsOn {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsOn {
+			err = srv.ServeTLS(lis, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		} else {
+			err = srv.Serve(lis)
+		}
+		serveErr <- err
+	}()
+	logger.Info("gateway listening", "addr", lis.Addr().String(), "tls", tlsOn, "databases", len(cfg.Databases), "issuers", len(cfg.Issuers))
+
+	select {
+	case err := <-serveErr:
+		return spangate.Errorf(spangate.Unavailable, "serve on %s: %w", cfg.Listen, err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "grace", serveShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = gw.Shutdown(stopCtx) })
+	if err := srv.Shutdown(stopCtx); err != nil {
+		logger.Warn("in-flight requests did not finish in time; closing", "err", err)
+		srv.Close()
+	}
+	wg.Wait()
+	logger.Info("gateway stopped")
+	return nil
+}
+
+// newGateway builds the gateway for cfg: the token verifier, the policy
+// and the Spanner databases (on the emulator at emulatorHost when set).
+// `spangate serve` and `spangate dev` share it.
+func newGateway(cfg *config.Config, pol *policy.Policy, emulatorHost string, now func() time.Time, logger *slog.Logger) (*gateway.Server, *spannerDatabases, error) {
+	issuers := make([]identity.IssuerConfig, len(cfg.Issuers))
+	for i, is := range cfg.Issuers {
+		issuers[i] = identity.IssuerConfig{Name: is.Name, URL: is.URL, Audiences: is.Audiences, Provider: is.Provider}
+	}
+	v, err := identity.NewVerifier(issuers, identity.Options{Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	dbs := newSpannerDatabases(cfg, spannerdb.Options{
+		EmulatorHost: emulatorHost,
+		CallTimeout:  cfg.Limits.SpannerTimeout,
+		Logger:       logger,
+	})
+	gw, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
+	if err != nil {
+		dbs.Close()
+		return nil, nil, err
+	}
+	return gw, dbs, nil
+}
+
+// spannerDatabases opens the configured databases with spannerdb, lazily,
+// once each, creating spangate's tables on first use. It implements
+// gateway.Opener.
+type spannerDatabases struct {
+	paths map[string]string
+	opts  spannerdb.Options
+
+	mu  sync.Mutex
+	dbs map[string]*lazyDB
+}
+
+// lazyDB is one database, opened and initialised on first use; a failure
+// is retried by the next request.
+type lazyDB struct {
+	mu sync.Mutex
+	db *gatewayDB
+}
+
+func newSpannerDatabases(cfg *config.Config, opts spannerdb.Options) *spannerDatabases {
+	return &spannerDatabases{paths: cfg.Databases, opts: opts, dbs: map[string]*lazyDB{}}
+}
+
+// Open returns the named database, opening it and creating spangate's
+// tables in it the first time.
+func (s *spannerDatabases) Open(ctx context.Context, name string) (gateway.Database, error) {
+	path, ok := s.paths[name]
+	if !ok {
+		return nil, spangate.Errorf(spangate.NotFound, "unknown database %q", name)
+	}
+	s.mu.Lock()
+	l, ok := s.dbs[name]
+	if !ok {
+		l = &lazyDB{}
+		s.dbs[name] = l
+	}
+	s.mu.Unlock()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.db != nil {
+		return l.db, nil
+	}
+	db, err := spannerdb.Open(ctx, path, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Init(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.db = &gatewayDB{DB: db}
+	return l.db, nil
+}
+
+// Close closes every opened database.
+func (s *spannerDatabases) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.dbs {
+		l.mu.Lock()
+		if l.db != nil {
+			l.db.Close()
+			l.db = nil
+		}
+		l.mu.Unlock()
+	}
+}
+
+// gatewayDB adapts a spannerdb.DB to gateway.Database.
+type gatewayDB struct {
+	*spannerdb.DB
+}
+
+// WithAudit returns the audited history store of the database.
+func (g *gatewayDB) WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore {
+	return g.DB.WithAudit(actor, files...)
+}
+
+// Ping runs SELECT 1.
+func (g *gatewayDB) Ping(ctx context.Context) error {
+	_, err := g.Query(ctx, "SELECT 1", nil, 1)
+	return err
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spangate/spangate"
+)
+
+// ErrorBody is the JSON error object of every refusal and failure:
+// {"error":{"code","message","hint"}}. Code is always the name of a
+// spangate.Kind ("invalid", "unauthenticated", "denied", "blocked",
+// "not_found", "conflict", "unavailable", "canceled", "internal"), so a
+// client maps it back to the same kind and exit code as direct mode.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// ErrorResponse wraps ErrorBody as the whole response body.
+type ErrorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// StatusOf maps an error kind to its HTTP status. It is the one place where
+// kinds become statuses:
+//
+//	Invalid          400 (413 for an oversized body, see tooLarge)
+//	Unauthenticated  401
+//	Denied           403
+//	NotFound         404
+//	Conflict         409
+//	Blocked          409 (the plan refuses: an edited applied file, drift, a held lock)
+//	Unavailable      503 (also 429 for the rate limit, see rateLimited)
+//	Canceled         503
+//	Internal         500
+func StatusOf(k spangate.Kind) int {
+	switch k {
+	case spangate.Invalid:
+		return http.StatusBadRequest
+	case spangate.Unauthenticated:
+		return http.StatusUnauthorized
+	case spangate.Denied:
+		return http.StatusForbidden
+	case spangate.NotFound:
+		return http.StatusNotFound
+	case spangate.Conflict, spangate.Blocked:
+		return http.StatusConflict
+	case spangate.Unavailable, spangate.Canceled:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody returns what a caller is told about err. An internal error is
+// not described: its cause stays in the server's log.
+func errorBody(err error) ErrorBody {
+	k := spangate.KindOf(err)
+	b := ErrorBody{Code: k.String(), Message: err.Error(), Hint: spangate.HintOf(err)}
+	if k == spangate.Internal {
+		b.Message = "internal error; the gateway's log has the details"
+		b.Hint = ""
+	}
+	return b
+}
+
+// writeError writes err as a JSON error with its status.
+func writeError(w http.ResponseWriter, err error) int {
+	status := StatusOf(spangate.KindOf(err))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(int((rl.retryAfter+time.Second-1)/time.Second)))
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="spangate"`)
+	}
+	writeJSON(w, status, ErrorResponse{Error: errorBody(err)})
+	return status
+}
+
+// writeJSON writes v as the JSON response body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client went away; nothing more to do
+}
+
+// tooLarge is the error of a request body over the limit.
+func tooLarge(limit int64) error {
+	return spangate.Errorf(spangate.Invalid, "request body is larger than the gateway's limit of %d bytes: %w", limit, &http.MaxBytesError{Limit: limit}).
+		WithHint("split the change into smaller requests, or raise limits.max_body_bytes in the gateway config")
+}
+
+// rateLimitError is a request over the principal's rate limit.
+type rateLimitError struct{ retryAfter time.Duration }
+
+func (e *rateLimitError) Error() string { return "rate limit exceeded" }
+
+func rateLimited(retryAfter time.Duration) error {
+	return spangate.Errorf(spangate.Unavailable, "too many requests from this identity; retry in %s: %w",
+		retryAfter.Round(time.Millisecond), &rateLimitError{retryAfter: retryAfter}).
+		WithHint("slow down, or raise limits.rate_limit and limits.rate_burst in the gateway config")
+}

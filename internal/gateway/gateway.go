@@ -1,0 +1,593 @@
+// Package gateway is spangate's HTTP server: it exchanges CI identity tokens
+// for short-lived session tokens, authorizes every request and every
+// statement with the policy, and runs plans, applies, statements and audit
+// reads against the configured Spanner databases, recording every decision
+// and change in the audit trail.
+//
+// The server is stateless. Session tokens are signed and self-contained, and
+// locks, history and audit live in Spanner, so any number of replicas with
+// the same config (and session keys) behave as one.
+//
+// Endpoints (paths and JSON fields are the contract in DESIGN.md):
+//
+//	POST /v1/token                              RFC 8693 token exchange (form-encoded)
+//	GET  /v1/databases                          databases the caller has any action on
+//	GET  /v1/databases/{db}/migrations          history and status (plan or migrate)
+//	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
+//	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
+//	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
+//	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
+//	GET  /v1/databases/{db}/audit:verify        (audit)
+//	GET  /healthz  /readyz  /metrics
+//
+// Every endpoint but the token exchange and the health checks takes
+// "Authorization: Bearer <token>", where the token is a session token from
+// /v1/token or a CI token itself. Run metadata travels in the Spangate-Run-*
+// headers (see SetRunMetadata).
+//
+// Security caveats: the gateway never logs a token, a parameter value or a
+// query string, and never tells a caller more than why it was refused. A
+// session token cannot be revoked before it expires (session_ttl, at most an
+// hour): remove its key from every replica to invalidate all sessions
+// signed with it.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// TokenVerifier verifies a CI system's OIDC ID token (identity.Verifier).
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (spangate.Principal, error)
+}
+
+// Policy decides what a principal may do (policy.Policy).
+type Policy interface {
+	Decide(pr spangate.Principal, database string, action spangate.Action) spangate.Decision
+	DecideParsed(pr spangate.Principal, database string, st *sqlstmt.Statement) spangate.Decision
+	DecideMigration(pr spangate.Principal, database string, stmts []sqlstmt.Statement) spangate.Decision
+}
+
+// Opener opens a configured database by its logical name. It is called on
+// every request, so it should keep the databases it opened.
+type Opener interface {
+	Open(ctx context.Context, name string) (Database, error)
+}
+
+// Database is what the gateway needs of one database: the migration
+// engine's storage, statements with their audit entry in the same
+// transaction, and the audit trail.
+type Database interface {
+	migration.Locker
+	migration.SchemaUpdater
+	migration.PartitionedRunner
+	migration.HistoryStore
+	Auditor
+	// WithAudit returns a history store that writes an audit entry made
+	// from actor with each history row, in the same transaction; files
+	// supply the statement texts the entries record.
+	WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore
+	// ExecDML runs one DML statement with bound params and writes the
+	// audit entry e (completed with the rows and keys it touched) in the
+	// same transaction. An audit write failure fails the statement with
+	// kind Unavailable; a statement that fails is recorded as failed.
+	ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
+	// Query runs one query with bound params and returns at most limit
+	// rows.
+	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
+	// Ping checks that the database can be reached.
+	Ping(ctx context.Context) error
+}
+
+// Auditor reads and writes the audit trail of one database.
+type Auditor interface {
+	// AppendAudit seals e onto the chain and stores it.
+	AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error)
+	// ListAudit returns the entries f selects, newest first.
+	ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error)
+	// VerifyAudit walks the whole chain.
+	VerifyAudit(ctx context.Context) (audit.VerifyResult, error)
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	// Verifier verifies CI tokens. Required.
+	Verifier TokenVerifier
+	// Policy decides requests. Required.
+	Policy Policy
+	// Databases opens the configured databases. Required.
+	Databases Opener
+	// Logger receives one line per request and the gateway's events;
+	// nil discards. Keys are constant; tokens and parameter values are
+	// never logged.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Rand supplies session ids and a generated session key; nil means
+	// crypto/rand.
+	Rand io.Reader
+	// Metrics is the registry the gateway's collectors are registered on,
+	// served at /metrics; nil means a new registry of its own.
+	Metrics *prometheus.Registry
+	// ReadFile reads session key files; nil means os.ReadFile.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// Server is the gateway. It is safe for concurrent use; create it with New.
+type Server struct {
+	cfg      *config.Config
+	verifier TokenVerifier
+	policy   Policy
+	dbs      Opener
+	log      *slog.Logger
+	now      func() time.Time
+	sessions *sessions
+	limiter  *limiter
+	metrics  *metrics
+	mux      *http.ServeMux
+
+	// stopping is set by Shutdown: /readyz fails and new applies are
+	// refused, so a load balancer drains this replica.
+	stopping atomic.Bool
+	// hardStop is cancelled when Shutdown's deadline passes: running
+	// applies stop at the next statement, leaving resumable state.
+	hardStop   context.Context
+	cancelHard context.CancelFunc
+	applies    sync.WaitGroup
+}
+
+// New checks its inputs and returns a Server for cfg, which must have been
+// validated (config.Load or policy.New do that).
+func New(cfg *config.Config, deps Deps) (*Server, error) {
+	if cfg == nil || deps.Verifier == nil || deps.Policy == nil || deps.Databases == nil {
+		return nil, spangate.Errorf(spangate.Internal, "gateway.New: config, verifier, policy and databases are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Rand == nil {
+		deps.Rand = rand.Reader
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
+	if deps.ReadFile == nil {
+		deps.ReadFile = os.ReadFile
+	}
+	keys, err := loadKeys(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "register metrics: %w", err)
+	}
+	ttl := min(cfg.SessionTTL, config.MaxSessionTTL)
+	if ttl <= 0 {
+		ttl = config.DefaultSessionTTL
+	}
+	s := &Server{
+		cfg:      cfg,
+		verifier: deps.Verifier,
+		policy:   deps.Policy,
+		dbs:      deps.Databases,
+		log:      deps.Logger,
+		now:      deps.Now,
+		sessions: &sessions{keys: keys, audience: cfg.SessionAudience, ttl: ttl, now: deps.Now, rand: deps.Rand},
+		limiter:  newLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, deps.Now),
+		metrics:  m,
+	}
+	s.hardStop, s.cancelHard = context.WithCancel(context.Background())
+	s.routes()
+	return s, nil
+}
+
+// loadKeys decodes the configured session keys, reading key files, or makes
+// one random key when none is configured.
+func loadKeys(cfg *config.Config, deps Deps) ([]sessionKey, error) {
+	var keys []sessionKey
+	for i, k := range cfg.SessionKeys {
+		text := k.Secret
+		if k.File != "" {
+			b, err := deps.ReadFile(k.File)
+			if err != nil {
+				return nil, spangate.Errorf(spangate.Invalid, "session_keys[%d]: read key file: %w", i, err).
+					WithHint("make the file readable by the gateway, or give the key inline as secret")
+			}
+			text = string(b)
+		}
+		secret, err := config.DecodeSessionKey(text)
+		if err != nil {
+			return nil, spangate.Errorf(spangate.Invalid, "session_keys[%d] (%s): %w", i, k.ID, err)
+		}
+		keys = append(keys, sessionKey{id: k.ID, secret: secret})
+	}
+	if len(keys) > 0 {
+		return keys, nil
+	}
+	secret := make([]byte, 32)
+	if _, err := io.ReadFull(deps.Rand, secret); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "generate a session key: %w", err)
+	}
+	deps.Logger.Warn("no session_keys configured: using a random key, so session tokens verify only on this process and not after a restart; configure session_keys for more than one replica")
+	return []sessionKey{{id: "ephemeral", secret: secret}}, nil
+}
+
+// Handler returns the gateway's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Shutdown makes the server drain: /readyz fails and no new apply starts.
+// It waits for running applies until ctx is done, then cancels them; the
+// engine leaves an interrupted apply in a state the next apply resumes.
+// Stopping the HTTP server itself (http.Server.Shutdown) is the caller's.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	done := make(chan struct{})
+	go func() {
+		s.applies.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancelHard()
+		return nil
+	case <-ctx.Done():
+		s.cancelHard()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Route names, used in metrics and logs.
+const (
+	routeToken       = "token"
+	routeDatabases   = "databases"
+	routeStatus      = "migrations_status"
+	routePlan        = "migrations_plan"
+	routeApply       = "migrations_apply"
+	routeExec        = "exec"
+	routeAuditList   = "audit_list"
+	routeAuditVerify = "audit_verify"
+	routeHealthz     = "healthz"
+	routeReadyz      = "readyz"
+	routeMetrics     = "metrics"
+)
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	type route struct {
+		method, path, name string
+		h                  func(http.ResponseWriter, *http.Request, *call) error
+	}
+	routes := []route{
+		{"POST", "/v1/token", routeToken, s.token},
+		{"GET", "/v1/databases", routeDatabases, s.databases},
+		{"GET", "/v1/databases/{db}/migrations", routeStatus, s.status},
+		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
+		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
+		// {db}:exec: a wildcard must fill its whole segment, so the
+		// segment is split by dbVerb.
+		{"POST", "/v1/databases/{dbverb}", routeExec, s.exec},
+		{"GET", "/v1/databases/{db}/audit", routeAuditList, s.auditList},
+		{"GET", "/v1/databases/{db}/audit:verify", routeAuditVerify, s.auditVerify},
+		{"GET", "/healthz", routeHealthz, s.healthz},
+		{"GET", "/readyz", routeReadyz, s.readyz},
+	}
+	seen := map[string]bool{}
+	for _, r := range routes {
+		mux.Handle(r.method+" "+r.path, s.wrap(r.name, r.h))
+		if !seen[r.path] {
+			seen[r.path] = true
+			mux.Handle(r.path, s.wrap(r.name, methodNotAllowed))
+		}
+	}
+	mux.Handle("GET /metrics", s.metrics.handler)
+	mux.Handle("/", s.wrap("unknown", func(http.ResponseWriter, *http.Request, *call) error {
+		return spangate.Errorf(spangate.NotFound, "no such endpoint").
+			WithHint("the gateway serves /v1/token, /v1/databases and /v1/databases/{db}/… (see the docs)")
+	}))
+	s.mux = mux
+}
+
+// methodNotAllowed answers 405 for a known path asked with another method.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, c *call) error {
+	writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: ErrorBody{
+		Code: spangate.Invalid.String(), Message: "method " + r.Method + " is not allowed on " + r.URL.Path,
+	}})
+	return nil
+}
+
+// call is the state of one request, shared by its handler and the wrapper
+// that logs and counts it.
+type call struct {
+	route     string
+	principal *spangate.Principal
+	database  string
+	action    spangate.Action
+	decision  string
+	run       spangate.RunMetadata
+	status    int
+	// params are the statement's parameter values, kept to redact them
+	// from logged error messages.
+	params map[string]any
+}
+
+// wrap turns a handler that returns an error into an http.Handler that
+// maps the error once, times the request, counts it and logs one line.
+func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *call) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		c := &call{route: route, decision: "none"}
+		sw := &statusWriter{ResponseWriter: w}
+		err := h(sw, r, c)
+		if err != nil && !sw.wrote {
+			writeError(sw, err)
+		}
+		c.status = sw.status
+		if c.status == 0 {
+			c.status = http.StatusOK
+		}
+		elapsed := s.now().Sub(start)
+		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(route, string(c.action), c.decision, statusLabel(c.status)).Inc()
+		if route == routeHealthz || route == routeReadyz {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("route", route),
+			slog.String("method", r.Method),
+			slog.Int("status", c.status),
+			slog.Duration("duration", elapsed),
+		}
+		if c.principal != nil {
+			attrs = append(attrs, slog.String("principal", c.principal.String()))
+		}
+		if c.database != "" {
+			attrs = append(attrs, slog.String("database", c.database))
+		}
+		if c.action != "" {
+			attrs = append(attrs, slog.String("action", string(c.action)), slog.String("decision", c.decision))
+		}
+		if c.run.Commit != "" {
+			attrs = append(attrs, slog.String("commit", c.run.Commit))
+		}
+		level := slog.LevelInfo
+		if err != nil {
+			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", redact(err.Error(), c.params)))
+			if spangate.KindOf(err) == spangate.Internal {
+				level = slog.LevelError
+			}
+		}
+		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+// statusLabel keeps the status label's values few.
+func statusLabel(code int) string {
+	switch code {
+	case 200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503:
+		return strconv.Itoa(code)
+	}
+	return "other"
+}
+
+// statusWriter records the status and whether a response was started.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// redact removes parameter values from a message meant for the log.
+func redact(msg string, params map[string]any) string {
+	for _, v := range params {
+		for _, text := range valueTexts(v) {
+			if text != "" {
+				msg = strings.ReplaceAll(msg, text, "[redacted]")
+			}
+		}
+	}
+	return msg
+}
+
+// authenticate verifies the bearer token (a session token or a CI token)
+// and applies the principal's rate limit.
+func (s *Server) authenticate(ctx context.Context, r *http.Request, c *call) error {
+	c.run = RunMetadataFromHeader(r.Header)
+	raw, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		s.metrics.verifications.WithLabelValues("none", "refused").Inc()
+		return spangate.Errorf(spangate.Unauthenticated, "no bearer token").
+			WithHint("send Authorization: Bearer <token>, with a session token from POST /v1/token or the CI's ID token")
+	}
+	var pr spangate.Principal
+	var err error
+	kind := "ci"
+	if isSession(raw) {
+		kind = "session"
+		pr, err = s.sessions.verify(raw)
+		if err == nil {
+			_, known := s.cfg.Issuer(pr.Issuer)
+			if !known {
+				err = spangate.Errorf(spangate.Unauthenticated, "session token refused: its issuer %q is no longer trusted", pr.Issuer)
+			}
+		}
+	} else {
+		pr, err = s.verifier.Verify(ctx, raw)
+	}
+	s.countVerification(kind, err)
+	if err != nil {
+		return err
+	}
+	c.principal = &pr
+	return s.rateLimit(pr)
+}
+
+func (s *Server) countVerification(kind string, err error) {
+	result := "ok"
+	switch {
+	case err == nil:
+	case spangate.KindOf(err) == spangate.Unauthenticated:
+		result = "refused"
+	default:
+		result = "unavailable"
+	}
+	s.metrics.verifications.WithLabelValues(kind, result).Inc()
+}
+
+func (s *Server) rateLimit(pr spangate.Principal) error {
+	if ok, wait := s.limiter.allow(pr.String()); !ok {
+		return rateLimited(wait)
+	}
+	return nil
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// openDatabase resolves the {db} name of the request, authenticating first
+// so an unknown caller learns nothing about the configured databases.
+func (s *Server) openDatabase(ctx context.Context, c *call, name string) (Database, error) {
+	if _, ok := s.cfg.Database(name); !ok {
+		return nil, spangate.Errorf(spangate.NotFound, "unknown database %q", name).
+			WithHint("use a logical database name from the gateway config; GET /v1/databases lists the ones you may use")
+	}
+	c.database = name
+	return s.dbs.Open(ctx, name)
+}
+
+// authorize decides action for the request's principal on its database;
+// a deny is audited and returned as a Denied error naming the rule and
+// reason.
+func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action spangate.Action, d spangate.Decision, statement string) error {
+	c.action = action
+	if d.Allow {
+		c.decision = "allow"
+		return nil
+	}
+	c.decision = "deny"
+	e := s.entry(c, action)
+	e.Statement = statement
+	e.Result = audit.ResultDenied
+	e.Reason = denyReason(d)
+	e.Params = audit.HashParams(c.params)
+	s.appendAudit(ctx, db, e)
+	return denied(action, d)
+}
+
+func denyReason(d spangate.Decision) string {
+	if d.Rule == "" {
+		return d.Reason
+	}
+	return "rule " + d.Rule + ": " + d.Reason
+}
+
+func denied(action spangate.Action, d spangate.Decision) error {
+	msg := "denied: " + string(action) + ": "
+	if d.Rule != "" {
+		msg += "rule " + d.Rule + ": "
+	}
+	return (&spangate.Error{Kind: spangate.Denied, Message: msg + d.Reason}).
+		WithHint("ask the gateway's operator for a rule that allows this; spangate policy explain shows why it was denied")
+}
+
+// appendAudit records e; a failure is logged and counted but does not
+// change the answer (the request was refused or made no change).
+func (s *Server) appendAudit(ctx context.Context, db Auditor, e audit.Entry) {
+	if _, err := db.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.metrics.auditWrites.WithLabelValues(e.Result, "error").Inc()
+		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", err)
+		return
+	}
+	s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()
+}
+
+// entry starts an audit entry for the request.
+func (s *Server) entry(c *call, action spangate.Action) audit.Entry {
+	e := audit.Entry{
+		At:       s.now(),
+		Action:   string(action),
+		Database: c.database,
+		Run:      c.run,
+	}
+	if c.principal != nil {
+		e.Principal = c.principal.String()
+		e.Issuer = c.principal.Issuer
+		e.Subject = c.principal.Subject
+		e.Attributes = c.principal.Attributes
+	}
+	return e
+}
+
+// withTimeout bounds a request's work by the configured request timeout.
+func (s *Server) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Limits.RequestTimeout)
+}
+
+// readBody reads the request body up to the configured limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := s.cfg.Limits.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	return readLimited(w, r, limit)
+}
+
+// readLimited reads the request body, refusing more than limit bytes.
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, spangate.Errorf(spangate.Invalid, "read the request body: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,411 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// DatabasesResponse is the answer of GET /v1/databases.
+type DatabasesResponse struct {
+	Databases []DatabaseInfo `json:"databases"`
+}
+
+// DatabaseInfo is one database the caller has at least one action on.
+type DatabaseInfo struct {
+	// Name is the logical name to use in paths.
+	Name string `json:"name"`
+	// Actions lists the actions the caller's token is allowed.
+	Actions []spangate.Action `json:"actions"`
+}
+
+func (s *Server) databases(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.authenticate(r.Context(), r, c); err != nil {
+		return err
+	}
+	resp := DatabasesResponse{Databases: []DatabaseInfo{}}
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.Databases)) {
+		var acts []spangate.Action
+		for _, a := range spangate.Actions() {
+			if s.policy.Decide(*c.principal, name, a).Allow {
+				acts = append(acts, a)
+			}
+		}
+		if len(acts) > 0 {
+			resp.Databases = append(resp.Databases, DatabaseInfo{Name: name, Actions: acts})
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// MigrationsRequest is the body of the plan and apply endpoints: the
+// migration files, each with its base name (<version>_<description>.sql)
+// and content.
+type MigrationsRequest struct {
+	Migrations []MigrationFile `json:"migrations"`
+}
+
+// MigrationFile is one migration file of a MigrationsRequest.
+type MigrationFile struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// PlanResponse is the answer of the plan endpoint: the plan (the same JSON
+// as `spangate migrate plan --format json`) and, when the plan is blocked,
+// Error with code "invalid" (bad files, exit 2) or "blocked" (exit 4). The
+// status is 200 either way, so the plan can be shown with its findings.
+type PlanResponse struct {
+	migration.View
+	Error *ErrorBody `json:"error,omitempty"`
+}
+
+// StatusResponse is the answer of GET /v1/databases/{db}/migrations.
+// Migrations is the status of every migration in the history; pending and
+// modified files are the client's to find, by giving History and its own
+// files to migration.Statuses.
+type StatusResponse struct {
+	Database   string                 `json:"database"`
+	Migrations []migration.FileStatus `json:"migrations"`
+	History    []HistoryRecord        `json:"history"`
+}
+
+// HistoryRecord is one row of the migration history as JSON.
+type HistoryRecord struct {
+	Version           int64      `json:"version"`
+	Name              string     `json:"name"`
+	Checksum          string     `json:"checksum"`
+	State             string     `json:"state"`
+	StatementsApplied int        `json:"statements_applied"`
+	StatementsTotal   int        `json:"statements_total"`
+	PrefixChecksum    string     `json:"prefix_checksum,omitempty"`
+	AppliedBy         string     `json:"applied_by,omitempty"`
+	Commit            string     `json:"commit,omitempty"`
+	Pipeline          string     `json:"pipeline,omitempty"`
+	StartedAt         *time.Time `json:"started_at,omitempty"`
+	FinishedAt        *time.Time `json:"finished_at,omitempty"`
+	Error             string     `json:"error,omitempty"`
+}
+
+// Record returns the history row as the migration package's Record.
+func (h HistoryRecord) Record() migration.Record {
+	r := migration.Record{
+		Version: h.Version, Name: h.Name, Checksum: h.Checksum, State: migration.State(h.State),
+		StatementsApplied: h.StatementsApplied, StatementsTotal: h.StatementsTotal, PrefixChecksum: h.PrefixChecksum,
+		AppliedBy: h.AppliedBy, Commit: h.Commit, Pipeline: h.Pipeline, Error: h.Error,
+	}
+	if h.StartedAt != nil {
+		r.StartedAt = *h.StartedAt
+	}
+	if h.FinishedAt != nil {
+		r.FinishedAt = *h.FinishedAt
+	}
+	return r
+}
+
+func historyRecord(r migration.Record) HistoryRecord {
+	h := HistoryRecord{
+		Version: r.Version, Name: r.Name, Checksum: r.Checksum, State: string(r.State),
+		StatementsApplied: r.StatementsApplied, StatementsTotal: r.StatementsTotal, PrefixChecksum: r.PrefixChecksum,
+		AppliedBy: r.AppliedBy, Commit: r.Commit, Pipeline: r.Pipeline, Error: r.Error,
+	}
+	if !r.StartedAt.IsZero() {
+		t := r.StartedAt
+		h.StartedAt = &t
+	}
+	if !r.FinishedAt.IsZero() {
+		t := r.FinishedAt
+		h.FinishedAt = &t
+	}
+	return h
+}
+
+// status is GET /v1/databases/{db}/migrations; it needs plan or migrate.
+func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	if err := s.authenticate(ctx, r, c); err != nil {
+		return err
+	}
+	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	if err != nil {
+		return err
+	}
+	d := s.policy.Decide(*c.principal, c.database, spangate.ActionPlan)
+	if !d.Allow {
+		if dm := s.policy.Decide(*c.principal, c.database, spangate.ActionMigrate); dm.Allow {
+			d = dm
+		}
+	}
+	if err := s.authorize(ctx, db, c, spangate.ActionPlan, d, ""); err != nil {
+		return err
+	}
+	if err := db.Init(ctx); err != nil {
+		return err
+	}
+	hist, err := db.History(ctx)
+	if err != nil {
+		return err
+	}
+	resp := StatusResponse{Database: c.database, Migrations: migration.Statuses(&migration.Set{}, hist), History: []HistoryRecord{}}
+	if resp.Migrations == nil {
+		resp.Migrations = []migration.FileStatus{}
+	}
+	for _, h := range hist {
+		resp.History = append(resp.History, historyRecord(h))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// readMigrations decodes a MigrationsRequest body into a migration set.
+func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	var req MigrationsRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Migrations) == 0 {
+		return nil, spangate.Errorf(spangate.Invalid, "no migrations in the request").
+			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
+	}
+	srcs := make([]migration.Source, len(req.Migrations))
+	for i, m := range req.Migrations {
+		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
+			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
+		}
+		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
+	}
+	return migration.Parse(srcs), nil
+}
+
+// decodeJSON decodes one JSON object strictly: unknown fields and trailing
+// data are errors.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return spangate.Errorf(spangate.Invalid, "malformed JSON body: %w", err)
+	}
+	if dec.More() {
+		return spangate.Errorf(spangate.Invalid, "malformed JSON body: more than one value")
+	}
+	return nil
+}
+
+// engine returns the migration engine for db, acting for the request's
+// principal.
+func (s *Server) engine(db Database, c *call, history migration.HistoryStore) *migration.Engine {
+	return &migration.Engine{
+		Locks: db, History: history, Schema: db, Partitioned: db,
+		Holder: c.principal.String(),
+		Run:    c.run,
+		Logger: s.log.With("database", c.database),
+		Now:    s.now,
+	}
+}
+
+// plan is POST /v1/databases/{db}/migrations:plan; it needs plan.
+func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	if err := s.authenticate(ctx, r, c); err != nil {
+		return err
+	}
+	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, db, c, spangate.ActionPlan, s.policy.Decide(*c.principal, c.database, spangate.ActionPlan), ""); err != nil {
+		return err
+	}
+	set, err := s.readMigrations(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := s.engine(db, c, db).Plan(ctx, set)
+	if err != nil {
+		return err
+	}
+	resp := PlanResponse{View: p.View(c.database)}
+	if perr := p.Err(); perr != nil {
+		b := errorBody(perr)
+		resp.Error = &b
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// pendingStatements returns the statements apply would still run.
+func pendingStatements(p *migration.Plan) []sqlstmt.Statement {
+	var stmts []sqlstmt.Statement
+	for _, pd := range p.Pending {
+		if pd.File != nil && pd.ResumeAt < len(pd.File.Statements) {
+			stmts = append(stmts, pd.File.Statements[pd.ResumeAt:]...)
+		}
+	}
+	return stmts
+}
+
+// ApplyResult is the last line of a successful apply stream: the same
+// fields as `spangate migrate apply --format json`, with Type "result".
+type ApplyResult struct {
+	Type             string  `json:"type"`
+	Database         string  `json:"database"`
+	Applied          []int64 `json:"applied"`
+	SchemaOperations int     `json:"schema_operations"`
+	Statements       int     `json:"statements"`
+	DurationMS       int64   `json:"duration_ms"`
+}
+
+// ApplyError is the last line of a failed apply stream, with Type "error".
+type ApplyError struct {
+	Type  string    `json:"type"`
+	Error ErrorBody `json:"error"`
+}
+
+// Apply stream line types. Progress lines are migration.Event values, whose
+// type is one of the engine's event types ("lock", "step", …).
+const (
+	LineResult = "result"
+	LineError  = "error"
+)
+
+// apply is POST /v1/databases/{db}/migrations:apply; it needs migrate, and
+// destructive as well when a pending statement is destructive. Refusals
+// before the apply starts are ordinary JSON errors. Once it starts the
+// answer is 200 with Content-Type application/x-ndjson: one JSON object a
+// line, flushed as it happens — progress events, then an ApplyResult or an
+// ApplyError.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.stopping.Load() {
+		return spangate.Errorf(spangate.Unavailable, "the gateway is shutting down").WithHint("retry; another replica will take it")
+	}
+	s.applies.Add(1)
+	defer s.applies.Done()
+	pre, cancelPre := s.withTimeout(r.Context())
+	defer cancelPre()
+	if err := s.authenticate(pre, r, c); err != nil {
+		return err
+	}
+	db, err := s.openDatabase(pre, c, r.PathValue("db"))
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(pre, db, c, spangate.ActionMigrate, s.policy.Decide(*c.principal, c.database, spangate.ActionMigrate), ""); err != nil {
+		return err
+	}
+	set, err := s.readMigrations(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := s.engine(db, c, db).Plan(pre, set)
+	if err != nil {
+		return err
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	pending := pendingStatements(p)
+	d := s.policy.DecideMigration(*c.principal, c.database, pending)
+	if !d.Allow {
+		return s.authorize(pre, db, c, spangate.ActionDestructive, d, joinStatements(pending))
+	}
+
+	// The apply outlives a client that goes away (a half-sent batch is
+	// worse than a finished one); it stops when Shutdown's grace ends or
+	// the apply timeout passes, leaving resumable state.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Limits.ApplyTimeout)
+	defer cancel()
+	stop := context.AfterFunc(s.hardStop, cancel)
+	defer stop()
+
+	stream := newNDJSON(w)
+	actor := s.entry(c, spangate.ActionMigrate)
+	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	e.Reporter = stream
+	res, err := e.Apply(ctx, set)
+	if res != nil {
+		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))
+	}
+	if err != nil {
+		stream.close(ApplyError{Type: LineError, Error: errorBody(err)})
+		return err
+	}
+	stream.close(ApplyResult{
+		Type: LineResult, Database: c.database, Applied: append([]int64{}, res.Applied...),
+		SchemaOperations: res.SchemaOperations, Statements: res.Statements, DurationMS: res.Duration.Milliseconds(),
+	})
+	return nil
+}
+
+func joinStatements(stmts []sqlstmt.Statement) string {
+	parts := make([]string, len(stmts))
+	for i, st := range stmts {
+		parts[i] = st.SQL
+	}
+	return strings.Join(parts, ";\n")
+}
+
+// ndjson streams apply progress. Report never blocks the engine: events are
+// queued to a writer goroutine, and dropped if the client reads too slowly
+// for the queue.
+type ndjson struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	events chan any
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newNDJSON(w http.ResponseWriter) *ndjson {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	n := &ndjson{w: w, rc: http.NewResponseController(w), events: make(chan any, 1024), done: make(chan struct{})}
+	_ = n.rc.Flush()
+	go n.run()
+	return n
+}
+
+func (n *ndjson) run() {
+	defer close(n.done)
+	enc := json.NewEncoder(n.w)
+	for v := range n.events {
+		if enc.Encode(v) == nil {
+			_ = n.rc.Flush()
+		}
+	}
+}
+
+// Report queues a progress event.
+func (n *ndjson) Report(e migration.Event) {
+	select {
+	case n.events <- e:
+	default:
+	}
+}
+
+// close writes the last line and waits for every line to be written.
+func (n *ndjson) close(last any) {
+	n.once.Do(func() {
+		n.events <- last
+		close(n.events)
+		<-n.done
+	})
+}

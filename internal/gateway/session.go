@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spangate/spangate"
+)
+
+// Session tokens are compact JWS (JWT) signed with HMAC-SHA256:
+//
+//	header  {"alg":"HS256","typ":"spangate-session+jwt","kid":"<key id>"}
+//	payload {"iss":"spangate","aud":"<session_audience>","sub":"<issuer:subject>",
+//	         "iat","nbf","exp","jti","principal":{…spangate.Principal…}}
+//
+// HMAC is chosen over a signature because every replica both signs and
+// verifies, so all of them hold the key anyway; it is also the cheapest to
+// verify on every request. The typ header tells a session token from a CI
+// token before anything else is looked at: a token that says it is a session
+// is verified only as a session, and CI tokens never reach this code (the
+// identity package refuses every HMAC algorithm, so a session key can never
+// verify a forged CI token either).
+const (
+	sessionTyp    = "spangate-session+jwt"
+	sessionAlg    = "HS256"
+	sessionIssuer = "spangate"
+	// maxSessionTokenBytes bounds the token size looked at.
+	maxSessionTokenBytes = 64 << 10
+	// sessionLeeway is the clock skew tolerated between replicas.
+	sessionLeeway = 30 * time.Second
+)
+
+// sessionKey is one HMAC key with its id.
+type sessionKey struct {
+	id     string
+	secret []byte
+}
+
+// sessions signs and verifies session tokens. The first key signs.
+type sessions struct {
+	keys     []sessionKey
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+	rand     io.Reader
+}
+
+type sessionHeader struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+}
+
+type sessionClaims struct {
+	Iss       string             `json:"iss"`
+	Aud       string             `json:"aud"`
+	Sub       string             `json:"sub"`
+	Iat       int64              `json:"iat"`
+	Nbf       int64              `json:"nbf"`
+	Exp       int64              `json:"exp"`
+	Jti       string             `json:"jti"`
+	Principal spangate.Principal `json:"principal"`
+}
+
+// issue signs a session token for pr and returns it with its lifetime.
+func (s *sessions) issue(pr spangate.Principal) (string, time.Duration, error) {
+	k := s.keys[0]
+	now := s.now()
+	var jti [16]byte
+	if _, err := io.ReadFull(s.rand, jti[:]); err != nil {
+		return "", 0, spangate.Errorf(spangate.Internal, "session id: %w", err)
+	}
+	claims := sessionClaims{
+		Iss: sessionIssuer, Aud: s.audience, Sub: pr.String(),
+		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(s.ttl).Unix(),
+		Jti: hex.EncodeToString(jti[:]), Principal: pr,
+	}
+	hb, err := json.Marshal(sessionHeader{Alg: sessionAlg, Typ: sessionTyp, Kid: k.id})
+	if err != nil {
+		return "", 0, spangate.Errorf(spangate.Internal, "session header: %w", err)
+	}
+	pb, err := json.Marshal(claims)
+	if err != nil {
+		return "", 0, spangate.Errorf(spangate.Internal, "session claims: %w", err)
+	}
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString(hb) + "." + enc.EncodeToString(pb)
+	return signing + "." + enc.EncodeToString(mac(k.secret, signing)), s.ttl, nil
+}
+
+func mac(key []byte, signing string) []byte {
+	h := hmac.New(sha256.New, key)
+	io.WriteString(h, signing)
+	return h.Sum(nil)
+}
+
+// isSession reports whether raw claims to be a session token (its header
+// says typ spangate-session+jwt). It checks nothing else.
+func isSession(raw string) bool {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok || len(h) > 512 {
+		return false
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return false
+	}
+	var hdr sessionHeader
+	return json.Unmarshal(hb, &hdr) == nil && hdr.Typ == sessionTyp
+}
+
+// verify checks a session token completely and returns its principal.
+// Every refusal is Unauthenticated and names the check that failed.
+func (s *sessions) verify(raw string) (spangate.Principal, error) {
+	refuse := func(format string, args ...any) (spangate.Principal, error) {
+		return spangate.Principal{}, spangate.Errorf(spangate.Unauthenticated, "session token refused: "+format, args...).
+			WithHint("exchange the CI token again at POST /v1/token (spangate login)")
+	}
+	if len(raw) > maxSessionTokenBytes {
+		return refuse("too large")
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return refuse("not a compact JWS")
+	}
+	enc := base64.RawURLEncoding
+	hb, err1 := enc.DecodeString(parts[0])
+	pb, err2 := enc.DecodeString(parts[1])
+	sig, err3 := enc.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return refuse("malformed encoding")
+	}
+	var hdr sessionHeader
+	if err := strictUnmarshal(hb, &hdr); err != nil {
+		return refuse("malformed header")
+	}
+	if hdr.Alg != sessionAlg || hdr.Typ != sessionTyp {
+		return refuse("algorithm %q is not %s", hdr.Alg, sessionAlg)
+	}
+	var key *sessionKey
+	for i := range s.keys {
+		if s.keys[i].id == hdr.Kid {
+			key = &s.keys[i]
+			break
+		}
+	}
+	if key == nil {
+		return refuse("signed with key %q, which this gateway does not have", hdr.Kid)
+	}
+	if !hmac.Equal(sig, mac(key.secret, parts[0]+"."+parts[1])) {
+		return refuse("signature does not verify with key %q", hdr.Kid)
+	}
+	var c sessionClaims
+	if err := strictUnmarshal(pb, &c); err != nil {
+		return refuse("malformed claims")
+	}
+	now := s.now()
+	switch {
+	case c.Iss != sessionIssuer:
+		return refuse("issuer %q is not %q", c.Iss, sessionIssuer)
+	case c.Aud != s.audience:
+		return refuse("audience %q is not this gateway's (%q)", c.Aud, s.audience)
+	case c.Exp == 0 || now.After(time.Unix(c.Exp, 0).Add(sessionLeeway)):
+		return refuse("expired at %s", time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
+	case now.Add(sessionLeeway).Before(time.Unix(c.Nbf, 0)) || now.Add(sessionLeeway).Before(time.Unix(c.Iat, 0)):
+		return refuse("not valid yet")
+	case c.Sub == "" || c.Sub != c.Principal.String():
+		return refuse("subject does not match its principal")
+	}
+	return c.Principal, nil
+}
+
+// strictUnmarshal decodes one JSON object, refusing trailing data.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data")
+	}
+	return nil
+}
