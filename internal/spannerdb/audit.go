@@ -14,7 +14,6 @@ import (
 
 	"cloud.google.com/go/spanner"
 	"google.golang.org/api/iterator"
-	"google.golang.org/grpc/codes"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -120,7 +119,7 @@ func asAuditError(err error) error {
 func (d *DB) ensureAuditHead(ctx context.Context) error {
 	err := d.runRW(ctx, "create the audit chain head", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		_, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"Id"})
-		if spanner.ErrCode(err) != codes.NotFound {
+		if !rowMissing(err) {
 			return err
 		}
 		// A missing head over existing entries must not restart the chain.
@@ -176,7 +175,7 @@ func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error
 func (d *DB) appendAuditTxn(ctx context.Context, txn *spanner.ReadWriteTransaction, entries ...audit.Entry) ([]audit.Entry, error) {
 	fail := func(err error) ([]audit.Entry, error) { return nil, &auditFailure{err} }
 	row, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
-	if spanner.ErrCode(err) == codes.NotFound {
+	if rowMissing(err) {
 		return fail(errors.New("the audit chain head row (SpangateAuditHead, Id 0) is missing"))
 	}
 	if err != nil {
@@ -354,7 +353,7 @@ func (d *DB) VerifyAudit(ctx context.Context) (audit.VerifyResult, error) {
 	}
 	row, err := ro.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
 	switch {
-	case spanner.ErrCode(err) == codes.NotFound:
+	case rowMissing(err):
 		v.CheckHead(-1, "")
 		r := v.Result()
 		if r.OK || r.Problem == "" {

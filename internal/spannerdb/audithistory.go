@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"cloud.google.com/go/spanner"
-	"google.golang.org/grpc/codes"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -92,7 +91,7 @@ type progress struct {
 
 func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, version int64) (progress, error) {
 	row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{version}, []string{"StatementsApplied", "State", "Failures"})
-	if spanner.ErrCode(err) == codes.NotFound {
+	if rowMissing(err) {
 		return progress{}, nil
 	}
 	if err != nil {

@@ -135,7 +135,7 @@ func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
 func (d *DB) ensureLockRow(ctx context.Context) error {
 	err := d.runRW(ctx, "create the migration lock row", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		_, err := txn.ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Name"})
-		if spanner.ErrCode(err) == codes.NotFound {
+		if rowMissing(err) {
 			return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)})})
 		}
 		return err
@@ -290,7 +290,7 @@ func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, re
 		stored := 0
 		row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{rec.Version}, []string{"StatementsApplied"})
 		switch {
-		case spanner.ErrCode(err) == codes.NotFound:
+		case rowMissing(err):
 		case err != nil:
 			return err
 		default:

@@ -175,6 +175,12 @@ func contended(err error) bool {
 	return false
 }
 
+// rowMissing reports whether err is ReadRow's "row not found". It is not
+// enough to check for code NotFound: the emulator reports a contended
+// transaction as NotFound ("Transaction not found") too, and taking that
+// for a missing row would act on a read that never happened.
+func rowMissing(err error) bool { return errors.Is(err, spanner.ErrRowNotFound) }
+
 // mapErr turns a Spanner error into a *spangate.Error of the right kind
 // with a hint, keeping the cause.
 func mapErr(err error, what string) error {
