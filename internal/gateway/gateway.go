@@ -521,19 +521,16 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	return denied(action, d)
 }
 
+// denyReason says which rule decided and why, naming the rule once.
 func denyReason(d spangate.Decision) string {
-	if d.Rule == "" {
+	if d.Rule == "" || strings.Contains(d.Reason, "rule "+d.Rule) {
 		return d.Reason
 	}
 	return "rule " + d.Rule + ": " + d.Reason
 }
 
 func denied(action spangate.Action, d spangate.Decision) error {
-	msg := "denied: " + string(action) + ": "
-	if d.Rule != "" {
-		msg += "rule " + d.Rule + ": "
-	}
-	return (&spangate.Error{Kind: spangate.Denied, Message: msg + d.Reason}).
+	return (&spangate.Error{Kind: spangate.Denied, Message: "denied: " + string(action) + ": " + denyReason(d)}).
 		WithHint("ask the gateway's operator for a rule that allows this; spangate policy explain shows why it was denied")
 }
 

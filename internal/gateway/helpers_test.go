@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,28 @@ func (st *stack) config(t testing.TB, edit func(*config.Config)) *config.Config 
 // server returns a gateway for cfg over the stack's database.
 func (st *stack) server(t testing.TB, cfg *config.Config, now func() time.Time) *gateway.Server {
 	t.Helper()
+	s, err := st.newServer(t, cfg, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gatewayNew is gateway.New with the stack's dependencies and the real
+// clock.
+func gatewayNew(t testing.TB, st *stack, cfg *config.Config) (*gateway.Server, error) {
+	return st.newServer(t, cfg, nil)
+}
+
+func writeFile(t testing.TB, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Time) (*gateway.Server, error) {
+	t.Helper()
 	pol, err := policy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -139,11 +162,7 @@ func (st *stack) server(t testing.TB, cfg *config.Config, now func() time.Time) 
 	logger := slog.New(slog.NewJSONHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbs := &testDatabases{path: st.path, logger: logger}
 	t.Cleanup(dbs.close)
-	s, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
 }
 
 // testDatabases opens the one test database once (the same adapter as
@@ -310,3 +329,5 @@ func wantStatus(t testing.TB, what string, r response, status int) {
 		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
 	}
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

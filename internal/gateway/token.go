@@ -20,7 +20,8 @@ const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
-// maxTokenRequestBytes bounds the form of a token exchange.
+// maxTokenRequestBytes bounds the form of a token exchange, whatever
+// limits.max_body_bytes says: CI tokens are a few kilobytes.
 const maxTokenRequestBytes = 64 << 10
 
 // TokenResponse is the answer of POST /v1/token.
@@ -42,7 +43,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, c *call) error {
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
 		return spangate.Errorf(spangate.Invalid, "the token exchange takes a form (Content-Type: application/x-www-form-urlencoded)")
 	}
-	limit := min(s.cfg.Limits.MaxBodyBytes, maxTokenRequestBytes)
+	limit := int64(maxTokenRequestBytes)
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
