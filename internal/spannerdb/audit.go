@@ -400,25 +400,26 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 	limit := f.EffectiveLimit()
 	filtered := f.Principal != "" || f.Action != "" || !f.Since.IsZero()
 	table := tableIndexName(f.Table)
-	var seqs []int64
+	var ranges []spanner.KeySet
 	for _, k := range audit.KeyCandidates(f.Key) {
-		rowLimit := int64(limit)
-		if filtered {
-			rowLimit = 0 // the filters apply to entries: read every seq of the key
+		ranges = append(ranges, spanner.Key{table, keyIndexText(k)}.AsPrefix())
+	}
+	opts := &spanner.ReadOptions{}
+	if !filtered && len(ranges) == 1 {
+		opts.Limit = limit // else the filters apply to entries: read every seq of the key
+	}
+	var seqs []int64
+	it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)
+	err := it.Do(func(row *spanner.Row) error {
+		var s int64
+		if err := row.Columns(&s); err != nil {
+			return err
 		}
-		it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.Key{table, keyIndexText(k)}.AsPrefix(),
-			[]string{"Seq"}, &spanner.ReadOptions{Limit: int(rowLimit)})
-		err := it.Do(func(row *spanner.Row) error {
-			var s int64
-			if err := row.Columns(&s); err != nil {
-				return err
-			}
-			seqs = append(seqs, s)
-			return nil
-		})
-		if err != nil {
-			return nil, mapErr(err, "look up the audit entries of a row")
-		}
+		seqs = append(seqs, s)
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(err, "look up the audit entries of a row")
 	}
 	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
 	seqs = slices.Compact(seqs)
