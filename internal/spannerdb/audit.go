@@ -86,6 +86,10 @@ const maxKeyText = 2048
 // as an audit failure, so the change it records does not commit.
 const maxEntryBytes = 4 << 20
 
+// maxKeyHistory bounds how many entries of one row a filtered lookup
+// considers (the newest ones).
+const maxKeyHistory = 100_000
+
 func keyIndexText(k string) string {
 	if len(k) <= maxKeyText {
 		return k
@@ -404,9 +408,11 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 	for _, k := range audit.KeyCandidates(f.Key) {
 		ranges = append(ranges, spanner.Key{table, keyIndexText(k)}.AsPrefix())
 	}
-	opts := &spanner.ReadOptions{}
+	// With filters, or several key forms to merge, read every seq of the
+	// key (up to maxKeyHistory) and filter the entries.
+	opts := &spanner.ReadOptions{Limit: maxKeyHistory}
 	if !filtered && len(ranges) == 1 {
-		opts.Limit = limit // else the filters apply to entries: read every seq of the key
+		opts.Limit = limit
 	}
 	var seqs []int64
 	it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)

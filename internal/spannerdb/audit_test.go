@@ -111,6 +111,10 @@ func TestExecDMLRecordsKeys(t *testing.T) {
 		{"composite delete", "DELETE FROM Lines WHERE OrderId = 1 AND Sku = 'x'", nil, 1, "Lines", []string{`[1,"x"]`}},
 		{"string key, lower-case table", "insert into tags (Name) values ('red')", nil, 1, "Tags", []string{`["red"]`}},
 		{"no rows", "UPDATE Orders SET Note = 'z' WHERE Id = 99", nil, 0, "Orders", nil},
+		{"alias", "UPDATE Orders o SET o.Note = 'c' WHERE o.Id = 2", nil, 1, "Orders", []string{"[2]"}},
+		{"insert or update", "INSERT OR UPDATE INTO Orders (Id, Note) VALUES (2, 'd'), (3, 'e')", nil, 2, "Orders", []string{"[2]", "[3]"}},
+		{"insert or ignore", "INSERT OR IGNORE INTO Orders (Id, Note) VALUES (3, 'f'), (4, 'g')", nil, 1, "Orders", []string{"[4]"}},
+		{"comment and quoted name", "-- fix\nUPDATE `Orders` SET Note = NULL WHERE Id = 4 /* done */", nil, 1, "Orders", []string{"[4]"}},
 		{"delete", "DELETE FROM Orders WHERE Id = 1", nil, 1, "Orders", []string{"[1]"}},
 	}
 	for _, tc := range tests {
@@ -430,5 +434,29 @@ FROM Orders WHERE Id >= @min ORDER BY Id`, map[string]any{"min": int64(2)}, 0)
 		if _, err := db.Query(ctx, sql, nil, 0); spangate.KindOf(err) != spangate.Invalid {
 			t.Errorf("%s: %v, want Invalid", sql, err)
 		}
+	}
+}
+
+// TestExecDMLAfterTheKeyChanged drops a table and creates it again with
+// another primary key between two statements: the cached key columns are
+// stale, and the second statement must still record the right keys.
+func TestExecDMLAfterTheKeyChanged(t *testing.T) {
+	db, _ := openAudited(t)
+	ctx := t.Context()
+	if _, _, err := db.ExecDML(ctx, "DELETE FROM Tags WHERE Name = 'x'", nil, actor("ci")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateSchema(ctx, "spangate_recreate_tags", []string{
+		"DROP TABLE Tags",
+		"CREATE TABLE Tags (Color STRING(16) NOT NULL, Num INT64 NOT NULL) PRIMARY KEY (Num, Color)",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, e, err := db.ExecDML(ctx, "INSERT INTO Tags (Color, Num) VALUES ('red', 5)", nil, actor("ci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.Keys, []string{`[5,"red"]`}) || e.Seq != 2 {
+		t.Fatalf("entry %d keys %v", e.Seq, e.Keys)
 	}
 }

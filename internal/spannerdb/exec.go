@@ -169,9 +169,10 @@ func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (ro
 // (Invalid): its rows would not reach the caller, and its keys could not
 // be captured.
 //
-// e describes the request: principal, run metadata, action, database.
-// ExecDML fills in Statement (when empty), Params (HashParam of every
-// value, when e.Params is nil), Result, Rows, Table and Keys.
+// e describes the request: principal, run metadata, action (default
+// "write"), database. ExecDML fills in Statement (when empty), Params
+// (HashParam of every value, when e.Params is nil), Result, Rows, Table
+// and Keys.
 //
 // When the statement fails, nothing of it commits; ExecDML then appends a
 // "failed" entry in a transaction of its own (with parameter values
@@ -194,17 +195,52 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 	if e.Statement == "" {
 		e.Statement = st.SQL
 	}
+	if e.Action == "" {
+		e.Action = string(spangate.ActionWrite)
+	}
 	if e.Params == nil {
 		e.Params = audit.HashParams(params)
 	}
 	c := d.prepareCapture(ctx, st, params)
-	e.Table = c.table
+	rows, sealed, dmlErr, err := d.execCaptured(ctx, c, e)
+	if dmlErr != nil && c.keyed {
+		// The cached key may be stale (the table was dropped and created
+		// again with another key): look it up afresh and, if it changed,
+		// run once more. Nothing of the failed attempt committed.
+		d.pks.Delete(tableIndexName(st.Table))
+		if fresh := d.prepareCapture(ctx, st, params); fresh.stmt.SQL != c.stmt.SQL {
+			c = fresh
+			rows, sealed, dmlErr, err = d.execCaptured(ctx, c, e)
+		}
+	}
+	switch {
+	case err == nil:
+		return rows, sealed, nil
+	case dmlErr == nil:
+		// The statement ran; what failed is the audit read, its buffered
+		// rows at commit, or contention that outlasted the retries. In
+		// every case nothing committed and a retry may succeed.
+		if k := spangate.KindOf(err); k != spangate.Canceled && k != spangate.Unavailable {
+			err = &auditFailure{err}
+		}
+		return 0, audit.Entry{}, asAuditError(err)
+	}
+	// The statement itself failed: record the failure.
+	failed := e
+	failed.Table = c.table
+	failed.Result, failed.Reason = audit.ResultFailed, redact(dmlErr.Error(), params)
+	rec, aerr := d.AppendAudit(ctx, failed)
+	if aerr != nil {
+		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
+	}
+	return 0, rec, err
+}
 
-	var (
-		rows   int64
-		sealed audit.Entry
-		dmlErr error
-	)
+// execCaptured runs c and appends its entry in one read-write transaction.
+// dmlErr is set when the statement itself failed (not contention, not the
+// audit write).
+func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows int64, sealed audit.Entry, dmlErr, err error) {
+	e.Table = c.table
 	err = d.runRW(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		rows, sealed, dmlErr = 0, audit.Entry{}, nil
 		n, keys, incomplete, err := c.run(ctx, txn)
@@ -223,28 +259,7 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 		rows, sealed = n, out[0]
 		return nil
 	})
-	if err == nil {
-		return rows, sealed, nil
-	}
-	if dmlErr == nil {
-		// The statement ran; what failed is the audit read, its buffered
-		// rows at commit, or contention that outlasted the retries. In
-		// every case nothing committed and a retry may succeed.
-		if k := spangate.KindOf(err); k != spangate.Canceled && k != spangate.Unavailable {
-			err = &auditFailure{err}
-		}
-		return 0, audit.Entry{}, asAuditError(err)
-	}
-	// The statement itself failed: the key cache may be stale (a table
-	// dropped and created again), and the failure is recorded.
-	d.pks.Delete(tableIndexName(st.Table))
-	failed := e
-	failed.Result, failed.Reason = audit.ResultFailed, redact(dmlErr.Error(), params)
-	rec, aerr := d.AppendAudit(ctx, failed)
-	if aerr != nil {
-		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
-	}
-	return 0, rec, err
+	return rows, sealed, dmlErr, err
 }
 
 // redact replaces every parameter value that appears in msg with @name, so
