@@ -119,18 +119,21 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 		if len(params) > 0 {
 			return spangate.Errorf(spangate.Invalid, "schema statements take no parameters")
 		}
-		_, err := db.UpdateSchema(ctx, newOperationID(), []string{st.SQL})
-		if err != nil {
-			s.auditFailure(ctx, db, e, err, params)
-			return err
-		}
+		// A schema change cannot share a transaction with the audit
+		// entry, so the entry is written first: no DDL runs unrecorded.
+		// A change that then fails gets a second, failed entry.
 		e.Result = audit.ResultOK
-		s.metrics.schemaOps.WithLabelValues(c.database).Inc()
+		e.Reason = "schema change sent"
 		if _, err := db.AppendAudit(ctx, e); err != nil {
 			s.metrics.auditWrites.WithLabelValues(e.Result, "error").Inc()
 			return auditUnavailable(err)
 		}
 		s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()
+		s.metrics.schemaOps.WithLabelValues(c.database).Inc()
+		if _, err := db.UpdateSchema(ctx, newOperationID(), []string{st.SQL}); err != nil {
+			s.auditFailure(ctx, db, e, err, params)
+			return err
+		}
 		writeJSON(w, http.StatusOK, ExecResponse{Rows: []map[string]any{}})
 		return nil
 	}
