@@ -58,6 +58,17 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// ParseKind returns the kind whose String is name, and false for an
+// unknown name.
+func ParseKind(name string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == name {
+			return Kind(k), true
+		}
+	}
+	return Internal, false
+}
+
 // Error is the error type of the domain: a kind, a message a person can act
 // on, an optional hint that says how to fix it, and the wrapped cause.
 type Error struct {

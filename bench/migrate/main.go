@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +25,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
-
 
 	"github.com/spangate/spangate/internal/emulator"
 )
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate-bench", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "applies per tool (fresh database each)")
 	emu := fs.String("emulator", "", "path of emulator_main (default: found like spangate dev does)")
+	large := fs.Bool("large", false, "also apply a 1,000-file, 5,000-statement history with spangate and report its wall time and peak memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,6 +134,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	report(stdout, *runs, sg, wr)
+	if *large {
+		return runLarge(ctx, stdout, spangateBin, tmp, host)
+	}
+	return nil
+}
+
+// runLarge applies a 1,000-file history of 5 statements per file (CREATE
+// TABLE, CREATE INDEX, ADD COLUMN, two INSERTs) and reports peak memory.
+func runLarge(ctx context.Context, w io.Writer, bin, tmp, host string) error {
+	dir := filepath.Join(tmp, "large")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := 1; i <= 1000; i++ {
+		sql := fmt.Sprintf("CREATE TABLE L%d (Id INT64 NOT NULL, Name STRING(MAX)) PRIMARY KEY (Id);\n"+
+			"CREATE INDEX L%dByName ON L%d (Name);\nALTER TABLE L%d ADD COLUMN Note STRING(100);\n"+
+			"INSERT INTO L%d (Id, Name) VALUES (1, 'a');\nINSERT INTO L%d (Id, Name) VALUES (2, 'b');\n", i, i, i, i, i, i)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d_l%d.sql", i, i)), []byte(sql), 0o644); err != nil {
+			return err
+		}
+	}
+	dbPath := fmt.Sprintf("projects/%s/instances/%s/databases/large", project, instance)
+	if err := emulator.CreateDatabase(ctx, host, dbPath, nil); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, "migrate", "apply", "--dir", dir, "--database", dbPath, "--format", "json")
+	cmd.Env = append(os.Environ(), "SPANNER_EMULATOR_HOST="+host, "CI=true")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("large apply: %w\n%s", err, out.String())
+	}
+	wall := time.Since(start)
+	var res struct {
+		Applied          []int64 `json:"applied"`
+		SchemaOperations int     `json:"schema_operations"`
+		Statements       int     `json:"statements"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return fmt.Errorf("large apply output: %w", err)
+	}
+	rss := int64(0)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss / 1024 // KiB → MiB on Linux
+	}
+	fmt.Fprintf(w, "\nlarge history: %d files, %d statements, %d schema operations applied in %s; peak RSS %d MiB (target < 200 MB)\n",
+		len(res.Applied), res.Statements, res.SchemaOperations, wall.Round(time.Millisecond), rss)
 	return nil
 }
 

@@ -7,22 +7,24 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/gateway"
+	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
 
 // migrateFlags are the flags every migrate subcommand shares.
 type migrateFlags struct {
+	targetFlags
 	dir         string
 	format      string
-	database    string
 	lockTimeout time.Duration
 }
 
@@ -51,13 +53,20 @@ History and a lease lock live in the target database (SpangateMigrations,
 SpangateLocks). An applied file is identified by its SHA-256: editing it
 blocks plan and apply (exit 4) until it is reverted.
 
-The target is --database or SPANGATE_DATABASE, a full path
-projects/P/instances/I/databases/D. With SPANNER_EMULATOR_HOST set, spangate
-talks to that emulator (spangate dev prints the lines to set both);
-otherwise to Cloud Spanner with Application Default Credentials.`,
+Direct mode (no --gateway): the target is --database or SPANGATE_DATABASE, a
+full path projects/P/instances/I/databases/D. With SPANNER_EMULATOR_HOST set,
+spangate talks to that emulator (spangate dev prints the lines to set both);
+otherwise to Cloud Spanner with Application Default Credentials.
+
+Gateway mode (--gateway URL or SPANGATE_URL): the target is the database's
+logical name in the gateway's config. The CLI finds the CI's ID token
+(--id-token-file, SPANGATE_ID_TOKEN, BITBUCKET_STEP_OIDC_TOKEN, or GitHub
+Actions' token request), exchanges it once for a session token (or uses
+SPANGATE_SESSION_TOKEN from spangate login), and needs no Google credential.
+The gateway decides by its policy and records the change in its audit trail.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.dir, "dir", "migrations", "directory holding the migration files")
-	cmd.PersistentFlags().StringVar(&f.database, "database", "", "database path projects/P/instances/I/databases/D (default $SPANGATE_DATABASE)")
+	f.targetFlags.register(cmd.PersistentFlags())
 	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f))
 	return cmd
 }
@@ -131,27 +140,13 @@ func checkFormat(format string, allowed ...string) error {
 	return usageError{err: fmt.Errorf("--format %q is not one of %s", format, strings.Join(allowed, ", "))}
 }
 
-// openTarget opens the database named by --database or SPANGATE_DATABASE.
-func (a *app) openTarget(ctx context.Context, f *migrateFlags) (*spannerdb.DB, error) {
-	path := f.database
-	if path == "" {
-		path = a.getenv("SPANGATE_DATABASE")
-	}
-	if path == "" {
-		return nil, spangate.Errorf(spangate.Invalid, "no database given").
-			WithHint("pass --database projects/P/instances/I/databases/D or set SPANGATE_DATABASE (spangate dev prints the line to paste)")
-	}
-	return spannerdb.Open(ctx, path, spannerdb.Options{
-		EmulatorHost: a.getenv("SPANNER_EMULATOR_HOST"),
-		Logger:       a.logger,
-	})
-}
-
-// engine builds the migration engine for db.
-func (a *app) engine(db *spannerdb.DB, f *migrateFlags) *migration.Engine {
+// engine builds the migration engine for db in direct mode. History rows
+// are written with audit entries, as the gateway writes them.
+func (a *app) engine(db *spannerdb.DB, f *migrateFlags, set *migration.Set) *migration.Engine {
 	return &migration.Engine{
-		Locks: db, History: db, Schema: db, Partitioned: db,
+		Locks: db, History: db.WithAudit(a.directActor(db.Path()), set.Files...), Schema: db, Partitioned: db,
 		Holder:      a.holder(),
+		Run:         a.runMetadata(),
 		LockTimeout: f.lockTimeout,
 		Logger:      a.logger,
 	}
@@ -159,38 +154,48 @@ func (a *app) engine(db *spannerdb.DB, f *migrateFlags) *migration.Engine {
 
 // holder names this process in the lock and the history.
 func (a *app) holder() string {
+	return fmt.Sprintf("%s pid %d", a.localUser(), os.Getpid())
+}
+
+// localUser is user@host of this process.
+func (a *app) localUser() string {
 	name := a.getenv("USER")
 	if u, err := user.Current(); err == nil && name == "" {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
+	return name + "@" + host
 }
 
 func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json", "markdown"); err != nil {
 		return err
 	}
-	set, err := migration.ReadOSDir(f.dir)
+	srcs, err := migration.ReadOSSources(f.dir)
 	if err != nil {
 		return err
 	}
-	db, err := a.openTarget(ctx, f)
-	if err != nil {
-		return err
+	set := migration.Parse(srcs)
+	var (
+		plan *migration.Plan
+		view migration.View
+		name string
+	)
+	if a.gatewayURL(&f.targetFlags) != "" {
+		plan, view, name, err = a.planViaGateway(ctx, f, srcs, set)
+	} else {
+		plan, view, name, err = a.planDirect(ctx, f, set)
 	}
-	defer db.Close()
-	plan, err := a.engine(db, f).Plan(ctx, set)
 	if err != nil {
 		return err
 	}
 	switch f.format {
 	case "json":
-		err = writeJSON(a.stdout, plan.View(db.Path()))
+		err = writeJSON(a.stdout, view)
 	case "markdown":
-		err = writePlanMarkdown(a.stdout, db.Path(), plan)
+		err = writePlanMarkdown(a.stdout, name, plan)
 	default:
-		err = writePlanText(a.stdout, db.Path(), plan)
+		err = writePlanText(a.stdout, name, plan)
 	}
 	if err != nil {
 		return err
@@ -201,30 +206,73 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	return nil
 }
 
+func (a *app) planDirect(ctx context.Context, f *migrateFlags, set *migration.Set) (*migration.Plan, migration.View, string, error) {
+	db, err := a.openDirect(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	defer db.Close()
+	plan, err := a.engine(db, f, set).Plan(ctx, set)
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	return plan, plan.View(db.Path()), db.Path(), nil
+}
+
+// planViaGateway asks the gateway for the plan (it authorizes and audits
+// it) and rebuilds the same plan locally from the gateway's history, for
+// the step-by-step text and markdown output.
+func (a *app) planViaGateway(ctx context.Context, f *migrateFlags, srcs []migration.Source, set *migration.Set) (*migration.Plan, migration.View, string, error) {
+	name, err := a.databaseName(&f.targetFlags, true)
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	c, err := a.connectGateway(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	resp, err := c.Plan(ctx, name, gatewayclient.Files(srcs))
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	st, err := c.Status(ctx, name)
+	if err != nil {
+		return nil, migration.View{}, "", err
+	}
+	plan := migration.NewPlan(set, historyOf(st))
+	view := resp.View
+	// The gateway names files by base name; show the paths the user has.
+	for i := range view.Findings {
+		view.Findings[i].File = displayPath(srcs, view.Findings[i].File)
+	}
+	return plan, view, name, nil
+}
+
 func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	set, err := migration.ReadOSDir(f.dir)
+	srcs, err := migration.ReadOSSources(f.dir)
 	if err != nil {
 		return err
 	}
-	db, err := a.openTarget(ctx, f)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	e := a.engine(db, f)
 	rep := newProgress(a.stderr, a.isTerminal(a.stderr) && a.getenv("CI") == "")
-	e.Reporter = rep
-	res, err := e.Apply(ctx, set)
+	var (
+		res  *migration.Result
+		name string
+	)
+	if a.gatewayURL(&f.targetFlags) != "" {
+		res, name, err = a.applyViaGateway(ctx, f, srcs, rep)
+	} else {
+		res, name, err = a.applyDirect(ctx, f, migration.Parse(srcs), rep)
+	}
 	rep.finish()
 	if err != nil {
 		return err
 	}
 	if f.format == "json" {
 		return writeJSON(a.stdout, map[string]any{
-			"database":          db.Path(),
+			"database":          name,
 			"applied":           nonNil(res.Applied),
 			"schema_operations": res.SchemaOperations,
 			"statements":        res.Statements,
@@ -232,12 +280,41 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		})
 	}
 	if len(res.Applied) == 0 && res.Statements == 0 {
-		_, err = fmt.Fprintf(a.stdout, "Nothing to apply: %s is up to date.\n", db.Path())
+		_, err = fmt.Fprintf(a.stdout, "Nothing to apply: %s is up to date.\n", name)
 		return err
 	}
-	_, err = fmt.Fprintf(a.stdout, "Applied %d migration(s) %v: %d statements in %d schema operation(s), %s.\n",
-		len(res.Applied), res.Applied, res.Statements, res.SchemaOperations, res.Duration.Round(time.Millisecond))
+	_, err = fmt.Fprintf(a.stdout, "Applied %d migration(s) %s: %d statements in %d schema operation(s), %s.\n",
+		len(res.Applied), versionList(res.Applied), res.Statements, res.SchemaOperations, res.Duration.Round(time.Millisecond))
 	return err
+}
+
+func (a *app) applyDirect(ctx context.Context, f *migrateFlags, set *migration.Set, rep migration.Reporter) (*migration.Result, string, error) {
+	db, err := a.openDirect(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, "", err
+	}
+	defer db.Close()
+	e := a.engine(db, f, set)
+	e.Reporter = rep
+	res, err := e.Apply(ctx, set)
+	return res, db.Path(), err
+}
+
+func (a *app) applyViaGateway(ctx context.Context, f *migrateFlags, srcs []migration.Source, rep migration.Reporter) (*migration.Result, string, error) {
+	name, err := a.databaseName(&f.targetFlags, true)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := a.connectGateway(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := c.Apply(ctx, name, gatewayclient.Files(srcs), rep.Report)
+	if err != nil {
+		return nil, name, err
+	}
+	return &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
+		Duration: time.Duration(r.DurationMS) * time.Millisecond}, name, nil
 }
 
 func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
@@ -248,21 +325,21 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	if err != nil {
 		return err
 	}
-	db, err := a.openTarget(ctx, f)
-	if err != nil {
-		return err
+	var (
+		hist []migration.Record
+		name string
+	)
+	if a.gatewayURL(&f.targetFlags) != "" {
+		hist, name, err = a.historyViaGateway(ctx, f)
+	} else {
+		hist, name, err = a.historyDirect(ctx, f)
 	}
-	defer db.Close()
-	if err := db.Init(ctx); err != nil {
-		return err
-	}
-	hist, err := db.History(ctx)
 	if err != nil {
 		return err
 	}
 	sts := migration.Statuses(set, hist)
 	if f.format == "json" {
-		return writeJSON(a.stdout, map[string]any{"database": db.Path(), "migrations": nonNil(sts)})
+		return writeJSON(a.stdout, map[string]any{"database": name, "migrations": nonNil(sts)})
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT\tAPPLIED BY\n")
@@ -286,6 +363,62 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 		}
 	}
 	return nil
+}
+
+// versionList shows versions, abridged when there are many.
+func versionList(vs []int64) string {
+	if len(vs) <= 12 {
+		return fmt.Sprint(vs)
+	}
+	return fmt.Sprintf("[%d %d %d … %d %d]", vs[0], vs[1], vs[2], vs[len(vs)-2], vs[len(vs)-1])
+}
+
+func (a *app) historyDirect(ctx context.Context, f *migrateFlags) ([]migration.Record, string, error) {
+	db, err := a.openDirect(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, "", err
+	}
+	defer db.Close()
+	if err := db.Init(ctx); err != nil {
+		return nil, "", err
+	}
+	hist, err := db.History(ctx)
+	return hist, db.Path(), err
+}
+
+func (a *app) historyViaGateway(ctx context.Context, f *migrateFlags) ([]migration.Record, string, error) {
+	name, err := a.databaseName(&f.targetFlags, true)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := a.connectGateway(ctx, &f.targetFlags)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := c.Status(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	return historyOf(st), name, nil
+}
+
+// historyOf returns the gateway's history rows as records.
+func historyOf(st *gateway.StatusResponse) []migration.Record {
+	out := make([]migration.Record, len(st.History))
+	for i, h := range st.History {
+		out[i] = h.Record()
+	}
+	return out
+}
+
+// displayPath maps a base name back to the path the user's files have.
+func displayPath(srcs []migration.Source, base string) string {
+	for _, s := range srcs {
+		if path.Base(s.Name) == base {
+			return s.Name
+		}
+	}
+	return base
 }
 
 func nonNil[T any](s []T) []T {

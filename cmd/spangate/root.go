@@ -70,10 +70,14 @@ then, in another shell, paste the export lines it prints and run:
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log verbosity on stderr: debug, info, warn or error")
 
 	root.AddCommand(
-		a.versionCommand(),
-		a.migrateCommand(),
 		a.devCommand(),
+		a.serveCommand(),
+		a.loginCommand(),
+		a.migrateCommand(),
+		a.execCommand(),
+		a.auditCommand(),
 		a.policyCommand(),
+		a.versionCommand(),
 	)
 	return root
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/execute"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
@@ -378,7 +379,7 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 		}
 		level := slog.LevelInfo
 		if err != nil {
-			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", redact(err.Error(), c.params)))
+			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", execute.Redact(err.Error(), c.params)))
 			if spangate.KindOf(err) == spangate.Internal {
 				level = slog.LevelError
 			}
@@ -419,18 +420,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// redact removes parameter values from a message meant for the log.
-func redact(msg string, params map[string]any) string {
-	for _, v := range params {
-		for _, text := range valueTexts(v) {
-			if text != "" {
-				msg = strings.ReplaceAll(msg, text, "[redacted]")
-			}
-		}
-	}
-	return msg
-}
 
 // authenticate verifies the bearer token (a session token or a CI token)
 // and applies the principal's rate limit.

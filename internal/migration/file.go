@@ -138,17 +138,36 @@ type Source struct {
 // A missing or unreadable directory, or one without migrations, is an error
 // of kind Invalid; problems with single files become findings.
 func ReadDir(fsys fs.FS, dir string) (*Set, error) {
-	return readDir(fsys, dir, dir)
+	srcs, err := readSources(fsys, dir, dir)
+	if err != nil {
+		return nil, err
+	}
+	set := Parse(srcs)
+	set.Dir = dir
+	return set, nil
 }
 
 // ReadOSDir reads the migrations in the operating system directory dir;
 // messages name the files as dir/<file>.
 func ReadOSDir(dir string) (*Set, error) {
-	return readDir(os.DirFS(dir), ".", dir)
+	srcs, err := ReadOSSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	set := Parse(srcs)
+	set.Dir = dir
+	return set, nil
 }
 
-// readDir reads dir of fsys and names files as display/<file>.
-func readDir(fsys fs.FS, dir, display string) (*Set, error) {
+// ReadOSSources reads the *.sql files of the operating system directory
+// dir, named dir/<file>, without parsing them.
+func ReadOSSources(dir string) ([]Source, error) {
+	return readSources(os.DirFS(dir), ".", dir)
+}
+
+// readSources reads the *.sql files of dir in fsys and names them
+// display/<file>.
+func readSources(fsys fs.FS, dir, display string) ([]Source, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -173,9 +192,7 @@ func readDir(fsys fs.FS, dir, display string) (*Set, error) {
 		return nil, spangate.Errorf(spangate.Invalid, "no migration files (*.sql) in %s", display).
 			WithHint("add files named <version>_<description>.sql, for example " + path.Join(display, "0001_create_orders.sql"))
 	}
-	set := Parse(sources)
-	set.Dir = display
-	return set, nil
+	return sources, nil
 }
 
 // Parse parses migration sources (name and content). Names may include a
