@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/spangate/spangate"
@@ -67,11 +68,12 @@ func (c *Client) Exchange(ctx context.Context, idToken string) (gateway.TokenRes
 	return resp, nil
 }
 
-// Files turns a migration set back into the request body's files.
+// Files turns migration sources into the request body's files, named by
+// their base names as the gateway requires.
 func Files(srcs []migration.Source) []gateway.MigrationFile {
 	out := make([]gateway.MigrationFile, len(srcs))
 	for i, s := range srcs {
-		out[i] = gateway.MigrationFile{Name: s.Name, Content: string(s.Content)}
+		out[i] = gateway.MigrationFile{Name: path.Base(s.Name), Content: string(s.Content)}
 	}
 	return out
 }
