@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spangate/spangate/internal/emulator"
+)
+
+// cli runs one spangate command line in-process with env and returns its
+// stdout, stderr and exit code.
+func cli(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	err := run(context.Background(), args, lookup, strings.NewReader(""), &out, &errb)
+	code := reportError(&errb, err)
+	return out.String(), errb.String(), code
+}
+
+func writeMigrations(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+var cliMigrations = map[string]string{
+	"0001_orders.sql": "CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);\nCREATE INDEX OrdersByNote ON Orders (Note);",
+	"0002_seed.sql":   "INSERT INTO Orders (Id, Note) VALUES (1, 'first'), (2, 'second');",
+}
+
+// TestGatewayModeEndToEnd drives the whole product the way a pipeline
+// does: spangate dev, a CI-shaped token from its issuer, then plan, apply,
+// status, exec, audit list and verify through the gateway, with the run
+// metadata of a Bitbucket step recorded in the audit trail.
+func TestGatewayModeEndToEnd(t *testing.T) {
+	d := startDev(t, map[string]string{"PATH": "/usr/bin:/bin"}, emulator.Find, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+	url := "http://" + d.httpAddr
+	tok, stderr, code := cli(t, map[string]string{}, "dev", "token", "--gateway", url, "--provider", "bitbucket")
+	if code != 0 {
+		t.Fatalf("dev token: %d %s", code, stderr)
+	}
+	dir := writeMigrations(t, cliMigrations)
+	env := map[string]string{
+		"SPANGATE_URL": url, "SPANGATE_DATABASE": "dev", "SPANGATE_ID_TOKEN": strings.TrimSpace(tok),
+		"BITBUCKET_BUILD_NUMBER": "42", "BITBUCKET_COMMIT": "0123456789abcdef", "BITBUCKET_REPO_FULL_NAME": "acme/orders",
+		"BITBUCKET_BRANCH": "main", "BITBUCKET_PIPELINE_UUID": "{p-1}", "CI": "true",
+	}
+
+	out, stderr, code := cli(t, env, "migrate", "plan", "--dir", dir, "--format", "json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, stderr)
+	}
+	var plan struct {
+		Pending          []any `json:"pending"`
+		SchemaOperations int   `json:"schema_operations"`
+		Blocked          bool  `json:"blocked"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan.Pending) != 2 || plan.SchemaOperations != 1 || plan.Blocked {
+		t.Fatalf("plan = %+v (%v)\n%s", plan, err, out)
+	}
+
+	out, stderr, code = cli(t, env, "migrate", "apply", "--dir", dir, "--format", "json")
+	if code != 0 || !strings.Contains(out, `"schema_operations": 1`) {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "applied 0002_seed") {
+		t.Errorf("apply progress was not streamed to stderr:\n%s", stderr)
+	}
+
+	out, _, code = cli(t, env, "migrate", "status", "--dir", dir, "--format", "json")
+	if code != 0 || strings.Count(out, `"state": "applied"`) != 2 {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+
+	out, stderr, code = cli(t, env, "exec", "--sql", "UPDATE Orders SET Note = @n WHERE Id = @id", "--param", "n=secret-value", "--param", "id=2", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"row_count": 1`) {
+		t.Fatalf("exec: exit %d\n%s\n%s", code, out, stderr)
+	}
+
+	out, _, code = cli(t, env, "audit", "list", "--table", "Orders", "--key", "2", "--format", "json")
+	if code != 0 {
+		t.Fatalf("audit list: exit %d", code)
+	}
+	var list struct {
+		Entries []struct {
+			Action, Statement, Commit, Pipeline, Principal string
+			Keys                                           []string
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Entries) != 2 {
+		t.Fatalf("who changed Orders [2]: %v\n%s", err, out)
+	}
+	latest := list.Entries[0]
+	if latest.Action != "write" || latest.Commit != "0123456789abcdef" || !strings.Contains(latest.Pipeline, "42") || latest.Principal == "" {
+		t.Errorf("latest entry = %+v; want the write with the step's commit and build", latest)
+	}
+	if strings.Contains(out, "secret-value") {
+		t.Error("a parameter value reached the audit trail")
+	}
+
+	out, _, code = cli(t, env, "audit", "verify", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+
+	// Smuggling a second statement is refused as invalid input.
+	if _, _, code := cli(t, env, "exec", "--sql", "SELECT 1; DROP TABLE Orders"); code != exitInvalid {
+		t.Errorf("smuggled statement: exit %d, want %d", code, exitInvalid)
+	}
+	// A token whose signature does not verify: exit 3. (A value that is not
+	// a JWT at all is refused before any call, as invalid input: exit 2.)
+	forged := strings.TrimSpace(tok)
+	forged = forged[:len(forged)-4] + "AAAA"
+	bad := map[string]string{"SPANGATE_URL": url, "SPANGATE_DATABASE": "dev", "SPANGATE_ID_TOKEN": forged}
+	if _, _, code := cli(t, bad, "migrate", "status", "--dir", dir); code != exitDenied {
+		t.Errorf("bad token: exit %d, want %d", code, exitDenied)
+	}
+	// An edited applied file blocks the plan: exit 4, also through the gateway.
+	if err := os.WriteFile(filepath.Join(dir, "0001_orders.sql"), []byte(cliMigrations["0001_orders.sql"]+"\n-- edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := cli(t, env, "migrate", "plan", "--dir", dir); code != exitBlocked {
+		t.Errorf("edited applied file: exit %d, want %d", code, exitBlocked)
+	}
+
+	// Direct mode on the same database sees the same history and audit
+	// trail, and adds to the same chain.
+	direct := map[string]string{"SPANNER_EMULATOR_HOST": d.spannerHost, "SPANGATE_DATABASE": d.database, "USER": "tester"}
+	if _, stderr, code := cli(t, direct, "exec", "--sql", "DELETE FROM Orders WHERE Id = 1"); code != 0 {
+		t.Fatalf("direct exec: exit %d\n%s", code, stderr)
+	}
+	out, _, code = cli(t, direct, "audit", "list", "--table", "Orders", "--key", "1", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"principal": "direct:tester@`) {
+		t.Errorf("direct audit list: exit %d\n%s", code, out)
+	}
+	out, _, code = cli(t, direct, "audit", "verify")
+	if code != 0 || !strings.HasPrefix(out, "OK:") {
+		t.Errorf("direct verify: exit %d\n%s", code, out)
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	got, err := parseParams([]string{"n=42", "s=Ada", "z=007", "q=\"42\"", "b=true", "a=[1,2]", "@at=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"n": "42", "s": `"Ada"`, "z": `"007"`, "q": `"42"`, "b": "true", "a": "[1,2]", "at": `"x"`}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("%s = %s, want %s", k, got[k], v)
+		}
+	}
+	for _, bad := range [][]string{{"noequals"}, {"=v"}, {"a=1", "a=2"}} {
+		if _, err := parseParams(bad); err == nil {
+			t.Errorf("parseParams(%q) accepted", bad)
+		}
+	}
+}
