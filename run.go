@@ -25,3 +25,16 @@ type RunMetadata struct {
 	// Actor is the user the CI reports as having started the run.
 	Actor string `json:"actor,omitempty"`
 }
+
+// PipelineRef returns the pipeline and build as one string, such as
+// "{pipeline-uuid}#42": what the audit trail and the migration history
+// record as the run's pipeline.
+func (m RunMetadata) PipelineRef() string {
+	switch {
+	case m.Pipeline != "" && m.Build != "":
+		return m.Pipeline + "#" + m.Build
+	case m.Pipeline != "":
+		return m.Pipeline
+	}
+	return m.Build
+}

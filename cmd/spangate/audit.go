@@ -13,6 +13,8 @@ import (
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/gatewayclient"
+	"github.com/spangate/spangate/internal/spannerdb"
 )
 
 type auditFlags struct {
@@ -102,15 +104,7 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 		return err
 	}
 	var entries []audit.Entry
-	if a.gatewayURL(&f.targetFlags) != "" {
-		name, err := a.databaseName(&f.targetFlags, true)
-		if err != nil {
-			return err
-		}
-		c, err := a.connectGateway(ctx, &f.targetFlags)
-		if err != nil {
-			return err
-		}
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
 		q := url.Values{}
 		for k, v := range map[string]string{"table": f.table, "key": f.key, "principal": f.principal, "action": f.action, "since": f.since} {
 			if v != "" {
@@ -119,22 +113,19 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 		}
 		q.Set("limit", strconv.Itoa(f.limit))
 		resp, err := c.AuditList(ctx, name, q)
-		if err != nil {
-			return err
+		if err == nil {
+			entries = resp.Entries
 		}
-		entries = resp.Entries
-	} else {
-		db, err := a.openDirect(ctx, &f.targetFlags)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
+		return err
+	}, func(db *spannerdb.DB) error {
 		if err := db.Init(ctx); err != nil {
 			return err
 		}
-		if entries, err = db.ListAudit(ctx, flt); err != nil {
-			return err
-		}
+		entries, err = db.ListAudit(ctx, flt)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if f.format == "json" {
 		return writeJSON(a.stdout, map[string]any{"entries": nonNil(entries)})
@@ -147,7 +138,7 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 	fmt.Fprintln(tw, "SEQ\tAT\tPRINCIPAL\tACTION\tRESULT\tTABLE\tKEYS\tCOMMIT\tPIPELINE\tSTATEMENT")
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Principal, e.Action,
-			e.Result, e.Table, abbreviate(strings.Join(e.Keys, " "), 40), abbreviate(e.Run.Commit, 12), audit.PipelineOf(e.Run),
+			e.Result, e.Table, abbreviate(strings.Join(e.Keys, " "), 40), abbreviate(e.Run.Commit, 12), e.Run.PipelineRef(),
 			abbreviate(strings.Join(strings.Fields(e.Statement), " "), 60))
 	}
 	return tw.Flush()
@@ -157,33 +148,23 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	var res *audit.VerifyResult
-	if a.gatewayURL(&f.targetFlags) != "" {
-		name, err := a.databaseName(&f.targetFlags, true)
-		if err != nil {
-			return err
+	var res audit.VerifyResult
+	err := a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
+		r, err := c.AuditVerify(ctx, name)
+		if err == nil {
+			res = *r
 		}
-		c, err := a.connectGateway(ctx, &f.targetFlags)
-		if err != nil {
-			return err
-		}
-		if res, err = c.AuditVerify(ctx, name); err != nil {
-			return err
-		}
-	} else {
-		db, err := a.openDirect(ctx, &f.targetFlags)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
+		return err
+	}, func(db *spannerdb.DB) error {
 		if err := db.Init(ctx); err != nil {
 			return err
 		}
-		r, err := db.VerifyAudit(ctx)
-		if err != nil {
-			return err
-		}
-		res = &r
+		var err error
+		res, err = db.VerifyAudit(ctx)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if f.format == "json" {
 		if err := writeJSON(a.stdout, res); err != nil {

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spangate/spangate/internal/execute"
+	"github.com/spangate/spangate/internal/gatewayclient"
+	"github.com/spangate/spangate/internal/spannerdb"
 	"github.com/spangate/spangate/internal/sqlstmt"
 	"github.com/spf13/cobra"
 )
@@ -87,26 +89,19 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 		return err
 	}
 	var res execute.Result
-	if a.gatewayURL(&f.targetFlags) != "" {
-		name, err := a.databaseName(&f.targetFlags, true)
-		if err != nil {
-			return err
-		}
-		c, err := a.connectGateway(ctx, &f.targetFlags)
-		if err != nil {
-			return err
-		}
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
 		r, err := c.Exec(ctx, name, f.sql, params)
-		if err != nil {
-			return err
+		if err == nil {
+			res = execute.Result(*r)
 		}
-		res = execute.Result(*r)
-	} else {
-		r, err := a.execDirect(ctx, f, params)
-		if err != nil {
-			return err
-		}
-		res = r
+		return err
+	}, func(db *spannerdb.DB) error {
+		var err error
+		res, err = a.execDirect(ctx, db, f.sql, params)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if res.Rows == nil {
 		res.Rows = []map[string]any{}
@@ -148,26 +143,17 @@ func writeRows(a *app, res execute.Result) error {
 // execDirect runs the statement on Spanner with this process's Google
 // credentials, writing the same audit entries as the gateway does. There
 // is no spangate policy in direct mode: Spanner's IAM decides.
-func (a *app) execDirect(ctx context.Context, f *execFlags, raw map[string]json.RawMessage) (execute.Result, error) {
+func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw map[string]json.RawMessage) (execute.Result, error) {
 	params, err := execute.DecodeParams(raw)
 	if err != nil {
 		return execute.Result{}, err
 	}
-	st, err := sqlstmt.ParseOne(f.sql)
+	st, err := sqlstmt.ParseOne(sql)
 	if err != nil {
 		return execute.Result{}, err
 	}
-	db, err := a.openDirect(ctx, &f.targetFlags)
-	if err != nil {
-		return execute.Result{}, err
-	}
-	defer db.Close()
 	if err := db.Init(ctx); err != nil {
 		return execute.Result{}, err
 	}
-	res, err := execute.Run(ctx, db, &st, params, a.directActor(db.Path()), 0, nil)
-	if err != nil {
-		return execute.Result{}, err
-	}
-	return res, nil
+	return execute.Run(ctx, db, &st, params, a.directActor(db.Path()), 0, nil)
 }

@@ -181,11 +181,18 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 		view migration.View
 		name string
 	)
-	if a.gatewayURL(&f.targetFlags) != "" {
-		plan, view, name, err = a.planViaGateway(ctx, f, srcs, set)
-	} else {
-		plan, view, name, err = a.planDirect(ctx, f, set)
-	}
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		plan, view, err = a.planViaGateway(ctx, c, db, srcs, set)
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		plan, err = a.engine(db, f, set).Plan(ctx, set)
+		if err == nil {
+			view = plan.View(name)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -206,38 +213,17 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	return nil
 }
 
-func (a *app) planDirect(ctx context.Context, f *migrateFlags, set *migration.Set) (*migration.Plan, migration.View, string, error) {
-	db, err := a.openDirect(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, migration.View{}, "", err
-	}
-	defer db.Close()
-	plan, err := a.engine(db, f, set).Plan(ctx, set)
-	if err != nil {
-		return nil, migration.View{}, "", err
-	}
-	return plan, plan.View(db.Path()), db.Path(), nil
-}
-
 // planViaGateway asks the gateway for the plan (it authorizes and audits
 // it) and rebuilds the same plan locally from the gateway's history, for
 // the step-by-step text and markdown output.
-func (a *app) planViaGateway(ctx context.Context, f *migrateFlags, srcs []migration.Source, set *migration.Set) (*migration.Plan, migration.View, string, error) {
-	name, err := a.databaseName(&f.targetFlags, true)
-	if err != nil {
-		return nil, migration.View{}, "", err
-	}
-	c, err := a.connectGateway(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, migration.View{}, "", err
-	}
+func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name string, srcs []migration.Source, set *migration.Set) (*migration.Plan, migration.View, error) {
 	resp, err := c.Plan(ctx, name, gatewayclient.Files(srcs))
 	if err != nil {
-		return nil, migration.View{}, "", err
+		return nil, migration.View{}, err
 	}
 	st, err := c.Status(ctx, name)
 	if err != nil {
-		return nil, migration.View{}, "", err
+		return nil, migration.View{}, err
 	}
 	plan := migration.NewPlan(set, historyOf(st))
 	view := resp.View
@@ -245,7 +231,7 @@ func (a *app) planViaGateway(ctx context.Context, f *migrateFlags, srcs []migrat
 	for i := range view.Findings {
 		view.Findings[i].File = displayPath(srcs, view.Findings[i].File)
 	}
-	return plan, view, name, nil
+	return plan, view, nil
 }
 
 func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
@@ -261,11 +247,22 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		res  *migration.Result
 		name string
 	)
-	if a.gatewayURL(&f.targetFlags) != "" {
-		res, name, err = a.applyViaGateway(ctx, f, srcs, rep)
-	} else {
-		res, name, err = a.applyDirect(ctx, f, migration.Parse(srcs), rep)
-	}
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		r, err := c.Apply(ctx, db, gatewayclient.Files(srcs), rep.Report)
+		if err == nil {
+			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
+				Duration: time.Duration(r.DurationMS) * time.Millisecond}
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		set := migration.Parse(srcs)
+		e := a.engine(db, f, set)
+		e.Reporter = rep
+		res, err = e.Apply(ctx, set)
+		return err
+	})
 	rep.finish()
 	if err != nil {
 		return err
@@ -288,35 +285,6 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	return err
 }
 
-func (a *app) applyDirect(ctx context.Context, f *migrateFlags, set *migration.Set, rep migration.Reporter) (*migration.Result, string, error) {
-	db, err := a.openDirect(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, "", err
-	}
-	defer db.Close()
-	e := a.engine(db, f, set)
-	e.Reporter = rep
-	res, err := e.Apply(ctx, set)
-	return res, db.Path(), err
-}
-
-func (a *app) applyViaGateway(ctx context.Context, f *migrateFlags, srcs []migration.Source, rep migration.Reporter) (*migration.Result, string, error) {
-	name, err := a.databaseName(&f.targetFlags, true)
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := a.connectGateway(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, "", err
-	}
-	r, err := c.Apply(ctx, name, gatewayclient.Files(srcs), rep.Report)
-	if err != nil {
-		return nil, name, err
-	}
-	return &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
-		Duration: time.Duration(r.DurationMS) * time.Millisecond}, name, nil
-}
-
 func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
@@ -329,11 +297,21 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 		hist []migration.Record
 		name string
 	)
-	if a.gatewayURL(&f.targetFlags) != "" {
-		hist, name, err = a.historyViaGateway(ctx, f)
-	} else {
-		hist, name, err = a.historyDirect(ctx, f)
-	}
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		st, err := c.Status(ctx, db)
+		if err == nil {
+			hist = historyOf(st)
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		if err := db.Init(ctx); err != nil {
+			return err
+		}
+		hist, err = db.History(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -371,35 +349,6 @@ func versionList(vs []int64) string {
 		return fmt.Sprint(vs)
 	}
 	return fmt.Sprintf("[%d %d %d … %d %d]", vs[0], vs[1], vs[2], vs[len(vs)-2], vs[len(vs)-1])
-}
-
-func (a *app) historyDirect(ctx context.Context, f *migrateFlags) ([]migration.Record, string, error) {
-	db, err := a.openDirect(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, "", err
-	}
-	defer db.Close()
-	if err := db.Init(ctx); err != nil {
-		return nil, "", err
-	}
-	hist, err := db.History(ctx)
-	return hist, db.Path(), err
-}
-
-func (a *app) historyViaGateway(ctx context.Context, f *migrateFlags) ([]migration.Record, string, error) {
-	name, err := a.databaseName(&f.targetFlags, true)
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := a.connectGateway(ctx, &f.targetFlags)
-	if err != nil {
-		return nil, "", err
-	}
-	st, err := c.Status(ctx, name)
-	if err != nil {
-		return nil, "", err
-	}
-	return historyOf(st), name, nil
 }
 
 // historyOf returns the gateway's history rows as records.

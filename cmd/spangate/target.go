@@ -132,3 +132,27 @@ func (a *app) directActor(database string) audit.Entry {
 		Database:  database,
 	}
 }
+
+// onTarget runs viaGateway with a connected client and the database's
+// logical name when a gateway is set (--gateway or SPANGATE_URL), and
+// direct with the opened database otherwise.
+func (a *app) onTarget(ctx context.Context, t *targetFlags,
+	viaGateway func(c *gatewayclient.Client, name string) error, direct func(db *spannerdb.DB) error) error {
+	if a.gatewayURL(t) != "" {
+		name, err := a.databaseName(t, true)
+		if err != nil {
+			return err
+		}
+		c, err := a.connectGateway(ctx, t)
+		if err != nil {
+			return err
+		}
+		return viaGateway(c, name)
+	}
+	db, err := a.openDirect(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return direct(db)
+}

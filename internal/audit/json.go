@@ -34,17 +34,6 @@ type entryJSON struct {
 	Hash           string               `json:"hash"`
 }
 
-// PipelineOf returns the pipeline and build of m as one string, such as
-// "deploy#42", the `pipeline` field of an entry's JSON.
-func PipelineOf(m spangate.RunMetadata) string {
-	switch {
-	case m.Pipeline != "" && m.Build != "":
-		return m.Pipeline + "#" + m.Build
-	case m.Pipeline != "":
-		return m.Pipeline
-	}
-	return m.Build
-}
 
 // MarshalJSON encodes e with the contract's field names; `commit` and
 // `pipeline` are taken from e.Run, which is also included in full.
@@ -55,7 +44,7 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(entryJSON{
 		Seq: e.Seq, At: e.At, Principal: e.Principal, Action: e.Action, Statement: e.Statement,
-		Table: e.Table, Keys: keys, Result: e.Result, Commit: e.Run.Commit, Pipeline: PipelineOf(e.Run),
+		Table: e.Table, Keys: keys, Result: e.Result, Commit: e.Run.Commit, Pipeline: e.Run.PipelineRef(),
 		Issuer: e.Issuer, Subject: e.Subject, Attributes: e.Attributes, Run: e.Run, Database: e.Database,
 		Params: e.Params, Reason: e.Reason, Rows: e.Rows, KeysIncomplete: e.KeysIncomplete,
 		PrevHash: e.PrevHash, Hash: e.Hash,

@@ -18,14 +18,8 @@ type AuditListResponse struct {
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
-	if err := s.authenticate(ctx, r, c); err != nil {
-		return err
-	}
-	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionAudit)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, db, c, spangate.ActionAudit, s.policy.Decide(*c.principal, c.database, spangate.ActionAudit), ""); err != nil {
 		return err
 	}
 	f, err := auditFilter(r)
@@ -76,14 +70,8 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
-	if err := s.authenticate(ctx, r, c); err != nil {
-		return err
-	}
-	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionAudit)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, db, c, spangate.ActionAudit, s.policy.Decide(*c.principal, c.database, spangate.ActionAudit), ""); err != nil {
 		return err
 	}
 	res, err := db.VerifyAudit(ctx)

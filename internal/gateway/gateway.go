@@ -537,6 +537,23 @@ func (s *Server) appendAudit(ctx context.Context, db Auditor, e audit.Entry) {
 	s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()
 }
 
+// authorizedDatabase authenticates the caller, opens the database named in
+// the path and checks that the caller may do action on it (a denial is
+// audited). It is the common start of the database endpoints.
+func (s *Server) authorizedDatabase(ctx context.Context, r *http.Request, c *call, action spangate.Action) (Database, error) {
+	if err := s.authenticate(ctx, r, c); err != nil {
+		return nil, err
+	}
+	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, db, c, action, s.policy.Decide(*c.principal, c.database, action), ""); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
 // entry starts an audit entry for the request.
 func (s *Server) entry(c *call, action spangate.Action) audit.Entry {
 	e := audit.Entry{

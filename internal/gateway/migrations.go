@@ -223,14 +223,8 @@ func (s *Server) engine(db Database, c *call, history migration.HistoryStore) *m
 func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
-	if err := s.authenticate(ctx, r, c); err != nil {
-		return err
-	}
-	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionPlan)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, db, c, spangate.ActionPlan, s.policy.Decide(*c.principal, c.database, spangate.ActionPlan), ""); err != nil {
 		return err
 	}
 	set, err := s.readMigrations(w, r)
@@ -299,14 +293,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	defer s.applies.Done()
 	pre, cancelPre := s.withTimeout(r.Context())
 	defer cancelPre()
-	if err := s.authenticate(pre, r, c); err != nil {
-		return err
-	}
-	db, err := s.openDatabase(pre, c, r.PathValue("db"))
+	db, err := s.authorizedDatabase(pre, r, c, spangate.ActionMigrate)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(pre, db, c, spangate.ActionMigrate, s.policy.Decide(*c.principal, c.database, spangate.ActionMigrate), ""); err != nil {
 		return err
 	}
 	set, err := s.readMigrations(w, r)

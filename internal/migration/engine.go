@@ -355,7 +355,7 @@ func (e *Engine) record(recs map[int64]*Record, f *File) *Record {
 	r.StatementsTotal = len(f.Statements)
 	r.AppliedBy = e.Holder
 	r.Commit = e.Run.Commit
-	r.Pipeline = pipelineOf(e.Run)
+	r.Pipeline = e.Run.PipelineRef()
 	if r.State != StateApplying {
 		r.State = StateApplying
 		r.StartedAt = e.Now()
@@ -363,26 +363,9 @@ func (e *Engine) record(recs map[int64]*Record, f *File) *Record {
 	return r
 }
 
-func pipelineOf(m spangate.RunMetadata) string {
-	switch {
-	case m.Pipeline != "" && m.Build != "":
-		return m.Pipeline + "#" + m.Build
-	case m.Pipeline != "":
-		return m.Pipeline
-	case m.Build != "":
-		return m.Build
-	}
-	return ""
-}
-
 // advance records that f now has n statements applied.
 func (e *Engine) advance(r *Record, f *File, n int, res *Result) {
-	r.StatementsApplied = n
-	r.PrefixChecksum = PrefixChecksum(f, n)
-	r.Error = ""
-	if n >= len(f.Statements) {
-		r.State = StateApplied
-		r.FinishedAt = e.Now()
+	if e.setProgress(r, f, n) {
 		res.Applied = append(res.Applied, f.Version)
 		e.report(Event{Type: "file_done", Version: f.Version, Done: n, Total: len(f.Statements),
 			Message: fmt.Sprintf("applied %s (%d statements)", f.Base(), n)})
@@ -498,7 +481,7 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 	from := r.StatementsApplied
 	next := *r
 	next.OperationName, next.OpCount = "", 0
-	e.advanceCopy(&next, p.File, p.To)
+	e.setProgress(&next, p.File, p.To)
 	_, err := e.History.ApplyDML(ctx, l, step.Statements(), next, from)
 	if err != nil {
 		sctx, cancel := saveCtx(ctx)
@@ -518,16 +501,18 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 	return nil
 }
 
-// advanceCopy sets the progress fields of a record copy that is about to be
-// written with DML, without reporting.
-func (e *Engine) advanceCopy(r *Record, f *File, n int) {
+// setProgress sets the progress fields of r to n statements of f applied,
+// and reports whether that completes the file.
+func (e *Engine) setProgress(r *Record, f *File, n int) bool {
 	r.StatementsApplied = n
 	r.PrefixChecksum = PrefixChecksum(f, n)
 	r.Error = ""
-	if n >= len(f.Statements) {
-		r.State = StateApplied
-		r.FinishedAt = e.Now()
+	if n < len(f.Statements) {
+		return false
 	}
+	r.State = StateApplied
+	r.FinishedAt = e.Now()
+	return true
 }
 
 func dmlHint(err error) string {
