@@ -34,7 +34,6 @@ type entryJSON struct {
 	Hash           string               `json:"hash"`
 }
 
-
 // MarshalJSON encodes e with the contract's field names; `commit` and
 // `pipeline` are taken from e.Run, which is also included in full.
 func (e Entry) MarshalJSON() ([]byte, error) {

@@ -137,7 +137,7 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 // recordFailure records a statement that failed, even when ctx is done.
 func recordFailure(ctx context.Context, t Target, e audit.Entry, err error, params map[string]any, obs Observer) {
 	e.Result = audit.ResultFailed
-	e.Reason = Redact(err.Error(), params)
+	e.Reason = audit.Redact(err.Error(), params)
 	_, aerr := t.AppendAudit(context.WithoutCancel(ctx), e)
 	obs.AuditWrite(e.Result, aerr)
 }
@@ -158,19 +158,6 @@ type nopObserver struct{}
 
 func (nopObserver) AuditWrite(string, error) {}
 func (nopObserver) SchemaOperation()         {}
-
-// Redact removes parameter values from a message, for logs and audit
-// reasons.
-func Redact(msg string, params map[string]any) string {
-	for _, v := range params {
-		for _, text := range valueTexts(v) {
-			if text != "" {
-				msg = strings.ReplaceAll(msg, text, "[redacted]")
-			}
-		}
-	}
-	return msg
-}
 
 // DecodeParams turns the JSON parameter values into the Go values the
 // Spanner client binds: string, int64, float64, bool, nil, or a slice of
@@ -302,41 +289,5 @@ func decodeArray(xs []any) (any, error) {
 			}
 		}
 		return out, nil
-	}
-}
-
-// valueTexts returns the texts a parameter value may show as in a message.
-func valueTexts(v any) []string {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []string{x}
-	case []*string:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, *p)
-			}
-		}
-		return out
-	case []*int64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, strconv.FormatInt(*p, 10))
-			}
-		}
-		return out
-	case []*float64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, fmt.Sprint(*p))
-			}
-		}
-		return out
-	default:
-		return []string{fmt.Sprint(x)}
 	}
 }

