@@ -155,5 +155,5 @@ func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw 
 	if err := db.Init(ctx); err != nil {
 		return execute.Result{}, err
 	}
-	return execute.Run(ctx, db, &st, params, a.directActor(db.Path()), 0, nil)
+	return execute.Run(ctx, db, &st, params, a.directActor(db.Path()), execute.Options{})
 }

@@ -228,6 +228,25 @@ func HashParams(params map[string]any) map[string]string {
 	return out
 }
 
+// RecordParams returns what an entry records of params: HashParam of every
+// value, and with withValues the value itself (as JSON) after its hash,
+// as "sha256:<hex> <json>". Values are recorded only when the gateway's
+// config asks for it (audit.store_param_values).
+func RecordParams(params map[string]any, withValues bool) map[string]string {
+	out := HashParams(params)
+	if !withValues {
+		return out
+	}
+	for name, v := range params {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = fmt.Appendf(nil, "%q", fmt.Sprint(v))
+		}
+		out[name] += " " + string(b)
+	}
+	return out
+}
+
 // Filter selects entries of the audit trail. Empty fields do not filter.
 type Filter struct {
 	// Table and Key select the entries that changed one row: Key is the

@@ -245,3 +245,18 @@ func TestFilterLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordParams(t *testing.T) {
+	params := map[string]any{"id": int64(7), "note": "hello"}
+	hashed := RecordParams(params, false)
+	if strings.Contains(hashed["note"], "hello") || !strings.HasPrefix(hashed["id"], "sha256:") {
+		t.Errorf("hashes only: %v", hashed)
+	}
+	withValues := RecordParams(params, true)
+	if withValues["note"] != hashed["note"]+` "hello"` || withValues["id"] != hashed["id"]+" 7" {
+		t.Errorf("with values: %v", withValues)
+	}
+	if RecordParams(nil, true) != nil {
+		t.Error("no params should record nothing")
+	}
+}

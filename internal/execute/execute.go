@@ -60,17 +60,29 @@ func Action(st *sqlstmt.Statement) spangate.Action {
 	return acts[len(acts)-1]
 }
 
+// Options tune Run.
+type Options struct {
+	// MaxRows caps the rows of a query (the Target's default when zero).
+	MaxRows int
+	// StoreParamValues records parameter values next to their hashes.
+	StoreParamValues bool
+	// Observer is told what Run wrote; nil for nobody.
+	Observer Observer
+}
+
 // Run runs st with params on t and records it in the audit trail with e
 // (who, from which run; Run fills in the statement, table, action and
-// hashed parameters). maxRows caps the rows of a query.
-func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string]any, e audit.Entry, maxRows int, obs Observer) (Result, error) {
+// parameters).
+func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string]any, e audit.Entry, opts Options) (Result, error) {
+	obs := opts.Observer
 	if obs == nil {
 		obs = nopObserver{}
 	}
+	maxRows := opts.MaxRows
 	e.Action = string(Action(st))
 	e.Statement = st.SQL
 	e.Table = st.Table
-	e.Params = audit.HashParams(params)
+	e.Params = audit.RecordParams(params, opts.StoreParamValues)
 
 	switch st.Kind {
 	case sqlstmt.Query:

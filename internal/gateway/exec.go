@@ -66,7 +66,8 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.authorize(ctx, db, c, action, s.policy.DecideParsed(*c.principal, c.database, &st), st.SQL); err != nil {
 		return err
 	}
-	res, err := execute.Run(ctx, db, &st, params, s.entry(c, action), s.cfg.Limits.MaxRows, execObserver{s, c.database})
+	res, err := execute.Run(ctx, db, &st, params, s.entry(c, action), execute.Options{
+		MaxRows: s.cfg.Limits.MaxRows, StoreParamValues: s.cfg.Audit.StoreParamValues, Observer: execObserver{s, c.database}})
 	if err != nil {
 		return err
 	}

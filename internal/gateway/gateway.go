@@ -176,9 +176,6 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if deps.ReadFile == nil {
 		deps.ReadFile = os.ReadFile
 	}
-	if cfg.Audit.StoreParamValues {
-		deps.Logger.Warn("audit.store_param_values is set, but the audit trail cannot hold raw values yet: only parameter hashes are recorded")
-	}
 	keys, err := loadKeys(cfg, deps)
 	if err != nil {
 		return nil, err
