@@ -26,6 +26,7 @@ type migrateFlags struct {
 	dir         string
 	format      string
 	lockTimeout time.Duration
+	reports     reportFlags // migrate plan's CI reports (cireport.go)
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -91,6 +92,7 @@ Use --format markdown for a pull-request comment, --format json for machines.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text, json or markdown")
+	f.reports.register(cmd.Flags())
 	return cmd
 }
 
@@ -196,6 +198,9 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := a.writeReports(&f.reports, view); err != nil {
+		return err
+	}
 	switch f.format {
 	case "json":
 		err = writeJSON(a.stdout, view)
@@ -243,6 +248,7 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		return err
 	}
 	rep := newProgress(a.stderr, a.isTerminal(a.stderr) && a.getenv("CI") == "")
+	defer startLogGroup(a.stderr, a.runMetadata().CI, "spangate_apply", "spangate migrate apply", a.now).end()
 	var (
 		res  *migration.Result
 		name string
