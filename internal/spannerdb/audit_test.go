@@ -116,6 +116,14 @@ func TestExecDMLRecordsKeys(t *testing.T) {
 		{"insert or ignore", "INSERT OR IGNORE INTO Orders (Id, Note) VALUES (3, 'f'), (4, 'g')", nil, 1, "Orders", []string{"[4]"}},
 		{"comment and quoted name", "-- fix\nUPDATE `Orders` SET Note = NULL WHERE Id = 4 /* done */", nil, 1, "Orders", []string{"[4]"}},
 		{"delete", "DELETE FROM Orders WHERE Id = 1", nil, 1, "Orders", []string{"[1]"}},
+		// Keys read off the text when the WHERE binds the whole key; the
+		// others go through THEN RETURN.
+		{"key and another condition, no match", "UPDATE Orders SET Note = 'x' WHERE Id = 2 AND Note = 'nope'", nil, 0, "Orders", nil},
+		{"contradictory key", "UPDATE Orders SET Note = 'x' WHERE Id = 2 AND (Id = 3)", nil, 0, "Orders", nil},
+		{"range (THEN RETURN)", "UPDATE Orders SET Note = 'r' WHERE Id >= 2 AND Id <= 3", nil, 2, "Orders", []string{"[2]", "[3]"}},
+		{"or (THEN RETURN)", "UPDATE Orders SET Note = 's' WHERE Id = 2 OR Id = 4", nil, 2, "Orders", []string{"[2]", "[4]"}},
+		{"half a composite key (THEN RETURN)", "DELETE FROM Lines WHERE OrderId = 2", nil, 1, "Lines", []string{`[2,"x"]`}},
+		{"parameter of another type (THEN RETURN)", "UPDATE Orders SET Note = 't' WHERE Id = CAST(@id AS INT64)", map[string]any{"id": "3"}, 1, "Orders", []string{"[3]"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ const (
 type primaryKey struct {
 	table string
 	cols  []string
+	types []string // SPANNER_TYPE of each key column
 }
 
 // primaryKeyOf returns the primary key of table (optionally
@@ -45,18 +46,22 @@ func (d *DB) primaryKeyOf(ctx context.Context, table string) (primaryKey, error)
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	stmt := spanner.Statement{
-		SQL: `SELECT TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.INDEX_COLUMNS
+		SQL: `SELECT TABLE_NAME, COLUMN_NAME, SPANNER_TYPE FROM INFORMATION_SCHEMA.INDEX_COLUMNS
 WHERE TABLE_SCHEMA = @schema AND LOWER(TABLE_NAME) = LOWER(@table) AND INDEX_TYPE = 'PRIMARY_KEY'
 ORDER BY ORDINAL_POSITION`,
 		Params: map[string]any{"schema": schema, "table": bare},
 	}
 	var pk primaryKey
 	err := d.client.Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
-		var col string
-		if err := row.Columns(&pk.table, &col); err != nil {
+		var (
+			col string
+			typ spanner.NullString
+		)
+		if err := row.Columns(&pk.table, &col, &typ); err != nil {
 			return err
 		}
 		pk.cols = append(pk.cols, col)
+		pk.types = append(pk.types, typ.StringVal)
 		return nil
 	})
 	if err != nil {
@@ -98,6 +103,9 @@ type capture struct {
 	stmt  spanner.Statement
 	table string // catalog name, "" when keys are not captured
 	keyed bool
+	// static holds the keys read off the statement's text (see
+	// staticKeys); the statement then runs without THEN RETURN.
+	static []string
 }
 
 // prepareCapture rewrites st to return its rows' primary keys. When that
@@ -114,8 +122,12 @@ func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params ma
 	if err != nil {
 		return c
 	}
-	c.stmt.SQL = st.SQL + pk.thenReturn()
 	c.table, c.keyed = pk.table, true
+	if keys, ok := staticKeys(st.Node, pk, params); ok {
+		c.static = keys
+		return c
+	}
+	c.stmt.SQL = st.SQL + pk.thenReturn()
 	return c
 }
 
@@ -125,6 +137,20 @@ func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (ro
 	if !c.keyed {
 		n, err := txn.Update(ctx, c.stmt)
 		return n, nil, n > 0, err
+	}
+	if c.static != nil {
+		n, err := txn.Update(ctx, c.stmt)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		switch {
+		case n == 0:
+			return 0, nil, false, nil
+		case int(n) == len(c.static) && len(c.static) <= audit.MaxKeys:
+			return n, c.static, false, nil
+		}
+		// The count does not match the keys named: record what is sure.
+		return n, nil, true, nil
 	}
 	it := txn.Query(ctx, c.stmt)
 	defer it.Stop()
