@@ -40,7 +40,7 @@ type Options struct {
 	// endpoint). Application Default Credentials are used when empty.
 	ClientOptions []option.ClientOption
 	// CallTimeout bounds each short call (reads, history writes, lock
-	// operations). Default 15s.
+	// operations). Default 10s.
 	CallTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -75,7 +75,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = 15 * time.Second
+		opts.CallTimeout = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
