@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
 )
 
@@ -165,5 +166,29 @@ func TestParseParams(t *testing.T) {
 		if _, err := parseParams(bad); err == nil {
 			t.Errorf("parseParams(%q) accepted", bad)
 		}
+	}
+}
+
+// TestMigrateOnTheFake applies DDL, DML and Partitioned DML on the
+// in-process fallback that spangate dev serves when no emulator is
+// installed: the migrate commands work there too (without the guarantees
+// the fake lacks, which spangate dev lists).
+func TestMigrateOnTheFake(t *testing.T) {
+	notFound := func(string, func(string) (string, bool)) (string, error) {
+		return "", spangate.Errorf(spangate.NotFound, "no emulator installed")
+	}
+	d := startDev(t, map[string]string{"PATH": "/nonexistent"}, notFound, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+	dir := writeMigrations(t, map[string]string{
+		"0001_a.sql": "CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);",
+		"0002_b.sql": "INSERT INTO Orders (Id, Note) VALUES (1, 'x');",
+		"0003_c.sql": "-- spangate:partitioned\nUPDATE Orders SET Note = 'y' WHERE Id = 1;",
+	})
+	env := map[string]string{"SPANNER_EMULATOR_HOST": d.spannerHost, "SPANGATE_DATABASE": d.database}
+	if _, stderr, code := cli(t, env, "migrate", "apply", "--dir", dir); code != 0 {
+		t.Fatalf("apply on the fake: exit %d\n%s", code, stderr)
+	}
+	out, _, code := cli(t, env, "migrate", "status", "--dir", dir, "--format", "json")
+	if code != 0 || strings.Count(out, `"state": "applied"`) != 3 {
+		t.Fatalf("status on the fake: exit %d\n%s", code, out)
 	}
 }
