@@ -25,7 +25,8 @@ const (
 // allows every action on the dev database; it is written to a file in dir
 // so that `spangate policy explain --config` can use it too. With --config,
 // the user's file is loaded and the dev issuer and database are added to it
-// (unless it names them already); its rules decide.
+// (unless it names them already, or has an issuer with the dev issuer's
+// URL); its rules decide.
 func devConfig(configPath, dir, listen string, iss *devoidc.Issuer) (cfg *config.Config, file string, err error) {
 	if configPath != "" {
 		b, err := os.ReadFile(configPath)
@@ -37,7 +38,11 @@ func devConfig(configPath, dir, listen string, iss *devoidc.Issuer) (cfg *config
 		if err != nil {
 			return nil, "", err
 		}
-		if _, ok := cfg.Issuer(devIssuerName); !ok {
+		// An issuer of the file may already be the dev issuer under another
+		// name (a CI policy pointed at the dev stack to try its rules).
+		_, named := cfg.Issuer(devIssuerName)
+		_, sameURL := cfg.Issuer(iss.URL())
+		if !named && !sameURL {
 			cfg.Issuers = append(cfg.Issuers, config.Issuer{Name: devIssuerName, URL: iss.URL(), Audiences: iss.Audiences()})
 		}
 		if cfg.Databases == nil {

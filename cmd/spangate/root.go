@@ -77,6 +77,7 @@ then, in another shell, paste the export lines it prints and run:
 		a.execCommand(),
 		a.auditCommand(),
 		a.policyCommand(),
+		a.scanCommand(),
 		a.versionCommand(),
 	)
 	return root
