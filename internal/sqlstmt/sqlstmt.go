@@ -502,8 +502,10 @@ func literal(e ast.Expr) (string, bool) {
 	return "", false
 }
 
-// verbOf names a statement from its node type: *ast.CreateChangeStream
+// VerbOf names a statement from its node type: *ast.CreateChangeStream
 // becomes "CREATE CHANGE STREAM", *ast.QueryStatement "SELECT".
+func VerbOf(n ast.Statement) string { return verbOf(n) }
+
 func verbOf(n ast.Statement) string {
 	switch n.(type) {
 	case *ast.QueryStatement:

@@ -1,0 +1,1087 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cloudspannerecosystem/memefish/ast"
+
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// ApplyError is a DDL statement Spanner would refuse, located where it was
+// written.
+type ApplyError struct {
+	File    string
+	Line    int
+	Message string
+}
+
+// Error returns "file:line: message".
+func (e *ApplyError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Message)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
+}
+
+// Parse builds the schema that the DDL statements of text build, in
+// order. DML in text is ignored. file names the source in errors.
+func Parse(file, text string) (*Schema, error) {
+	stmts, err := sqlstmt.Parse(file, text)
+	if err != nil {
+		return nil, err
+	}
+	return FromStatements(file, stmts)
+}
+
+// FromStatements builds the schema that the DDL among stmts builds,
+// applied in order to an empty schema. It stops at the first statement
+// Spanner would refuse.
+func FromStatements(file string, stmts []sqlstmt.Statement) (*Schema, error) {
+	s := New()
+	for i := range stmts {
+		if err := s.Apply(file, &stmts[i]); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// FromDDL builds a schema from GetDatabaseDdl output: one statement per
+// element, without semicolons. A statement the parser cannot read is kept
+// verbatim, so nothing of the live schema is lost; source names it in
+// errors (for example the database path).
+func FromDDL(source string, ddl []string) (*Schema, error) {
+	s := New()
+	var deferred []deferredFK
+	a := applier{s: s, deferred: &deferred}
+	for i, text := range ddl {
+		st, err := sqlstmt.ParseOne(text)
+		if err != nil || st.Kind != sqlstmt.DDL {
+			s.others = append(s.others, &Other{Kind: "UNPARSED", SQL: strings.TrimSpace(text)})
+			continue
+		}
+		if err := s.applyNode(a, source, i+1, st.Node.(ast.DDL)); err != nil {
+			return s, err
+		}
+	}
+	for _, d := range deferred {
+		if msg := (applier{s: s}).addForeignKey(s.tables[key(d.table)], d.tc); msg != "" {
+			return s, spangate.Errorf(spangate.Invalid, "%w", &ApplyError{File: source, Line: d.line, Message: msg})
+		}
+	}
+	return s, nil
+}
+
+// Apply applies one statement to the schema as Spanner would. DML and
+// queries leave it unchanged. A statement Spanner would refuse leaves the
+// schema unchanged and returns an error of kind Invalid wrapping an
+// *ApplyError located at file and the statement's line.
+func (s *Schema) Apply(file string, st *sqlstmt.Statement) error {
+	n, ok := st.Node.(ast.DDL)
+	if !ok {
+		return nil
+	}
+	return s.ApplyNode(file, st.Line, n)
+}
+
+// ApplyNode applies one parsed DDL statement, written at file:line.
+func (s *Schema) ApplyNode(file string, line int, n ast.DDL) error {
+	return s.applyNode(applier{s: s}, file, line, n)
+}
+
+func (s *Schema) applyNode(a applier, file string, line int, n ast.DDL) error {
+	if msg := a.apply(n); msg != "" {
+		return spangate.Errorf(spangate.Invalid, "%w", &ApplyError{File: file, Line: line, Message: msg}).
+			WithHint("Spanner refuses this statement against the schema the statements before it build; fix the statement or the order")
+	}
+	return nil
+}
+
+// AsApplyError returns the *ApplyError in err's chain, if any.
+func AsApplyError(err error) (*ApplyError, bool) {
+	var ae *ApplyError
+	ok := errors.As(err, &ae)
+	return ae, ok
+}
+
+type applier struct {
+	s *Schema
+	// deferred, when set, collects foreign keys whose referenced table
+	// does not exist yet instead of refusing them: GetDatabaseDdl shows
+	// a foreign key inside its table's CREATE TABLE even when the
+	// referenced table is listed later.
+	deferred *[]deferredFK
+}
+
+type deferredFK struct {
+	table string
+	tc    *ast.TableConstraint
+	line  int
+}
+
+func (a applier) apply(n ast.DDL) string {
+	s := a.s
+	switch n := n.(type) {
+	case *ast.CreateTable:
+		return a.createTable(n)
+	case *ast.AlterTable:
+		return a.alterTable(n)
+	case *ast.DropTable:
+		return a.dropTable(n)
+	case *ast.RenameTable:
+		return a.renameTable(n)
+	case *ast.CreateIndex:
+		return a.createIndex(n)
+	case *ast.DropIndex:
+		name := pathName(n.Name)
+		if s.indexes[key(name)] == nil {
+			if n.IfExists {
+				return ""
+			}
+			return fmt.Sprintf("index %s does not exist", name)
+		}
+		delete(s.indexes, key(name))
+	case *ast.AlterIndex:
+		return a.alterIndex(n)
+	case *ast.CreateView:
+		return a.createView(n)
+	case *ast.DropView:
+		name := pathName(n.Name)
+		if s.views[key(name)] == nil {
+			if n.IfExists {
+				return ""
+			}
+			return fmt.Sprintf("view %s does not exist", name)
+		}
+		for _, v := range s.views {
+			if contains(v.Refs, key(name)) && !strings.EqualFold(v.Name, name) {
+				return fmt.Sprintf("cannot drop view %s: view %s depends on it", name, v.Name)
+			}
+		}
+		delete(s.views, key(name))
+		delete(s.viewSeq, key(name))
+	case *ast.CreateChangeStream:
+		return a.createChangeStream(n)
+	case *ast.AlterChangeStream:
+		return a.alterChangeStream(n)
+	case *ast.DropChangeStream:
+		if s.streams[key(n.Name.Name)] == nil {
+			return fmt.Sprintf("change stream %s does not exist", n.Name.Name)
+		}
+		delete(s.streams, key(n.Name.Name))
+	case *ast.CreateSequence:
+		name := pathName(n.Name)
+		if s.sequences[key(name)] != nil {
+			if n.IfNotExists {
+				return ""
+			}
+			return fmt.Sprintf("duplicate name in schema: sequence %s already exists", name)
+		}
+		if msg := a.nameFree(name); msg != "" {
+			return msg
+		}
+		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: options(n.Options)}
+	case *ast.AlterSequence:
+		name := pathName(n.Name)
+		q := s.sequences[key(name)]
+		if q == nil {
+			return fmt.Sprintf("sequence %s does not exist", name)
+		}
+		for _, o := range options(n.Options) {
+			q.Options = q.Options.set(o.Name, o.Value)
+		}
+	case *ast.DropSequence:
+		name := pathName(n.Name)
+		if s.sequences[key(name)] == nil {
+			if n.IfExists {
+				return ""
+			}
+			return fmt.Sprintf("sequence %s does not exist", name)
+		}
+		delete(s.sequences, key(name))
+	case *ast.CreateRole:
+		if _, dup := s.roles[key(n.Name.Name)]; dup {
+			return fmt.Sprintf("role %s already exists", n.Name.Name)
+		}
+		s.roles[key(n.Name.Name)] = n.Name.Name
+	case *ast.DropRole:
+		if _, ok := s.roles[key(n.Name.Name)]; !ok {
+			return fmt.Sprintf("role %s does not exist", n.Name.Name)
+		}
+		for k := range s.grants {
+			if strings.HasSuffix(k, " to role "+key(n.Name.Name)) {
+				return fmt.Sprintf("cannot drop role %s: it still holds privileges; revoke them first", n.Name.Name)
+			}
+		}
+		delete(s.roles, key(n.Name.Name))
+	case *ast.Grant:
+		for _, r := range n.Roles {
+			if _, ok := s.roles[key(r.Name)]; !ok {
+				return fmt.Sprintf("role %s does not exist", r.Name)
+			}
+		}
+		for _, g := range grants(n.Privilege, n.Roles) {
+			s.grants[key(g)] = g
+		}
+	case *ast.Revoke:
+		for _, g := range grants(n.Privilege, n.Roles) {
+			delete(s.grants, key(g))
+		}
+	case *ast.AlterDatabase:
+		s.DatabaseName = n.Name.Name
+		for _, o := range options(n.Options) {
+			s.DatabaseOptions = s.DatabaseOptions.set(o.Name, o.Value)
+		}
+	case *ast.Analyze, *ast.CreateDatabase:
+		// No effect on the schema.
+	case *ast.BadDDL:
+		return "the statement could not be parsed"
+	default:
+		return a.other(n)
+	}
+	return ""
+}
+
+// nameFree checks that no table, index, view, change stream or sequence
+// is called name: they share one namespace.
+func (a applier) nameFree(name string) string {
+	k := key(name)
+	switch {
+	case a.s.tables[k] != nil:
+		return fmt.Sprintf("duplicate name in schema: %s is a table", name)
+	case a.s.indexes[k] != nil:
+		return fmt.Sprintf("duplicate name in schema: %s is an index", name)
+	case a.s.views[k] != nil:
+		return fmt.Sprintf("duplicate name in schema: %s is a view", name)
+	case a.s.streams[k] != nil:
+		return fmt.Sprintf("duplicate name in schema: %s is a change stream", name)
+	case a.s.sequences[k] != nil:
+		return fmt.Sprintf("duplicate name in schema: %s is a sequence", name)
+	}
+	return ""
+}
+
+func (a applier) createTable(n *ast.CreateTable) string {
+	s := a.s
+	name := pathName(n.Name)
+	if s.tables[key(name)] != nil && n.IfNotExists {
+		return ""
+	}
+	if msg := a.nameFree(name); msg != "" {
+		return msg
+	}
+	t := &Table{Name: name, Options: options(n.Options)}
+	for _, cd := range n.Columns {
+		if t.Column(cd.Name.Name) != nil {
+			return fmt.Sprintf("table %s: duplicate column %s", name, cd.Name.Name)
+		}
+		t.Columns = append(t.Columns, column(cd))
+		if cd.PrimaryKey {
+			t.PrimaryKey = append(t.PrimaryKey, KeyPart{Column: cd.Name.Name})
+		}
+	}
+	for _, k := range n.PrimaryKeys {
+		t.PrimaryKey = append(t.PrimaryKey, keyPart(k))
+	}
+	var fks []*ast.TableConstraint
+	for _, tc := range n.TableConstraints {
+		switch c := tc.Constraint.(type) {
+		case *ast.TablePrimaryKey:
+			for _, k := range c.Columns {
+				t.PrimaryKey = append(t.PrimaryKey, keyPart(k))
+			}
+		case *ast.ForeignKey:
+			fks = append(fks, tc)
+		case *ast.Check:
+			t.Checks = append(t.Checks, &Check{Name: identName(tc.Name), Expr: c.Expr.SQL()})
+		}
+	}
+	for _, k := range t.PrimaryKey {
+		c := t.Column(k.Column)
+		if c == nil {
+			return fmt.Sprintf("table %s: primary key column %s is not a column of the table", name, k.Column)
+		}
+		if c.Type.Array || c.Type.Base == "JSON" {
+			return fmt.Sprintf("table %s: column %s of type %s cannot be part of the primary key", name, c.Name, c.Type)
+		}
+	}
+	if n.Cluster != nil {
+		t.Parent = pathName(n.Cluster.TableName)
+		t.InParent = n.Cluster.Enforced
+		t.OnDelete = onDelete(n.Cluster.OnDelete)
+		if t.OnDelete == "" {
+			t.OnDelete = "NO ACTION"
+		}
+		if msg := a.checkParent(t, t.Parent); msg != "" {
+			return msg
+		}
+	}
+	if n.RowDeletionPolicy != nil {
+		t.RowDeletionPolicy = rowDeletionPolicy(n.RowDeletionPolicy.RowDeletionPolicy)
+		if msg := checkRDP(t); msg != "" {
+			return msg
+		}
+	}
+	for _, syn := range n.Synonyms {
+		t.Synonyms = append(t.Synonyms, syn.Name.Name)
+	}
+	// The table must exist for a self-referencing foreign key.
+	s.tables[key(name)] = t
+	for _, tc := range fks {
+		if a.deferred != nil && s.tables[key(pathName(tc.Constraint.(*ast.ForeignKey).ReferenceTable))] == nil {
+			*a.deferred = append(*a.deferred, deferredFK{table: name, tc: tc, line: 0})
+			continue
+		}
+		if msg := a.addForeignKey(t, tc); msg != "" {
+			delete(s.tables, key(name))
+			return msg
+		}
+	}
+	for _, ck := range t.Checks {
+		if ck.Name != "" {
+			if msg := a.constraintFree(ck.Name, t); msg != "" {
+				delete(s.tables, key(name))
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+// checkParent checks that t may be interleaved in parent: the parent
+// exists and its primary key is a prefix of t's.
+func (a applier) checkParent(t *Table, parent string) string {
+	p := a.s.tables[key(parent)]
+	if p == nil {
+		return fmt.Sprintf("table %s: parent table %s does not exist", t.Name, parent)
+	}
+	if strings.EqualFold(p.Name, t.Name) {
+		return fmt.Sprintf("table %s cannot be interleaved in itself", t.Name)
+	}
+	if len(p.PrimaryKey) > len(t.PrimaryKey) {
+		return fmt.Sprintf("table %s: its primary key must start with the primary key of its parent %s", t.Name, p.Name)
+	}
+	for i, pk := range p.PrimaryKey {
+		ck := t.PrimaryKey[i]
+		if !strings.EqualFold(pk.Column, ck.Column) {
+			return fmt.Sprintf("table %s: primary key column %d is %s but must be its parent %s's key column %s", t.Name, i+1, ck.Column, p.Name, pk.Column)
+		}
+		if pk.Desc != ck.Desc {
+			return fmt.Sprintf("table %s references parent key column %s with a different order", t.Name, pk.Column)
+		}
+		pc, cc := p.Column(pk.Column), t.Column(ck.Column)
+		if pc != nil && cc != nil && pc.Type != cc.Type {
+			return fmt.Sprintf("table %s: key column %s is %s but its parent %s has %s", t.Name, cc.Name, cc.Type, p.Name, pc.Type)
+		}
+	}
+	return ""
+}
+
+func checkRDP(t *Table) string {
+	c := t.Column(t.RowDeletionPolicy.Column)
+	if c == nil {
+		return fmt.Sprintf("table %s: row deletion policy column %s does not exist", t.Name, t.RowDeletionPolicy.Column)
+	}
+	if c.Type.Base != "TIMESTAMP" || c.Type.Array {
+		return fmt.Sprintf("table %s: row deletion policy column %s must be a TIMESTAMP, not %s", t.Name, c.Name, c.Type)
+	}
+	return ""
+}
+
+// constraintFree checks that no constraint of any table is called name.
+func (a applier) constraintFree(name string, self *Table) string {
+	n := 0
+	for _, t := range a.s.tables {
+		for _, fk := range t.ForeignKeys {
+			if strings.EqualFold(fk.Name, name) {
+				n++
+			}
+		}
+		for _, ck := range t.Checks {
+			if strings.EqualFold(ck.Name, name) {
+				n++
+			}
+		}
+	}
+	if n > 1 || (n == 1 && self == nil) {
+		return fmt.Sprintf("duplicate name in schema: constraint %s already exists", name)
+	}
+	if a.nameFree(name) != "" {
+		return fmt.Sprintf("duplicate name in schema: %s is already used", name)
+	}
+	return ""
+}
+
+func (a applier) addForeignKey(t *Table, tc *ast.TableConstraint) string {
+	c := tc.Constraint.(*ast.ForeignKey)
+	fk := &ForeignKey{Name: identName(tc.Name), Columns: identNames(c.Columns), RefTable: pathName(c.ReferenceTable),
+		RefColumns: identNames(c.ReferenceColumns), OnDelete: onDelete(c.OnDelete), NotEnforced: c.Enforcement == ast.NotEnforced}
+	if fk.OnDelete == "" {
+		fk.OnDelete = "NO ACTION"
+	}
+	ref := a.s.tables[key(fk.RefTable)]
+	if ref == nil {
+		return fmt.Sprintf("table %s: foreign key references table %s, which does not exist", t.Name, fk.RefTable)
+	}
+	if len(fk.Columns) != len(fk.RefColumns) {
+		return fmt.Sprintf("table %s: foreign key has %d columns but references %d", t.Name, len(fk.Columns), len(fk.RefColumns))
+	}
+	for i, col := range fk.Columns {
+		cc := t.Column(col)
+		if cc == nil {
+			return fmt.Sprintf("table %s: foreign key column %s does not exist", t.Name, col)
+		}
+		rc := ref.Column(fk.RefColumns[i])
+		if rc == nil {
+			return fmt.Sprintf("table %s: foreign key references column %s.%s, which does not exist", t.Name, ref.Name, fk.RefColumns[i])
+		}
+		if cc.Type.Base != rc.Type.Base || cc.Type.Array != rc.Type.Array {
+			return fmt.Sprintf("table %s: foreign key column %s (%s) and referenced column %s.%s (%s) have different types", t.Name, cc.Name, cc.Type, ref.Name, rc.Name, rc.Type)
+		}
+	}
+	if fk.Name != "" {
+		if msg := a.constraintFree(fk.Name, nil); msg != "" {
+			return msg
+		}
+	}
+	t.ForeignKeys = append(t.ForeignKeys, fk)
+	return ""
+}
+
+func (a applier) alterTable(n *ast.AlterTable) string {
+	s := a.s
+	name := pathName(n.Name)
+	t := s.tables[key(name)]
+	if t == nil {
+		return fmt.Sprintf("table %s does not exist", name)
+	}
+	switch alt := n.TableAlteration.(type) {
+	case *ast.AddColumn:
+		if t.Column(alt.Column.Name.Name) != nil {
+			if alt.IfNotExists {
+				return ""
+			}
+			return fmt.Sprintf("table %s: duplicate column %s", t.Name, alt.Column.Name.Name)
+		}
+		c := column(alt.Column)
+		if c.NotNull && c.Default == "" && c.Generated == "" && c.Identity == "" {
+			return fmt.Sprintf("cannot add NOT NULL column %s.%s to an existing table without a DEFAULT", t.Name, c.Name)
+		}
+		t.Columns = append(t.Columns, c)
+	case *ast.DropColumn:
+		return a.dropColumn(t, alt.Name.Name)
+	case *ast.AddTableConstraint:
+		switch c := alt.TableConstraint.Constraint.(type) {
+		case *ast.ForeignKey:
+			return a.addForeignKey(t, alt.TableConstraint)
+		case *ast.Check:
+			ck := &Check{Name: identName(alt.TableConstraint.Name), Expr: c.Expr.SQL()}
+			if ck.Name != "" {
+				if msg := a.constraintFree(ck.Name, nil); msg != "" {
+					return msg
+				}
+			}
+			t.Checks = append(t.Checks, ck)
+		default:
+			return fmt.Sprintf("table %s: a primary key cannot be added to an existing table", t.Name)
+		}
+	case *ast.DropConstraint:
+		cn := alt.Name.Name
+		for i, fk := range t.ForeignKeys {
+			if strings.EqualFold(fk.Name, cn) {
+				t.ForeignKeys = append(t.ForeignKeys[:i:i], t.ForeignKeys[i+1:]...)
+				return ""
+			}
+		}
+		for i, ck := range t.Checks {
+			if strings.EqualFold(ck.Name, cn) {
+				t.Checks = append(t.Checks[:i:i], t.Checks[i+1:]...)
+				return ""
+			}
+		}
+		return fmt.Sprintf("table %s has no constraint %s", t.Name, cn)
+	case *ast.AddRowDeletionPolicy:
+		if t.RowDeletionPolicy != nil {
+			return fmt.Sprintf("table %s already has a row deletion policy; use REPLACE ROW DELETION POLICY", t.Name)
+		}
+		prev := t.RowDeletionPolicy
+		t.RowDeletionPolicy = rowDeletionPolicy(alt.RowDeletionPolicy)
+		if msg := checkRDP(t); msg != "" {
+			t.RowDeletionPolicy = prev
+			return msg
+		}
+	case *ast.ReplaceRowDeletionPolicy:
+		if t.RowDeletionPolicy == nil {
+			return fmt.Sprintf("table %s has no row deletion policy to replace; use ADD ROW DELETION POLICY", t.Name)
+		}
+		prev := t.RowDeletionPolicy
+		t.RowDeletionPolicy = rowDeletionPolicy(alt.RowDeletionPolicy)
+		if msg := checkRDP(t); msg != "" {
+			t.RowDeletionPolicy = prev
+			return msg
+		}
+	case *ast.DropRowDeletionPolicy:
+		if t.RowDeletionPolicy == nil {
+			return fmt.Sprintf("table %s has no row deletion policy", t.Name)
+		}
+		t.RowDeletionPolicy = nil
+	case *ast.SetOnDelete:
+		if t.Parent == "" {
+			return fmt.Sprintf("table %s is not interleaved; SET ON DELETE applies only to interleaved tables", t.Name)
+		}
+		t.OnDelete = onDelete(alt.OnDelete)
+	case *ast.SetInterleaveIn:
+		parent := pathName(alt.TableName)
+		if t.Parent != "" && !strings.EqualFold(t.Parent, parent) {
+			return fmt.Sprintf("table %s is interleaved in %s; its parent cannot be changed to %s", t.Name, t.Parent, parent)
+		}
+		if msg := a.checkParent(t, parent); msg != "" {
+			return msg
+		}
+		t.Parent, t.InParent, t.OnDelete = parent, alt.Enforced, onDelete(alt.OnDelete)
+		if t.OnDelete == "" {
+			t.OnDelete = "NO ACTION"
+		}
+	case *ast.AlterTableSetOptions:
+		for _, o := range options(alt.Options) {
+			t.Options = t.Options.set(o.Name, o.Value)
+		}
+	case *ast.AddSynonym:
+		t.Synonyms = append(t.Synonyms, alt.Name.Name)
+	case *ast.DropSynonym:
+		for i, syn := range t.Synonyms {
+			if strings.EqualFold(syn, alt.Name.Name) {
+				t.Synonyms = append(t.Synonyms[:i:i], t.Synonyms[i+1:]...)
+				return ""
+			}
+		}
+		return fmt.Sprintf("table %s has no synonym %s", t.Name, alt.Name.Name)
+	case *ast.RenameTo:
+		if msg := a.rename(t.Name, alt.Name.Name); msg != "" {
+			return msg
+		}
+		if alt.AddSynonym != nil {
+			t.Synonyms = append(t.Synonyms, alt.AddSynonym.Name.Name)
+		}
+	case *ast.AlterColumn:
+		return a.alterColumn(t, alt)
+	default:
+		return fmt.Sprintf("unsupported ALTER TABLE form: %s", n.SQL())
+	}
+	return ""
+}
+
+func (a applier) dropColumn(t *Table, col string) string {
+	c := t.Column(col)
+	if c == nil {
+		return fmt.Sprintf("table %s has no column %s", t.Name, col)
+	}
+	if t.IsKey(col) {
+		return fmt.Sprintf("cannot drop key column %s of table %s", c.Name, t.Name)
+	}
+	for _, ix := range a.s.IndexesOn(t.Name) {
+		if ix.uses(col) {
+			return fmt.Sprintf("cannot drop column %s.%s: index %s uses it; drop the index first", t.Name, c.Name, ix.Name)
+		}
+	}
+	for _, fk := range t.ForeignKeys {
+		if containsFold(fk.Columns, col) {
+			return fmt.Sprintf("cannot drop column %s.%s: foreign key %s uses it", t.Name, c.Name, orAnonymous(fk.Name))
+		}
+	}
+	for _, other := range a.s.tables {
+		for _, fk := range other.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, t.Name) && containsFold(fk.RefColumns, col) {
+				return fmt.Sprintf("cannot drop column %s.%s: foreign key %s of table %s references it", t.Name, c.Name, orAnonymous(fk.Name), other.Name)
+			}
+		}
+	}
+	for _, ck := range t.Checks {
+		if exprUses(ck.Expr, col) {
+			return fmt.Sprintf("cannot drop column %s.%s: check constraint %s uses it", t.Name, c.Name, orAnonymous(ck.Name))
+		}
+	}
+	for _, other := range t.Columns {
+		if other.Generated != "" && !strings.EqualFold(other.Name, col) && exprUses(other.Generated, col) {
+			return fmt.Sprintf("cannot drop column %s.%s: generated column %s uses it", t.Name, c.Name, other.Name)
+		}
+	}
+	if t.RowDeletionPolicy != nil && strings.EqualFold(t.RowDeletionPolicy.Column, col) {
+		return fmt.Sprintf("cannot drop column %s.%s: the table's row deletion policy uses it", t.Name, c.Name)
+	}
+	for _, o := range a.s.others {
+		if strings.EqualFold(o.Table, t.Name) {
+			if exprUsesStatement(o.SQL, col) {
+				return fmt.Sprintf("cannot drop column %s.%s: %s %s uses it", t.Name, c.Name, strings.ToLower(strings.TrimPrefix(o.Kind, "CREATE ")), o.Name)
+			}
+		}
+	}
+	for i, cc := range t.Columns {
+		if cc == c {
+			t.Columns = append(t.Columns[:i:i], t.Columns[i+1:]...)
+			break
+		}
+	}
+	return ""
+}
+
+func (a applier) alterColumn(t *Table, alt *ast.AlterColumn) string {
+	c := t.Column(alt.Name.Name)
+	if c == nil {
+		return fmt.Sprintf("table %s has no column %s", t.Name, alt.Name.Name)
+	}
+	switch ca := alt.Alteration.(type) {
+	case *ast.AlterColumnType:
+		nt := schemaType(ca.Type)
+		if !Convertible(c.Type, nt) {
+			return fmt.Sprintf("cannot change column %s.%s from %s to %s", t.Name, c.Name, c.Type, nt)
+		}
+		if t.IsKey(c.Name) && (nt != c.Type || ca.NotNull != c.NotNull) {
+			return fmt.Sprintf("cannot alter key column %s.%s", t.Name, c.Name)
+		}
+		if c.Generated != "" {
+			return fmt.Sprintf("cannot alter the type of generated column %s.%s", t.Name, c.Name)
+		}
+		if ca.NotNull != c.NotNull {
+			for _, ix := range a.s.IndexesOn(t.Name) {
+				if ix.uses(c.Name) {
+					return fmt.Sprintf("changing NOT NULL of column %s.%s is not allowed because it affects index %s; drop the index, change the column, create the index again", t.Name, c.Name, ix.Name)
+				}
+			}
+		}
+		c.Type, c.NotNull = nt, ca.NotNull
+		c.Default = ""
+		if ca.DefaultExpr != nil {
+			c.Default = ca.DefaultExpr.Expr.SQL()
+		}
+	case *ast.AlterColumnSetOptions:
+		for _, o := range options(ca.Options) {
+			c.Options = c.Options.set(o.Name, o.Value)
+		}
+	case *ast.AlterColumnSetDefault:
+		if c.Generated != "" {
+			return fmt.Sprintf("cannot set a default on generated column %s.%s", t.Name, c.Name)
+		}
+		c.Default = ca.DefaultExpr.Expr.SQL()
+	case *ast.AlterColumnDropDefault:
+		c.Default = ""
+	case *ast.AlterColumnSetOnUpdate:
+		c.OnUpdate = ca.OnUpdate.Expr.SQL()
+	case *ast.AlterColumnDropOnUpdate:
+		c.OnUpdate = ""
+	case *ast.AlterColumnAlterIdentity:
+		if c.Identity == "" {
+			return fmt.Sprintf("column %s.%s is not an identity column", t.Name, c.Name)
+		}
+		c.Identity = strings.TrimSpace(c.Identity + " /* altered: " + ca.SQL() + " */")
+	}
+	return ""
+}
+
+// Convertible reports whether Spanner's ALTER COLUMN can change a column
+// of type from to type to in place: the same type with another length,
+// STRING to BYTES and back, and the same for array elements.
+func Convertible(from, to Type) bool {
+	if from.Array != to.Array || from.Named != to.Named {
+		return false
+	}
+	if from.Base == to.Base {
+		return from.Named || from.ArrayArgs == to.ArrayArgs || from.Array
+	}
+	sb := func(b string) bool { return b == "STRING" || b == "BYTES" }
+	return sb(from.Base) && sb(to.Base)
+}
+
+func (a applier) dropTable(n *ast.DropTable) string {
+	s := a.s
+	name := pathName(n.Name)
+	t := s.tables[key(name)]
+	if t == nil {
+		if n.IfExists {
+			return ""
+		}
+		return fmt.Sprintf("table %s does not exist", name)
+	}
+	if ixs := s.IndexesOn(name); len(ixs) > 0 {
+		return fmt.Sprintf("cannot drop table %s with indexes: %s; drop them first", t.Name, ixs[0].Name)
+	}
+	for _, c := range s.tables {
+		if strings.EqualFold(c.Parent, name) {
+			return fmt.Sprintf("cannot drop table %s: table %s is interleaved in it; drop the child first", t.Name, c.Name)
+		}
+		if strings.EqualFold(c.Name, name) {
+			continue
+		}
+		for _, fk := range c.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, name) {
+				return fmt.Sprintf("cannot drop table %s: foreign key %s of table %s references it", t.Name, orAnonymous(fk.Name), c.Name)
+			}
+		}
+	}
+	for _, v := range s.views {
+		if contains(v.Refs, key(name)) {
+			return fmt.Sprintf("cannot drop table %s: view %s depends on it", t.Name, v.Name)
+		}
+	}
+	for _, cs := range s.streams {
+		if contains(cs.Tables, key(name)) {
+			return fmt.Sprintf("cannot drop table %s: change stream %s tracks it", t.Name, cs.Name)
+		}
+	}
+	for _, o := range s.others {
+		if strings.EqualFold(o.Table, name) {
+			return fmt.Sprintf("cannot drop table %s: %s %s depends on it", t.Name, strings.ToLower(strings.TrimPrefix(o.Kind, "CREATE ")), o.Name)
+		}
+	}
+	delete(s.tables, key(name))
+	return ""
+}
+
+func (a applier) renameTable(n *ast.RenameTable) string {
+	for _, to := range n.Tos {
+		if msg := a.rename(to.Old.Name, to.New.Name); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// rename renames a table and every reference to it.
+func (a applier) rename(oldName, newName string) string {
+	s := a.s
+	t := s.tables[key(oldName)]
+	if t == nil {
+		return fmt.Sprintf("table %s does not exist", oldName)
+	}
+	if !strings.EqualFold(oldName, newName) {
+		if msg := a.nameFree(newName); msg != "" {
+			return msg
+		}
+	}
+	delete(s.tables, key(oldName))
+	t.Name = newName
+	s.tables[key(newName)] = t
+	for _, c := range s.tables {
+		if strings.EqualFold(c.Parent, oldName) {
+			c.Parent = newName
+		}
+		for _, fk := range c.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, oldName) {
+				fk.RefTable = newName
+			}
+		}
+	}
+	for _, ix := range s.indexes {
+		if strings.EqualFold(ix.Table, oldName) {
+			ix.Table = newName
+		}
+		if strings.EqualFold(ix.Interleave, oldName) {
+			ix.Interleave = newName
+		}
+	}
+	return ""
+}
+
+func (a applier) createIndex(n *ast.CreateIndex) string {
+	s := a.s
+	name := pathName(n.Name)
+	if s.indexes[key(name)] != nil && n.IfNotExists {
+		return ""
+	}
+	if msg := a.nameFree(name); msg != "" {
+		return msg
+	}
+	table := pathName(n.TableName)
+	t := s.tables[key(table)]
+	if t == nil {
+		return fmt.Sprintf("index %s: table %s does not exist", name, table)
+	}
+	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: options(n.Options)}
+	for _, k := range n.Keys {
+		kp := keyPart(k)
+		c := t.Column(kp.Column)
+		if c == nil {
+			return fmt.Sprintf("index %s: table %s has no column %s", name, t.Name, kp.Column)
+		}
+		if c.Type.Array || c.Type.Base == "JSON" {
+			return fmt.Sprintf("index %s: column %s.%s of type %s cannot be an index key", name, t.Name, c.Name, c.Type)
+		}
+		ix.Keys = append(ix.Keys, kp)
+	}
+	if n.Storing != nil {
+		for _, id := range n.Storing.Columns {
+			c := t.Column(id.Name)
+			if c == nil {
+				return fmt.Sprintf("index %s: stored column %s is not a column of table %s", name, id.Name, t.Name)
+			}
+			if t.IsKey(id.Name) {
+				return fmt.Sprintf("index %s: stored column %s is a key column of table %s and is stored already", name, c.Name, t.Name)
+			}
+			ix.Storing = append(ix.Storing, id.Name)
+		}
+	}
+	if n.Where != nil {
+		ix.Where = n.Where.Expr.SQL()
+	}
+	if n.InterleaveIn != nil {
+		ix.Interleave = n.InterleaveIn.TableName.Name
+		if !a.ancestorOrSelf(t, ix.Interleave) {
+			return fmt.Sprintf("index %s: table %s is not %s or one of its ancestors", name, ix.Interleave, t.Name)
+		}
+		p := s.tables[key(ix.Interleave)]
+		for i, pk := range p.PrimaryKey {
+			if i >= len(ix.Keys) || !strings.EqualFold(ix.Keys[i].Column, pk.Column) {
+				return fmt.Sprintf("index %s does not reference index parent key column %s: an index interleaved in %s must start with its primary key", name, pk.Column, p.Name)
+			}
+		}
+	}
+	s.indexes[key(name)] = ix
+	return ""
+}
+
+func (a applier) ancestorOrSelf(t *Table, name string) bool {
+	for cur, n := t, 0; cur != nil && n < 64; n++ {
+		if strings.EqualFold(cur.Name, name) {
+			return true
+		}
+		cur = a.s.tables[key(cur.Parent)]
+	}
+	return false
+}
+
+func (a applier) alterIndex(n *ast.AlterIndex) string {
+	name := pathName(n.Name)
+	ix := a.s.indexes[key(name)]
+	if ix == nil {
+		return fmt.Sprintf("index %s does not exist", name)
+	}
+	t := a.s.tables[key(ix.Table)]
+	switch alt := n.IndexAlteration.(type) {
+	case *ast.AddStoredColumn:
+		if t == nil || t.Column(alt.Name.Name) == nil {
+			return fmt.Sprintf("index %s: table %s has no column %s", name, ix.Table, alt.Name.Name)
+		}
+		if containsFold(ix.Storing, alt.Name.Name) {
+			return fmt.Sprintf("index %s already stores %s", name, alt.Name.Name)
+		}
+		ix.Storing = append(ix.Storing, alt.Name.Name)
+	case *ast.DropStoredColumn:
+		for i, c := range ix.Storing {
+			if strings.EqualFold(c, alt.Name.Name) {
+				ix.Storing = append(ix.Storing[:i:i], ix.Storing[i+1:]...)
+				return ""
+			}
+		}
+		return fmt.Sprintf("index %s does not store %s", name, alt.Name.Name)
+	}
+	return ""
+}
+
+func (a applier) createView(n *ast.CreateView) string {
+	s := a.s
+	name := pathName(n.Name)
+	if s.views[key(name)] == nil {
+		if msg := a.nameFree(name); msg != "" {
+			return msg
+		}
+	} else if !n.OrReplace {
+		return fmt.Sprintf("duplicate name in schema: view %s already exists; use CREATE OR REPLACE VIEW", name)
+	}
+	sec := string(n.SecurityType)
+	if sec == "" {
+		sec = string(ast.SecurityTypeInvoker)
+	}
+	v := &View{Name: name, Security: sec, Query: n.Query.SQL(), Refs: queryRefs(n.Query)}
+	if contains(v.Refs, key(name)) {
+		return fmt.Sprintf("view %s cannot read itself", name)
+	}
+	s.views[key(name)] = v
+	if _, ok := s.viewSeq[key(name)]; !ok {
+		s.seq++
+		s.viewSeq[key(name)] = s.seq
+	}
+	return ""
+}
+
+func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
+	s := a.s
+	name := n.Name.Name
+	if msg := a.nameFree(name); msg != "" {
+		return msg
+	}
+	cs := &ChangeStream{Name: name, Options: options(n.Options)}
+	if msg := a.setFor(cs, n.For); msg != "" {
+		return msg
+	}
+	s.streams[key(name)] = cs
+	return ""
+}
+
+func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
+	cs.For, cs.Tables = "", nil
+	if f == nil {
+		return ""
+	}
+	cs.For = f.SQL()
+	if ft, ok := f.(*ast.ChangeStreamForTables); ok {
+		for _, tt := range ft.Tables {
+			t := a.s.tables[key(tt.TableName.Name)]
+			if t == nil {
+				return fmt.Sprintf("change stream %s: table %s does not exist", cs.Name, tt.TableName.Name)
+			}
+			for _, c := range tt.Columns {
+				if t.Column(c.Name) == nil {
+					return fmt.Sprintf("change stream %s: table %s has no column %s", cs.Name, t.Name, c.Name)
+				}
+			}
+			cs.Tables = append(cs.Tables, key(tt.TableName.Name))
+		}
+	}
+	return ""
+}
+
+func (a applier) alterChangeStream(n *ast.AlterChangeStream) string {
+	cs := a.s.streams[key(n.Name.Name)]
+	if cs == nil {
+		return fmt.Sprintf("change stream %s does not exist", n.Name.Name)
+	}
+	switch alt := n.ChangeStreamAlteration.(type) {
+	case *ast.ChangeStreamSetFor:
+		return a.setFor(cs, alt.For)
+	case *ast.ChangeStreamDropForAll:
+		cs.For, cs.Tables = "", nil
+	case *ast.ChangeStreamSetOptions:
+		for _, o := range options(alt.Options) {
+			cs.Options = cs.Options.set(o.Name, o.Value)
+		}
+	}
+	return ""
+}
+
+// other keeps a statement the model does not interpret: a CREATE adds it,
+// a DROP removes what was created under that name, an ALTER is kept after
+// the CREATE it changes.
+func (a applier) other(n ast.DDL) string {
+	s := a.s
+	verb, family, name, table := describeOther(n)
+	switch {
+	case strings.HasPrefix(verb, "DROP"):
+		kept := s.others[:0:0]
+		found := false
+		for _, o := range s.others {
+			if otherFamily(o.Kind) == family && strings.EqualFold(o.Name, name) {
+				found = true
+				continue
+			}
+			kept = append(kept, o)
+		}
+		if !found && !ifExists(n) {
+			return fmt.Sprintf("%s %s does not exist", strings.ToLower(family), name)
+		}
+		s.others = kept
+		return ""
+	case strings.HasPrefix(verb, "CREATE"):
+		for i, o := range s.others {
+			if otherFamily(o.Kind) == family && strings.EqualFold(o.Name, name) && name != "" {
+				if strings.Contains(n.SQL(), "OR REPLACE") {
+					s.others[i] = &Other{Kind: verb, Name: name, Table: table, SQL: n.SQL()}
+					return ""
+				}
+				if strings.Contains(n.SQL(), "IF NOT EXISTS") {
+					return ""
+				}
+				return fmt.Sprintf("duplicate name in schema: %s %s already exists", strings.ToLower(family), name)
+			}
+		}
+		if family == "SEARCH INDEX" || family == "VECTOR INDEX" {
+			if msg := a.nameFree(name); msg != "" {
+				return msg
+			}
+			if s.tables[key(table)] == nil {
+				return fmt.Sprintf("%s %s: table %s does not exist", strings.ToLower(family), name, table)
+			}
+		}
+	}
+	s.others = append(s.others, &Other{Kind: verb, Name: name, Table: table, SQL: n.SQL()})
+	return ""
+}
+
+// otherFamily strips CREATE/ALTER/DROP (and OR REPLACE) from a kind.
+func otherFamily(kind string) string {
+	for _, p := range []string{"CREATE ", "ALTER ", "DROP "} {
+		kind = strings.TrimPrefix(kind, p)
+	}
+	return kind
+}
+
+func describeOther(n ast.DDL) (verb, family, name, table string) {
+	verb = sqlstmtVerb(n)
+	family = otherFamily(verb)
+	switch n := n.(type) {
+	case *ast.CreateSearchIndex:
+		name, table = pathName(n.Name), pathName(n.TableName)
+	case *ast.DropSearchIndex:
+		name = pathName(n.Name)
+	case *ast.AlterSearchIndex:
+		name = pathName(n.Name)
+	case *ast.CreateVectorIndex:
+		name, table = n.Name.Name, n.TableName.Name
+	case *ast.DropVectorIndex:
+		name = n.Name.Name
+	case *ast.AlterVectorIndex:
+		name = pathName(n.Name)
+	case *ast.CreateModel:
+		name = n.Name.Name
+	case *ast.AlterModel:
+		name = n.Name.Name
+	case *ast.DropModel:
+		name = n.Name.Name
+	case *ast.CreatePropertyGraph:
+		name = n.Name.Name
+	case *ast.DropPropertyGraph:
+		name = n.Name.Name
+	case *ast.CreateFunction:
+		name = pathName(n.Name)
+	case *ast.DropFunction:
+		name = pathName(n.Name)
+	case *ast.CreateLocalityGroup:
+		name = n.Name.Name
+	case *ast.AlterLocalityGroup:
+		name = n.Name.Name
+	case *ast.DropLocalityGroup:
+		name = n.Name.Name
+	case *ast.CreatePlacement:
+		name = n.Name.Name
+	case *ast.DropPlacement:
+		name = n.Name.Name
+	case *ast.CreateSchema:
+		name = n.Name.Name
+	case *ast.DropSchema:
+		name = n.Name.Name
+	case *ast.CreateProtoBundle, *ast.AlterProtoBundle, *ast.DropProtoBundle:
+		name = "PROTO BUNDLE"
+	}
+	return verb, family, name, table
+}
+
+func ifExists(n ast.DDL) bool {
+	switch n := n.(type) {
+	case *ast.DropSearchIndex:
+		return n.IfExists
+	case *ast.DropVectorIndex:
+		return n.IfExists
+	case *ast.DropModel:
+		return n.IfExists
+	case *ast.DropPropertyGraph:
+		return n.IfExists
+	case *ast.DropFunction:
+		return n.IfExists
+	case *ast.DropSchema:
+		return n.IfExists
+	}
+	return false
+}

@@ -1,0 +1,261 @@
+package schema
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cloudspannerecosystem/memefish"
+	"github.com/cloudspannerecosystem/memefish/ast"
+
+	"github.com/spangate/spangate/internal/sqlstmt"
+)
+
+// pathName joins a possibly schema-qualified name with dots.
+func pathName(p *ast.Path) string {
+	if p == nil {
+		return ""
+	}
+	parts := make([]string, len(p.Idents))
+	for i, id := range p.Idents {
+		parts[i] = id.Name
+	}
+	return strings.Join(parts, ".")
+}
+
+func identName(id *ast.Ident) string {
+	if id == nil {
+		return ""
+	}
+	return id.Name
+}
+
+func identNames(ids []*ast.Ident) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.Name
+	}
+	return out
+}
+
+func keyPart(k *ast.IndexKey) KeyPart {
+	return KeyPart{Column: k.Name.Name, Desc: k.Dir == ast.DirectionDesc}
+}
+
+// onDelete returns "CASCADE", "NO ACTION" or "".
+func onDelete(a ast.OnDeleteAction) string {
+	return strings.TrimPrefix(string(a), "ON DELETE ")
+}
+
+func rowDeletionPolicy(p *ast.RowDeletionPolicy) *RowDeletionPolicy {
+	return &RowDeletionPolicy{Column: p.ColumnName.Name, Days: p.NumDays.SQL()}
+}
+
+func options(o *ast.Options) Options {
+	if o == nil {
+		return nil
+	}
+	out := make(Options, 0, len(o.Records))
+	for _, r := range o.Records {
+		out = out.set(r.Name.Name, r.Value.SQL())
+	}
+	return out
+}
+
+func column(cd *ast.ColumnDef) *Column {
+	c := &Column{Name: cd.Name.Name, Type: schemaType(cd.Type), NotNull: cd.NotNull,
+		Hidden: !cd.Hidden.Invalid(), Options: options(cd.Options)}
+	switch d := cd.DefaultSemantics.(type) {
+	case *ast.ColumnDefaultExpr:
+		c.Default = d.Expr.SQL()
+		if d.OnUpdate != nil {
+			c.OnUpdate = d.OnUpdate.Expr.SQL()
+		}
+	case *ast.GeneratedColumnExpr:
+		c.Generated = d.Expr.SQL()
+		c.Stored = !d.Stored.Invalid()
+	case *ast.IdentityColumn:
+		c.Identity = d.SQL()
+	case *ast.AutoIncrement:
+		c.Identity = d.SQL()
+	}
+	return c
+}
+
+func schemaType(t ast.SchemaType) Type {
+	switch t := t.(type) {
+	case *ast.ScalarSchemaType:
+		return Type{Base: string(t.Name)}
+	case *ast.SizedSchemaType:
+		ty := Type{Base: string(t.Name), Size: MaxSize}
+		if !t.Max {
+			if n, err := strconv.ParseInt(t.Size.SQL(), 0, 64); err == nil {
+				ty.Size = n
+			}
+		}
+		return ty
+	case *ast.ArraySchemaType:
+		ty := schemaType(t.Item)
+		ty.Array = true
+		if len(t.NamedArgs) > 0 {
+			ty.ArrayArgs = "(" + joinSQL(t.NamedArgs, ", ") + ")"
+		}
+		return ty
+	case *ast.NamedType:
+		parts := make([]string, len(t.Path))
+		for i, id := range t.Path {
+			parts[i] = id.SQL()
+		}
+		return Type{Base: strings.Join(parts, "."), Named: true}
+	}
+	return Type{Base: t.SQL(), Named: true}
+}
+
+func joinSQL[T ast.Node](nodes []T, sep string) string {
+	parts := make([]string, len(nodes))
+	for i, n := range nodes {
+		parts[i] = n.SQL()
+	}
+	return strings.Join(parts, sep)
+}
+
+// grants expands a GRANT or REVOKE into one statement per privilege,
+// column, object and role, so REVOKE of a part of a grant removes just
+// that part.
+func grants(p ast.Privilege, roles []*ast.Ident) []string {
+	var privs []string
+	switch p := p.(type) {
+	case *ast.PrivilegeOnTable:
+		for _, tp := range p.Privileges {
+			for _, one := range splitColumns(tp) {
+				for _, n := range p.Names {
+					privs = append(privs, (&ast.PrivilegeOnTable{Privileges: []ast.TablePrivilege{one}, Names: []*ast.Path{n}}).SQL())
+				}
+			}
+		}
+	default:
+		privs = append(privs, p.SQL())
+	}
+	var out []string
+	for _, pr := range privs {
+		for _, r := range roles {
+			out = append(out, "GRANT "+pr+" TO ROLE "+r.SQL())
+		}
+	}
+	return out
+}
+
+func splitColumns(tp ast.TablePrivilege) []ast.TablePrivilege {
+	var cols []*ast.Ident
+	switch tp := tp.(type) {
+	case *ast.SelectPrivilege:
+		cols = tp.Columns
+	case *ast.InsertPrivilege:
+		cols = tp.Columns
+	case *ast.UpdatePrivilege:
+		cols = tp.Columns
+	}
+	if len(cols) < 2 {
+		return []ast.TablePrivilege{tp}
+	}
+	out := make([]ast.TablePrivilege, 0, len(cols))
+	for _, c := range cols {
+		one := []*ast.Ident{c}
+		switch tp.(type) {
+		case *ast.SelectPrivilege:
+			out = append(out, &ast.SelectPrivilege{Columns: one, Rparen: 1})
+		case *ast.InsertPrivilege:
+			out = append(out, &ast.InsertPrivilege{Columns: one, Rparen: 1})
+		case *ast.UpdatePrivilege:
+			out = append(out, &ast.UpdatePrivilege{Columns: one, Rparen: 1})
+		}
+	}
+	return out
+}
+
+// queryRefs returns the lower-cased table and view names a query reads.
+func queryRefs(q ast.Node) []string {
+	var refs []string
+	ast.Inspect(q, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.TableName:
+			refs = appendUnique(refs, key(n.Table.Name))
+		case *ast.PathTableExpr:
+			refs = appendUnique(refs, key(pathName(n.Path)))
+		}
+		return true
+	})
+	return refs
+}
+
+// exprUses reports whether the expression's SQL names col.
+func exprUses(expr, col string) bool {
+	e, err := memefish.ParseExpr("", expr)
+	if err != nil {
+		return false
+	}
+	return namesIdent(e, col)
+}
+
+// exprUsesStatement reports whether a statement's SQL names col.
+func exprUsesStatement(sql, col string) bool {
+	st, err := memefish.ParseStatement("", sql)
+	if err != nil {
+		return false
+	}
+	return namesIdent(st, col)
+}
+
+func namesIdent(n ast.Node, col string) bool {
+	found := false
+	ast.Inspect(n, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && strings.EqualFold(id.Name, col) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+func sqlstmtVerb(n ast.DDL) string { return sqlstmt.VerbOf(n) }
+
+func appendUnique(list []string, s string) []string {
+	if contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func orAnonymous(name string) string {
+	if name == "" {
+		return "(anonymous)"
+	}
+	return name
+}
+
+func sortBy[T any](s []T, k func(T) string) {
+	slices.SortStableFunc(s, func(a, b T) int { return cmp.Compare(k(a), k(b)) })
+}
+
+func sortedValues[T any](m map[string]T, k func(T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sortBy(out, k)
+	return out
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
