@@ -78,6 +78,7 @@ then, in another shell, paste the export lines it prints and run:
 		a.auditCommand(),
 		a.policyCommand(),
 		a.scanCommand(),
+		a.wifCommand(),
 		a.versionCommand(),
 	)
 	return root

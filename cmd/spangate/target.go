@@ -63,6 +63,9 @@ func (a *app) openDirect(ctx context.Context, t *targetFlags) (*spannerdb.DB, er
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkGoogleCredentials(); err != nil {
+		return nil, err
+	}
 	return spannerdb.Open(ctx, path, spannerdb.Options{
 		EmulatorHost: a.getenv("SPANNER_EMULATOR_HOST"),
 		Logger:       a.logger,
