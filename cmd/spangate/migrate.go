@@ -27,6 +27,7 @@ type migrateFlags struct {
 	format      string
 	lockTimeout time.Duration
 	reports     reportFlags // migrate plan's CI reports (cireport.go)
+	failOnDrift bool
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -115,6 +116,7 @@ schema operation that was sent but not seen to finish.`,
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 2*time.Minute, "how long to wait for a migration lock held by another run")
+	cmd.Flags().BoolVar(&f.failOnDrift, "fail-on-drift", false, "refuse to apply (exit 4) when the live schema differs from what the applied migrations built")
 	return cmd
 }
 
@@ -147,6 +149,8 @@ func checkFormat(format string, allowed ...string) error {
 func (a *app) engine(db *spannerdb.DB, f *migrateFlags, set *migration.Set) *migration.Engine {
 	return &migration.Engine{
 		Locks: db, History: db.WithAudit(a.directActor(db.Path()), set.Files...), Schema: db, Partitioned: db,
+		LiveSchema:  db,
+		FailOnDrift: f.failOnDrift,
 		Holder:      a.holder(),
 		Run:         a.runMetadata(),
 		LockTimeout: f.lockTimeout,
@@ -185,7 +189,7 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
 		name = db
-		plan, view, err = a.planViaGateway(ctx, c, db, srcs, set)
+		plan, view, err = a.planViaGateway(ctx, c, db, srcs, set, f.failOnDrift)
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
@@ -221,7 +225,7 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 // planViaGateway asks the gateway for the plan (it authorizes and audits
 // it) and rebuilds the same plan locally from the gateway's history, for
 // the step-by-step text and markdown output.
-func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name string, srcs []migration.Source, set *migration.Set) (*migration.Plan, migration.View, error) {
+func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name string, srcs []migration.Source, set *migration.Set, failOnDrift bool) (*migration.Plan, migration.View, error) {
 	resp, err := c.Plan(ctx, name, gatewayclient.Files(srcs))
 	if err != nil {
 		return nil, migration.View{}, err
@@ -236,7 +240,24 @@ func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name 
 	for i := range view.Findings {
 		view.Findings[i].File = displayPath(srcs, view.Findings[i].File)
 	}
+	// The gateway's findings are the authoritative ones: it checked drift
+	// and lint against the live schema.
+	if failOnDrift {
+		view.Findings = migration.EscalateDrift(view.Findings)
+		view.Blocked = view.Blocked || hasErrors(view.Findings)
+	}
+	plan.Findings = view.Findings
+	plan.SchemaChanges = view.SchemaChanges
 	return plan, view, nil
+}
+
+func hasErrors(fs []migration.Finding) bool {
+	for _, f := range fs {
+		if f.Severity == migration.SeverityError {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
@@ -255,6 +276,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
 		name = db
+		if f.failOnDrift {
+			if err := a.checkDriftViaGateway(ctx, c, db, srcs); err != nil {
+				return err
+			}
+		}
 		r, err := c.Apply(ctx, db, gatewayclient.Files(srcs), rep.Report)
 		if err == nil {
 			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
@@ -289,6 +315,22 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	_, err = fmt.Fprintf(a.stdout, "Applied %d migration(s) %s: %d statements in %d schema operation(s), %s.\n",
 		len(res.Applied), versionList(res.Applied), res.Statements, res.SchemaOperations, res.Duration.Round(time.Millisecond))
 	return err
+}
+
+// checkDriftViaGateway asks the gateway for the plan and refuses, with
+// kind Blocked, when it reports drift: --fail-on-drift through a gateway.
+func (a *app) checkDriftViaGateway(ctx context.Context, c *gatewayclient.Client, db string, srcs []migration.Source) error {
+	resp, err := c.Plan(ctx, db, gatewayclient.Files(srcs))
+	if err != nil {
+		return err
+	}
+	p := &migration.Plan{Findings: migration.EscalateDrift(resp.View.Findings)}
+	for _, fd := range p.Findings {
+		if fd.Rule == migration.RuleDrift && fd.Severity == migration.SeverityError {
+			return p.Err()
+		}
+	}
+	return nil
 }
 
 func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spangate/spangate/internal/migration"
+	"github.com/spangate/spangate/internal/schema"
 )
 
 func kindsString(ks []migration.StatementKind) string {
@@ -34,6 +35,12 @@ func writePlanText(w io.Writer, db string, p *migration.Plan) error {
 		b.WriteString("Steps:\n")
 		for i, s := range p.Steps {
 			fmt.Fprintf(&b, "  %d. %s\n", i+1, stepLine(&s))
+		}
+	}
+	if sc := p.SchemaChanges; sc != nil && !sc.Empty() {
+		b.WriteString("Schema after apply:\n")
+		for _, l := range schemaSummaryLines(sc) {
+			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
 	if len(p.Findings) > 0 {
@@ -84,6 +91,13 @@ func writePlanMarkdown(w io.Writer, db string, p *migration.Plan) error {
 		}
 		b.WriteString("\n")
 	}
+	if sc := p.SchemaChanges; sc != nil && !sc.Empty() {
+		b.WriteString("**Resulting schema**\n\n")
+		for _, l := range schemaSummaryLines(sc) {
+			fmt.Fprintf(&b, "- %s\n", mdEscape(l))
+		}
+		b.WriteString("\n")
+	}
 	if len(p.Findings) > 0 {
 		b.WriteString("**Findings**\n\n")
 		for _, f := range p.Findings {
@@ -108,4 +122,30 @@ func writePlanMarkdown(w io.Writer, db string, p *migration.Plan) error {
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// schemaSummaryLines describes what the pending migrations change in the
+// schema, one line per kind of change.
+func schemaSummaryLines(sc *schema.Summary) []string {
+	var lines []string
+	add := func(what string, names []string) {
+		if len(names) > 0 {
+			lines = append(lines, fmt.Sprintf("%s (%d): %s", what, len(names), abridge(names, 10)))
+		}
+	}
+	add("tables added", sc.TablesAdded)
+	add("tables changed", sc.TablesChanged)
+	add("tables dropped", sc.TablesDropped)
+	add("indexes added", sc.IndexesAdded)
+	add("indexes changed", sc.IndexesChanged)
+	add("indexes dropped", sc.IndexesDropped)
+	add("other", sc.Other)
+	return lines
+}
+
+func abridge(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:n], ", ") + fmt.Sprintf(", … and %d more", len(names)-n)
 }

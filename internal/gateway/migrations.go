@@ -210,13 +210,19 @@ func decodeJSON(body []byte, v any) error {
 // engine returns the migration engine for db, acting for the request's
 // principal.
 func (s *Server) engine(db Database, c *call, history migration.HistoryStore) *migration.Engine {
-	return &migration.Engine{
+	e := &migration.Engine{
 		Locks: db, History: history, Schema: db, Partitioned: db,
 		Holder: c.principal.String(),
 		Run:    c.run,
 		Logger: s.log.With("database", c.database),
 		Now:    s.now,
 	}
+	// A database that can show its live schema gets drift findings and
+	// lint against the live schema in plans.
+	if ls, ok := db.(migration.LiveSchema); ok {
+		e.LiveSchema = ls
+	}
+	return e
 }
 
 // plan is POST /v1/databases/{db}/migrations:plan; it needs plan.

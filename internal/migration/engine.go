@@ -80,6 +80,25 @@ type PartitionedRunner interface {
 	PartitionedUpdate(ctx context.Context, stmt string) (int64, error)
 }
 
+// LiveSchema reads the live schema as DDL statements (GetDatabaseDdl).
+type LiveSchema interface {
+	Schema(ctx context.Context) ([]string, error)
+}
+
+// checkOptions reads the live schema, when the engine has a reader.
+func (e *Engine) checkOptions(ctx context.Context) (CheckOptions, error) {
+	opts := CheckOptions{FailOnDrift: e.FailOnDrift}
+	if e.LiveSchema == nil {
+		return opts, nil
+	}
+	live, err := e.LiveSchema.Schema(ctx)
+	if err != nil {
+		return opts, err
+	}
+	opts.Live, opts.HaveLive = live, true
+	return opts, nil
+}
+
 // Event is one progress report of an apply.
 type Event struct {
 	// Type is "lock", "recover", "step", "statement_done", "file_done" or
@@ -113,6 +132,11 @@ type Engine struct {
 	History     HistoryStore
 	Schema      SchemaUpdater
 	Partitioned PartitionedRunner
+	// LiveSchema, when set, reads the live schema: plan and apply then
+	// report drift from the applied migrations and lint against it.
+	LiveSchema LiveSchema
+	// FailOnDrift makes drift block plan and apply (exit 4).
+	FailOnDrift bool
 
 	// Holder identifies this run in the lock and the history.
 	Holder string
@@ -160,7 +184,11 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewPlan(set, hist), nil
+	opts, err := e.checkOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewCheckedPlan(set, hist, opts), nil
 }
 
 // Apply applies every pending statement of set under the migration lock.
@@ -300,7 +328,11 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	for _, r := range recs {
 		settled = append(settled, *r)
 	}
-	plan := NewPlan(set, settled)
+	opts, err := e.checkOptions(ctx)
+	if err != nil {
+		return err
+	}
+	plan := NewCheckedPlan(set, settled, opts)
 	if err := plan.Err(); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cloudspannerecosystem/memefish/ast"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/schema"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
@@ -125,6 +126,15 @@ type Plan struct {
 	Steps            []Step
 	SchemaOperations int
 	Statements       int
+	// Before is the schema the pending statements meet: the live schema
+	// when it was read (and shown in full), else the schema the applied
+	// migrations build.
+	Before *schema.Schema
+	// After is Before with the pending statements applied, or nil when
+	// one of them would be refused.
+	After *schema.Schema
+	// SchemaChanges summarises Before → After, or is nil.
+	SchemaChanges *schema.Summary
 }
 
 // Blocked reports whether an error finding stops apply.
@@ -178,7 +188,15 @@ func PrefixChecksum(f *File, n int) string {
 }
 
 // NewPlan compares the files of set with the history and plans the apply.
+// The pending statements are linted against the schema the applied
+// migrations build.
 func NewPlan(set *Set, history []Record) *Plan {
+	return NewCheckedPlan(set, history, CheckOptions{})
+}
+
+// NewCheckedPlan is NewPlan that also compares the applied migrations with
+// the live schema in opts (drift) and lints against the live schema.
+func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	p := &Plan{Findings: append([]Finding(nil), set.Findings...)}
 	byVersion := make(map[int64]Record, len(history))
 	var maxApplied int64
@@ -228,6 +246,7 @@ func NewPlan(set *Set, history []Record) *Plan {
 		}
 	}
 	p.buildSteps()
+	p.checkSchema(set, opts)
 	sortFindings(p.Findings)
 	return p
 }

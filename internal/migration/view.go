@@ -1,5 +1,7 @@
 package migration
 
+import "github.com/spangate/spangate/internal/schema"
+
 // View is the JSON shape of a plan, shared by `spangate migrate plan
 // --format json` and the gateway's plan endpoint.
 type View struct {
@@ -10,6 +12,10 @@ type View struct {
 	SchemaOperations int           `json:"schema_operations"`
 	Statements       int           `json:"statements"`
 	Blocked          bool          `json:"blocked"`
+	// SchemaChanges names the tables and indexes the pending migrations
+	// add, change and drop; absent when a pending statement would be
+	// refused.
+	SchemaChanges *schema.Summary `json:"schema_changes,omitempty"`
 }
 
 // PendingView is one pending file in a View.
@@ -32,6 +38,7 @@ func (p *Plan) View(database string) View {
 		SchemaOperations: p.SchemaOperations,
 		Statements:       p.Statements,
 		Blocked:          p.Blocked(),
+		SchemaChanges:    p.SchemaChanges,
 	}
 	for _, pd := range p.Pending {
 		v.Pending = append(v.Pending, PendingView{pd.Version, pd.Name, pd.Statements, pd.Kinds, pd.ResumeAt})

@@ -83,6 +83,9 @@ func column(cd *ast.ColumnDef) *Column {
 	return c
 }
 
+// TypeOf returns the model's Type of a parsed column type.
+func TypeOf(t ast.SchemaType) Type { return schemaType(t) }
+
 func schemaType(t ast.SchemaType) Type {
 	switch t := t.(type) {
 	case *ast.ScalarSchemaType:

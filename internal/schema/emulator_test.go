@@ -1,4 +1,4 @@
-package schema
+package schema_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
+	"github.com/spangate/spangate/internal/schema"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
 
@@ -15,7 +16,7 @@ func TestMain(m *testing.M) { emulatortest.Main(m) }
 
 // liveSchema creates a database from ddl on the emulator and returns the
 // model of what GetDatabaseDdl then shows, with the database.
-func liveSchema(t *testing.T, ddl ...string) (*Schema, *spannerdb.DB) {
+func liveSchema(t *testing.T, ddl ...string) (*schema.Schema, *spannerdb.DB) {
 	t.Helper()
 	path := emulatortest.NewDatabase(t, ddl...)
 	db, err := spannerdb.Open(t.Context(), path, spannerdb.Options{})
@@ -26,13 +27,13 @@ func liveSchema(t *testing.T, ddl ...string) (*Schema, *spannerdb.DB) {
 	return readLive(t, db), db
 }
 
-func readLive(t *testing.T, db *spannerdb.DB) *Schema {
+func readLive(t *testing.T, db *spannerdb.DB) *schema.Schema {
 	t.Helper()
 	stmts, err := db.Schema(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := FromDDL(db.Path(), stmts)
+	s, err := schema.FromDDL(db.Path(), stmts)
 	if err != nil {
 		t.Fatalf("model of the live schema: %v\n%s", err, strings.Join(stmts, ";\n"))
 	}
@@ -42,15 +43,15 @@ func readLive(t *testing.T, db *spannerdb.DB) *Schema {
 // oracle checks diff(a, b) on the emulator: a database built from a, with
 // the diff applied, must show the same schema as one built from b, and
 // the model of b must match what the emulator shows for it.
-func oracle(t *testing.T, a, b *Schema, opID string) {
+func oracle(t *testing.T, a, b *schema.Schema, opID string) {
 	t.Helper()
-	res := Diff(a, b)
+	res := schema.Diff(a, b)
 	if err := res.Err(); err != nil {
 		t.Fatalf("diff refused: %v\nA:\n%s\nB:\n%s", err, a, b)
 	}
 	liveA, db := liveSchema(t, a.DDL()...)
-	if !Equal(liveA, a) {
-		t.Fatalf("the emulator's schema for A differs from the model:\nmodel:\n%s\nemulator:\n%s\ndiff: %v", a, liveA, Diff(a, liveA).Statements())
+	if !schema.Equal(liveA, a) {
+		t.Fatalf("the emulator's schema for A differs from the model:\nmodel:\n%s\nemulator:\n%s\ndiff: %v", a, liveA, schema.Diff(a, liveA).Statements())
 	}
 	if stmts := res.Statements(); len(stmts) > 0 {
 		if _, err := db.UpdateSchema(t.Context(), opID, stmts); err != nil {
@@ -59,17 +60,17 @@ func oracle(t *testing.T, a, b *Schema, opID string) {
 	}
 	got := readLive(t, db)
 	want, _ := liveSchema(t, b.DDL()...)
-	if !Equal(want, b) {
-		t.Fatalf("the emulator's schema for B differs from the model:\nmodel:\n%s\nemulator:\n%s\ndiff: %v", b, want, Diff(b, want).Statements())
+	if !schema.Equal(want, b) {
+		t.Fatalf("the emulator's schema for B differs from the model:\nmodel:\n%s\nemulator:\n%s\ndiff: %v", b, want, schema.Diff(b, want).Statements())
 	}
-	if !Equal(got, want) {
-		t.Fatalf("A + diff(A, B) != B\nA:\n%s\nB:\n%s\ndiff:\n%s\nA+diff:\n%s\nremaining: %v", a, b, strings.Join(res.Statements(), ";\n"), got, Diff(got, want).Statements())
+	if !schema.Equal(got, want) {
+		t.Fatalf("A + diff(A, B) != B\nA:\n%s\nB:\n%s\ndiff:\n%s\nA+diff:\n%s\nremaining: %v", a, b, strings.Join(res.Statements(), ";\n"), got, schema.Diff(got, want).Statements())
 	}
 }
 
-func mustParse(t *testing.T, text string) *Schema {
+func mustParse(t *testing.T, text string) *schema.Schema {
 	t.Helper()
-	s, err := Parse("test.sql", text)
+	s, err := schema.Parse("test.sql", text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestDiffOracleRandom(t *testing.T) {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprintf("seed_%d", s), func(t *testing.T) {
 			g := newGen(s)
-			a, err := Parse("gen.sql", strings.Join(g.schema(), ";\n"))
+			a, err := schema.Parse("gen.sql", strings.Join(g.schema(), ";\n"))
 			if err != nil {
 				t.Fatalf("generated schema: %v", err)
 			}

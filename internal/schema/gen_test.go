@@ -1,10 +1,11 @@
-package schema
+package schema_test
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
 
+	"github.com/spangate/spangate/internal/schema"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
@@ -110,8 +111,8 @@ func (g *gen) schema() []string {
 }
 
 // indexable returns the non-key scalar columns of t that may be index keys.
-func indexable(t *Table) []*Column {
-	var out []*Column
+func indexable(t *schema.Table) []*schema.Column {
+	var out []*schema.Column
 	for _, c := range t.Columns {
 		if !t.IsKey(c.Name) && !c.Type.Array && c.Type.Base != "JSON" && c.Generated == "" {
 			out = append(out, c)
@@ -122,7 +123,7 @@ func indexable(t *Table) []*Column {
 
 // mutate returns the DDL of one random change to s that the model
 // accepts, applied to s; "" when the change it tried did not apply.
-func (g *gen) mutate(s *Schema) []string {
+func (g *gen) mutate(s *schema.Schema) []string {
 	tables := s.Tables()
 	if len(tables) == 0 {
 		return g.try(s, g.schema()[:1])
@@ -149,7 +150,7 @@ func (g *gen) mutate(s *Schema) []string {
 		c := cols[g.pick(len(cols))]
 		var stmts []string
 		for _, ix := range s.IndexesOn(t.Name) {
-			if ix.uses(c.Name) {
+			if indexUses(ix, c.Name) {
 				stmts = append(stmts, "DROP INDEX "+ix.Name)
 			}
 		}
@@ -164,7 +165,7 @@ func (g *gen) mutate(s *Schema) []string {
 			case 0:
 				nt.Size = int64(1 + g.pick(64))
 			case 1:
-				nt.Size = MaxSize
+				nt.Size = schema.MaxSize
 			case 2:
 				if nt.Base == "STRING" {
 					nt.Base = "BYTES"
@@ -290,9 +291,9 @@ func (g *gen) mutate(s *Schema) []string {
 	return nil
 }
 
-func (g *gen) indexed(s *Schema, t *Table, c *Column) bool {
+func (g *gen) indexed(s *schema.Schema, t *schema.Table, c *schema.Column) bool {
 	for _, ix := range s.IndexesOn(t.Name) {
-		if ix.uses(c.Name) {
+		if indexUses(ix, c.Name) {
 			return true
 		}
 	}
@@ -301,7 +302,7 @@ func (g *gen) indexed(s *Schema, t *Table, c *Column) bool {
 
 // try applies stmts to a copy of s; if all apply, it applies them to s
 // and returns them.
-func (g *gen) try(s *Schema, stmts []string) []string {
+func (g *gen) try(s *schema.Schema, stmts []string) []string {
 	c := s.Clone()
 	for _, st := range stmts {
 		if _, err := applyText(c, st); err != nil {
@@ -316,10 +317,24 @@ func (g *gen) try(s *Schema, stmts []string) []string {
 	return stmts
 }
 
-func applyText(s *Schema, text string) (*Schema, error) {
+func applyText(s *schema.Schema, text string) (*schema.Schema, error) {
 	st, err := sqlstmt.ParseOne(text)
 	if err != nil {
 		return s, err
 	}
 	return s, s.Apply("gen", &st)
+}
+
+func indexUses(ix *schema.Index, col string) bool {
+	for _, k := range ix.Keys {
+		if strings.EqualFold(k.Column, col) {
+			return true
+		}
+	}
+	for _, c := range ix.Storing {
+		if strings.EqualFold(c, col) {
+			return true
+		}
+	}
+	return false
 }

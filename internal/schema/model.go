@@ -515,3 +515,18 @@ func (s *Schema) WithoutInternal() *Schema {
 
 // key folds a name for lookups: Spanner names are case-insensitive.
 func key(name string) string { return strings.ToLower(name) }
+
+// Partial returns what a GetDatabaseDdl that shows only CREATE TABLE
+// with column names, types, NOT NULL and primary keys (the in-process
+// fake's) can show of s: tables with those, and nothing else.
+func (s *Schema) Partial() *Schema {
+	c := New()
+	for k, t := range s.tables {
+		pt := &Table{Name: t.Name, PrimaryKey: append([]KeyPart(nil), t.PrimaryKey...)}
+		for _, col := range t.Columns {
+			pt.Columns = append(pt.Columns, &Column{Name: col.Name, Type: col.Type, NotNull: col.NotNull})
+		}
+		c.tables[k] = pt
+	}
+	return c
+}
