@@ -93,6 +93,7 @@ Use --format markdown for a pull-request comment, --format json for machines.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text, json or markdown")
+	cmd.Flags().BoolVar(&f.failOnDrift, "fail-on-drift", false, "treat a live schema that differs from what the applied migrations built as an error (exit 4)")
 	f.reports.register(cmd.Flags())
 	return cmd
 }

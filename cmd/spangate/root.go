@@ -77,6 +77,7 @@ then, in another shell, paste the export lines it prints and run:
 		a.execCommand(),
 		a.auditCommand(),
 		a.policyCommand(),
+		a.schemaCommand(),
 		a.scanCommand(),
 		a.wifCommand(),
 		a.versionCommand(),
