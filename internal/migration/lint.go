@@ -173,19 +173,21 @@ func liveShowsOptions(raw *schema.Schema) bool {
 
 // linter walks the pending statements in apply order.
 type linter struct {
-	p        *Plan
-	model    *schema.Schema
-	base     *schema.Schema
-	created  map[string]int // table → step that created it
-	dropped  map[string]bool
-	backfill int
+	p       *Plan
+	model   *schema.Schema
+	base    *schema.Schema
+	created map[string]int // table → step that created it
+	dropped map[string]bool
+	// droppedCols holds "table.column" of columns dropped so far.
+	droppedCols map[string]bool
+	backfill    int
 }
 
 // lint applies the pending statements to the base schema, reports what
 // Spanner would refuse and what is risky, and records the resulting
 // schema.
 func (p *Plan) lint(base *schema.Schema) {
-	l := &linter{p: p, model: base.Clone(), base: base, created: map[string]int{}, dropped: map[string]bool{}}
+	l := &linter{p: p, model: base.Clone(), base: base, created: map[string]int{}, dropped: map[string]bool{}, droppedCols: map[string]bool{}}
 	broken := false
 	for si := range p.Steps {
 		step := &p.Steps[si]
@@ -247,6 +249,14 @@ func (l *linter) existing(table string, step int) bool {
 	return l.base.Table(table) != nil && !l.dropped[k]
 }
 
+// preexisting reports whether table holds rows from before this plan: it
+// is in the base schema and no pending statement (re)created it.
+func (l *linter) preexisting(table string) bool {
+	k := strings.ToLower(table)
+	_, created := l.created[k]
+	return l.base.Table(table) != nil && !created && !l.dropped[k]
+}
+
 func (l *linter) statement(step int, f *File, st *sqlstmt.Statement, broken *bool) {
 	switch n := st.Node.(type) {
 	case ast.DML:
@@ -254,7 +264,7 @@ func (l *linter) statement(step int, f *File, st *sqlstmt.Statement, broken *boo
 		return
 	case ast.DDL:
 		l.ddl(step, f, st, n)
-		before := l.model.Clone()
+		// Apply leaves the model unchanged when it refuses a statement.
 		if err := l.model.Apply(f.Path, st); err != nil {
 			msg := err.Error()
 			if ae, ok := schema.AsApplyError(err); ok {
@@ -262,7 +272,6 @@ func (l *linter) statement(step int, f *File, st *sqlstmt.Statement, broken *boo
 			}
 			l.add(f, st, SeverityError, RuleSchemaError, "Spanner will refuse this statement: "+msg+
 				"; the schema operation stops there, and the statements before it in the same operation stay applied")
-			l.model = before
 			*broken = true
 			return
 		}
@@ -328,10 +337,11 @@ func (l *linter) alterTable(step int, f *File, st *sqlstmt.Statement, n *ast.Alt
 	t := l.model.Table(table)
 	switch a := n.TableAlteration.(type) {
 	case *ast.DropColumn:
+		l.droppedCols[strings.ToLower(table+"."+a.Name.Name)] = true
 		l.add(f, st, SeverityError, RuleDropColumn, fmt.Sprintf("DROP COLUMN %s.%s deletes the column's data irreversibly, and readers that still select it fail. "+
 			"Safely: stop reading and writing it in a release first, then drop it in a later migration marked -- spangate:allow %s", table, a.Name.Name, RuleDropColumn))
 	case *ast.AddColumn:
-		if l.droppedColumnEarlier(f, st, table, a.Column.Name.Name) {
+		if l.droppedColumnEarlier(table, a.Column.Name.Name) {
 			l.add(f, st, SeverityError, RuleLossyTypeChange, fmt.Sprintf("column %s.%s is dropped and added again in this plan: its data is lost. "+
 				"Spanner can change a length or STRING ↔ BYTES in place (ALTER COLUMN); for other types add a new column, backfill it, and switch readers", table, a.Column.Name.Name))
 		}
@@ -379,21 +389,8 @@ func alteredType(ct *ast.AlterColumnType) schema.Type { return schema.TypeOf(ct.
 
 // droppedColumnEarlier reports whether an earlier pending statement drops
 // table.col.
-func (l *linter) droppedColumnEarlier(f *File, cur *sqlstmt.Statement, table, col string) bool {
-	for _, pd := range l.p.Pending {
-		for i := pd.ResumeAt; i < len(pd.File.Statements); i++ {
-			st := &pd.File.Statements[i]
-			if st == cur {
-				return false
-			}
-			if at, ok := st.Node.(*ast.AlterTable); ok && strings.EqualFold(pathString(at.Name), table) {
-				if dc, ok := at.TableAlteration.(*ast.DropColumn); ok && strings.EqualFold(dc.Name.Name, col) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+func (l *linter) droppedColumnEarlier(table, col string) bool {
+	return l.droppedCols[strings.ToLower(table+"."+col)]
 }
 
 func (l *linter) constraint(f *File, st *sqlstmt.Statement, tc *ast.TableConstraint, table string, existing bool, step int) {
@@ -484,7 +481,7 @@ func (l *linter) dml(step int, f *File, st *sqlstmt.Statement, n ast.DML) {
 				"Make it idempotent (SET x = <value> WHERE x <> <value>), or run it as ordinary DML", col))
 		}
 	}
-	if st.Partitioned() || !l.existing(st.Table, step) {
+	if st.Partitioned() || !l.preexisting(st.Table) {
 		return
 	}
 	t := l.model.Table(st.Table)

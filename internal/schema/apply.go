@@ -709,10 +709,13 @@ func (a applier) dropTable(n *ast.DropTable) string {
 	if ixs := s.IndexesOn(name); len(ixs) > 0 {
 		return fmt.Sprintf("cannot drop table %s with indexes: %s; drop them first", t.Name, ixs[0].Name)
 	}
-	for _, c := range s.tables {
+	others := sortedValues(s.tables, func(t *Table) string { return key(t.Name) })
+	for _, c := range others {
 		if strings.EqualFold(c.Parent, name) {
 			return fmt.Sprintf("cannot drop table %s: table %s is interleaved in it; drop the child first", t.Name, c.Name)
 		}
+	}
+	for _, c := range others {
 		if strings.EqualFold(c.Name, name) {
 			continue
 		}
@@ -921,12 +924,13 @@ func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
 	return ""
 }
 
+// setFor sets the FOR clause of cs; on a refusal cs is left unchanged.
 func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
-	cs.For, cs.Tables = "", nil
 	if f == nil {
+		cs.For, cs.Tables = "", nil
 		return ""
 	}
-	cs.For = f.SQL()
+	var tables []string
 	if ft, ok := f.(*ast.ChangeStreamForTables); ok {
 		for _, tt := range ft.Tables {
 			t := a.s.tables[key(tt.TableName.Name)]
@@ -938,9 +942,10 @@ func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
 					return fmt.Sprintf("change stream %s: table %s has no column %s", cs.Name, t.Name, c.Name)
 				}
 			}
-			cs.Tables = append(cs.Tables, key(tt.TableName.Name))
+			tables = append(tables, key(tt.TableName.Name))
 		}
 	}
+	cs.For, cs.Tables = f.SQL(), tables
 	return ""
 }
 
