@@ -80,7 +80,11 @@ func (a *app) migratePlanCommand(f *migrateFlags) *cobra.Command {
 		Long: `plan reads the migration files and the database's history, and prints the
 pending files with their statement kinds, how many schema operations apply
 will issue, and findings (syntax errors with file:line:column, edited applied
-files, Partitioned DML that Spanner would reject…). It changes nothing, takes
+files, Partitioned DML that Spanner would reject…), with Spanner-aware lint
+(drops, backfills, validations, large DML; errors are lifted per statement by
+'-- spangate:allow <rule>'), drift of the live schema from the applied
+migrations (--fail-on-drift blocks on it), and the resulting schema changes
+(docs/schema.md). It changes nothing, takes
 no lock, and exits 2 for invalid files, 4 when the plan is blocked.
 
 Use --format markdown for a pull-request comment, --format json for machines.`,

@@ -64,6 +64,7 @@ func FromDDL(source string, ddl []string) (*Schema, error) {
 			s.others = append(s.others, &Other{Kind: "UNPARSED", SQL: strings.TrimSpace(text)})
 			continue
 		}
+		a.line = i + 1
 		if err := s.applyNode(a, source, i+1, st.Node.(ast.DDL)); err != nil {
 			return s, err
 		}
@@ -110,6 +111,9 @@ func AsApplyError(err error) (*ApplyError, bool) {
 
 type applier struct {
 	s *Schema
+	// line is the line of the statement being applied, for deferred
+	// foreign keys.
+	line int
 	// deferred, when set, collects foreign keys whose referenced table
 	// does not exist yet instead of refusing them: GetDatabaseDdl shows
 	// a foreign key inside its table's CREATE TABLE even when the
@@ -333,7 +337,7 @@ func (a applier) createTable(n *ast.CreateTable) string {
 	s.tables[key(name)] = t
 	for _, tc := range fks {
 		if a.deferred != nil && s.tables[key(pathName(tc.Constraint.(*ast.ForeignKey).ReferenceTable))] == nil {
-			*a.deferred = append(*a.deferred, deferredFK{table: name, tc: tc, line: 0})
+			*a.deferred = append(*a.deferred, deferredFK{table: name, tc: tc, line: a.line})
 			continue
 		}
 		if msg := a.addForeignKey(t, tc); msg != "" {
