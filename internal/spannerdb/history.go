@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -317,10 +318,29 @@ func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, re
 
 // PartitionedUpdate runs one UPDATE or DELETE as Partitioned DML and
 // returns Spanner's lower bound of the rows it changed.
+//
+// The emulator fails a Partitioned DML statement that meets a concurrent
+// read-write transaction (a lock renewal, say) with its non-ABORTED
+// contention errors; such a failure is retried, bounded, which is safe
+// because Partitioned DML must be idempotent and may run more than once per
+// row anyway.
 func (d *DB) PartitionedUpdate(ctx context.Context, stmt string) (int64, error) {
-	n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
-	if err != nil {
-		return 0, mapErr(err, "run Partitioned DML")
+	wait := 20 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
+		if err == nil {
+			return n, nil
+		}
+		if !contended(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, mapErr(err, "run Partitioned DML")
+		}
+		d.logger.Debug("retrying contended Partitioned DML", "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, mapErr(ctx.Err(), "run Partitioned DML")
+		case <-time.After(wait + rand.N(wait)):
+		}
+		wait = min(wait*2, time.Second)
 	}
-	return n, nil
 }
