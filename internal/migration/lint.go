@@ -282,12 +282,12 @@ func (l *linter) statement(step int, f *File, st *sqlstmt.Statement, broken *boo
 func (l *linter) track(step int, n ast.DDL) {
 	switch n := n.(type) {
 	case *ast.CreateTable:
-		k := strings.ToLower(pathString(n.Name))
+		k := strings.ToLower(sqlstmt.Name(n.Name))
 		if _, ok := l.created[k]; !ok {
 			l.created[k] = step
 		}
 	case *ast.DropTable:
-		k := strings.ToLower(pathString(n.Name))
+		k := strings.ToLower(sqlstmt.Name(n.Name))
 		l.dropped[k] = true
 		delete(l.created, k)
 	}
@@ -298,18 +298,18 @@ func (l *linter) ddl(step int, f *File, st *sqlstmt.Statement, n ast.DDL) {
 	switch n := n.(type) {
 	case *ast.DropTable:
 		l.add(f, st, SeverityError, RuleDropTable, fmt.Sprintf("DROP TABLE %s deletes the table and every row in it, irreversibly (and its interleaved children must be dropped first). "+
-			"Safely: stop every reader and writer first, take a backup or export, drop in a migration of its own, and mark it -- spangate:allow %s", pathString(n.Name), RuleDropTable))
+			"Safely: stop every reader and writer first, take a backup or export, drop in a migration of its own, and mark it -- spangate:allow %s", sqlstmt.Name(n.Name), RuleDropTable))
 	case *ast.DropIndex, *ast.DropSearchIndex, *ast.DropVectorIndex:
 		l.add(f, st, SeverityError, RuleDropIndex, "DROP INDEX removes the index at once; queries that name it (FORCE_INDEX) fail and others may become full scans, and re-creating it means a long backfill. "+
 			"Safely: check no query uses it (query stats), then mark the statement -- spangate:allow "+RuleDropIndex)
 	case *ast.CreateIndex:
-		l.createIndex(step, f, st, pathString(n.TableName))
+		l.createIndex(step, f, st, sqlstmt.Name(n.TableName))
 	case *ast.CreateSearchIndex:
-		l.createIndex(step, f, st, pathOrIdent(n.TableName))
+		l.createIndex(step, f, st, sqlstmt.Name(n.TableName))
 	case *ast.CreateVectorIndex:
 		l.createIndex(step, f, st, n.TableName.Name)
 	case *ast.CreateTable:
-		name := pathString(n.Name)
+		name := sqlstmt.Name(n.Name)
 		if l.dropped[strings.ToLower(name)] {
 			l.add(f, st, SeverityError, RuleLossyTypeChange, fmt.Sprintf("table %s is dropped and created again in this plan: every row is lost. "+
 				"Change it in place (ALTER TABLE) or create a new table, copy the data, and drop the old one later", name))
@@ -332,7 +332,7 @@ func (l *linter) createIndex(step int, f *File, st *sqlstmt.Statement, table str
 }
 
 func (l *linter) alterTable(step int, f *File, st *sqlstmt.Statement, n *ast.AlterTable) {
-	table := pathString(n.Name)
+	table := sqlstmt.Name(n.Name)
 	existing := l.existing(table, step)
 	t := l.model.Table(table)
 	switch a := n.TableAlteration.(type) {
@@ -400,7 +400,7 @@ func (l *linter) constraint(f *File, st *sqlstmt.Statement, tc *ast.TableConstra
 		what = "FOREIGN KEY"
 		if existing {
 			l.add(f, st, SeverityWarning, RuleAddForeignKey, fmt.Sprintf("adding a FOREIGN KEY to existing table %s: Spanner validates every row against %s and builds backing indexes, a long-running schema change that fails on a dangling reference. "+
-				"Check for orphans first", table, pathString(c.ReferenceTable)))
+				"Check for orphans first", table, sqlstmt.Name(c.ReferenceTable)))
 		}
 	case *ast.Check:
 		if existing {
@@ -422,7 +422,7 @@ func (l *linter) names(f *File, st *sqlstmt.Statement, n ast.DDL) {
 	var names []string
 	switch n := n.(type) {
 	case *ast.CreateTable:
-		names = append(names, pathString(n.Name))
+		names = append(names, sqlstmt.Name(n.Name))
 		for _, c := range n.Columns {
 			names = append(names, c.Name.Name)
 		}
@@ -441,13 +441,13 @@ func (l *linter) names(f *File, st *sqlstmt.Statement, n ast.DDL) {
 			}
 		}
 	case *ast.CreateIndex:
-		names = append(names, pathString(n.Name))
+		names = append(names, sqlstmt.Name(n.Name))
 	case *ast.CreateView:
-		names = append(names, pathString(n.Name))
+		names = append(names, sqlstmt.Name(n.Name))
 	case *ast.CreateChangeStream:
 		names = append(names, n.Name.Name)
 	case *ast.CreateSequence:
-		names = append(names, pathString(n.Name))
+		names = append(names, sqlstmt.Name(n.Name))
 	}
 	for _, name := range names {
 		if len(name) > maxNameLength {
@@ -615,27 +615,6 @@ func selfReference(u *ast.Update) string {
 		})
 	}
 	return found
-}
-
-func pathString(p *ast.Path) string {
-	if p == nil {
-		return ""
-	}
-	parts := make([]string, len(p.Idents))
-	for i, id := range p.Idents {
-		parts[i] = id.Name
-	}
-	return strings.Join(parts, ".")
-}
-
-func pathOrIdent(n ast.Node) string {
-	switch n := n.(type) {
-	case *ast.Path:
-		return pathString(n)
-	case *ast.Ident:
-		return n.Name
-	}
-	return ""
 }
 
 // EscalateDrift returns findings with every drift warning turned into an

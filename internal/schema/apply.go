@@ -141,7 +141,7 @@ func (a applier) apply(n ast.DDL) string {
 	case *ast.CreateIndex:
 		return a.createIndex(n)
 	case *ast.DropIndex:
-		name := pathName(n.Name)
+		name := sqlstmt.Name(n.Name)
 		if s.indexes[key(name)] == nil {
 			if n.IfExists {
 				return ""
@@ -154,7 +154,7 @@ func (a applier) apply(n ast.DDL) string {
 	case *ast.CreateView:
 		return a.createView(n)
 	case *ast.DropView:
-		name := pathName(n.Name)
+		name := sqlstmt.Name(n.Name)
 		if s.views[key(name)] == nil {
 			if n.IfExists {
 				return ""
@@ -178,7 +178,7 @@ func (a applier) apply(n ast.DDL) string {
 		}
 		delete(s.streams, key(n.Name.Name))
 	case *ast.CreateSequence:
-		name := pathName(n.Name)
+		name := sqlstmt.Name(n.Name)
 		if s.sequences[key(name)] != nil {
 			if n.IfNotExists {
 				return ""
@@ -190,7 +190,7 @@ func (a applier) apply(n ast.DDL) string {
 		}
 		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: options(n.Options)}
 	case *ast.AlterSequence:
-		name := pathName(n.Name)
+		name := sqlstmt.Name(n.Name)
 		q := s.sequences[key(name)]
 		if q == nil {
 			return fmt.Sprintf("sequence %s does not exist", name)
@@ -199,7 +199,7 @@ func (a applier) apply(n ast.DDL) string {
 			q.Options = q.Options.set(o.Name, o.Value)
 		}
 	case *ast.DropSequence:
-		name := pathName(n.Name)
+		name := sqlstmt.Name(n.Name)
 		if s.sequences[key(name)] == nil {
 			if n.IfExists {
 				return ""
@@ -271,7 +271,7 @@ func (a applier) nameFree(name string) string {
 
 func (a applier) createTable(n *ast.CreateTable) string {
 	s := a.s
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	if s.tables[key(name)] != nil && n.IfNotExists {
 		return ""
 	}
@@ -314,7 +314,7 @@ func (a applier) createTable(n *ast.CreateTable) string {
 		}
 	}
 	if n.Cluster != nil {
-		t.Parent = pathName(n.Cluster.TableName)
+		t.Parent = sqlstmt.Name(n.Cluster.TableName)
 		t.InParent = n.Cluster.Enforced
 		t.OnDelete = onDelete(n.Cluster.OnDelete)
 		if t.OnDelete == "" {
@@ -336,7 +336,7 @@ func (a applier) createTable(n *ast.CreateTable) string {
 	// The table must exist for a self-referencing foreign key.
 	s.tables[key(name)] = t
 	for _, tc := range fks {
-		if a.deferred != nil && s.tables[key(pathName(tc.Constraint.(*ast.ForeignKey).ReferenceTable))] == nil {
+		if a.deferred != nil && s.tables[key(sqlstmt.Name(tc.Constraint.(*ast.ForeignKey).ReferenceTable))] == nil {
 			*a.deferred = append(*a.deferred, deferredFK{table: name, tc: tc, line: a.line})
 			continue
 		}
@@ -422,7 +422,7 @@ func (a applier) constraintFree(name string, self *Table) string {
 
 func (a applier) addForeignKey(t *Table, tc *ast.TableConstraint) string {
 	c := tc.Constraint.(*ast.ForeignKey)
-	fk := &ForeignKey{Name: identName(tc.Name), Columns: identNames(c.Columns), RefTable: pathName(c.ReferenceTable),
+	fk := &ForeignKey{Name: identName(tc.Name), Columns: identNames(c.Columns), RefTable: sqlstmt.Name(c.ReferenceTable),
 		RefColumns: identNames(c.ReferenceColumns), OnDelete: onDelete(c.OnDelete), NotEnforced: c.Enforcement == ast.NotEnforced}
 	if fk.OnDelete == "" {
 		fk.OnDelete = "NO ACTION"
@@ -458,7 +458,7 @@ func (a applier) addForeignKey(t *Table, tc *ast.TableConstraint) string {
 
 func (a applier) alterTable(n *ast.AlterTable) string {
 	s := a.s
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	t := s.tables[key(name)]
 	if t == nil {
 		return fmt.Sprintf("table %s does not exist", name)
@@ -539,7 +539,7 @@ func (a applier) alterTable(n *ast.AlterTable) string {
 		}
 		t.OnDelete = onDelete(alt.OnDelete)
 	case *ast.SetInterleaveIn:
-		parent := pathName(alt.TableName)
+		parent := sqlstmt.Name(alt.TableName)
 		if t.Parent != "" && !strings.EqualFold(t.Parent, parent) {
 			return fmt.Sprintf("table %s is interleaved in %s; its parent cannot be changed to %s", t.Name, t.Parent, parent)
 		}
@@ -702,7 +702,7 @@ func Convertible(from, to Type) bool {
 
 func (a applier) dropTable(n *ast.DropTable) string {
 	s := a.s
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	t := s.tables[key(name)]
 	if t == nil {
 		if n.IfExists {
@@ -795,14 +795,14 @@ func (a applier) rename(oldName, newName string) string {
 
 func (a applier) createIndex(n *ast.CreateIndex) string {
 	s := a.s
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	if s.indexes[key(name)] != nil && n.IfNotExists {
 		return ""
 	}
 	if msg := a.nameFree(name); msg != "" {
 		return msg
 	}
-	table := pathName(n.TableName)
+	table := sqlstmt.Name(n.TableName)
 	t := s.tables[key(table)]
 	if t == nil {
 		return fmt.Sprintf("index %s: table %s does not exist", name, table)
@@ -861,7 +861,7 @@ func (a applier) ancestorOrSelf(t *Table, name string) bool {
 }
 
 func (a applier) alterIndex(n *ast.AlterIndex) string {
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	ix := a.s.indexes[key(name)]
 	if ix == nil {
 		return fmt.Sprintf("index %s does not exist", name)
@@ -890,7 +890,7 @@ func (a applier) alterIndex(n *ast.AlterIndex) string {
 
 func (a applier) createView(n *ast.CreateView) string {
 	s := a.s
-	name := pathName(n.Name)
+	name := sqlstmt.Name(n.Name)
 	if s.views[key(name)] == nil {
 		if msg := a.nameFree(name); msg != "" {
 			return msg
@@ -1032,17 +1032,17 @@ func describeOther(n ast.DDL) (verb, family, name, table string) {
 	family = otherFamily(verb)
 	switch n := n.(type) {
 	case *ast.CreateSearchIndex:
-		name, table = pathName(n.Name), pathName(n.TableName)
+		name, table = sqlstmt.Name(n.Name), sqlstmt.Name(n.TableName)
 	case *ast.DropSearchIndex:
-		name = pathName(n.Name)
+		name = sqlstmt.Name(n.Name)
 	case *ast.AlterSearchIndex:
-		name = pathName(n.Name)
+		name = sqlstmt.Name(n.Name)
 	case *ast.CreateVectorIndex:
 		name, table = n.Name.Name, n.TableName.Name
 	case *ast.DropVectorIndex:
 		name = n.Name.Name
 	case *ast.AlterVectorIndex:
-		name = pathName(n.Name)
+		name = sqlstmt.Name(n.Name)
 	case *ast.CreateModel:
 		name = n.Name.Name
 	case *ast.AlterModel:
@@ -1054,9 +1054,9 @@ func describeOther(n ast.DDL) (verb, family, name, table string) {
 	case *ast.DropPropertyGraph:
 		name = n.Name.Name
 	case *ast.CreateFunction:
-		name = pathName(n.Name)
+		name = sqlstmt.Name(n.Name)
 	case *ast.DropFunction:
-		name = pathName(n.Name)
+		name = sqlstmt.Name(n.Name)
 	case *ast.CreateLocalityGroup:
 		name = n.Name.Name
 	case *ast.AlterLocalityGroup:

@@ -12,18 +12,6 @@ import (
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
-// pathName joins a possibly schema-qualified name with dots.
-func pathName(p *ast.Path) string {
-	if p == nil {
-		return ""
-	}
-	parts := make([]string, len(p.Idents))
-	for i, id := range p.Idents {
-		parts[i] = id.Name
-	}
-	return strings.Join(parts, ".")
-}
-
 func identName(id *ast.Ident) string {
 	if id == nil {
 		return ""
@@ -185,7 +173,7 @@ func queryRefs(q ast.Node) []string {
 		case *ast.TableName:
 			refs = appendUnique(refs, key(n.Table.Name))
 		case *ast.PathTableExpr:
-			refs = appendUnique(refs, key(pathName(n.Path)))
+			refs = appendUnique(refs, key(sqlstmt.Name(n.Path)))
 		}
 		return true
 	})

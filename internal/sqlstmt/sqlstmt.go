@@ -379,14 +379,14 @@ func classify(st *Statement) string {
 	case *ast.QueryStatement, *ast.GQLGraphQuery:
 		st.Kind = Query
 	case *ast.Insert:
-		st.Kind, st.Table = DML, pathName(n.TableName)
+		st.Kind, st.Table = DML, Name(n.TableName)
 	case *ast.Update:
-		st.Kind, st.Table = DML, pathName(n.TableName)
+		st.Kind, st.Table = DML, Name(n.TableName)
 		if n.Where == nil || alwaysTrue(n.Where.Expr) {
 			st.Destructive, st.DestructiveReason = true, "UPDATE of every row (its WHERE clause is always true)"
 		}
 	case *ast.Delete:
-		st.Kind, st.Table = DML, pathName(n.TableName)
+		st.Kind, st.Table = DML, Name(n.TableName)
 		if n.Where == nil || alwaysTrue(n.Where.Expr) {
 			st.Destructive, st.DestructiveReason = true, "DELETE of every row (its WHERE clause is always true)"
 		}
@@ -395,16 +395,16 @@ func classify(st *Statement) string {
 		st.Table = ddlTable(n)
 		switch n := n.(type) {
 		case *ast.DropTable:
-			st.Destructive, st.DestructiveReason = true, "DROP TABLE "+pathName(n.Name)+" deletes the table and its data"
+			st.Destructive, st.DestructiveReason = true, "DROP TABLE "+Name(n.Name)+" deletes the table and its data"
 		case *ast.DropIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP INDEX "+pathName(n.Name)
+			st.Destructive, st.DestructiveReason = true, "DROP INDEX "+Name(n.Name)
 		case *ast.DropSearchIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP SEARCH INDEX "+pathNameOrIdent(n.Name)
+			st.Destructive, st.DestructiveReason = true, "DROP SEARCH INDEX "+Name(n.Name)
 		case *ast.DropVectorIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP VECTOR INDEX "+pathNameOrIdent(n.Name)
+			st.Destructive, st.DestructiveReason = true, "DROP VECTOR INDEX "+Name(n.Name)
 		case *ast.AlterTable:
 			if dc, ok := n.TableAlteration.(*ast.DropColumn); ok {
-				st.Destructive, st.DestructiveReason = true, "DROP COLUMN "+pathName(n.Name)+"."+dc.Name.Name+" deletes the column's data"
+				st.Destructive, st.DestructiveReason = true, "DROP COLUMN "+Name(n.Name)+"."+dc.Name.Name+" deletes the column's data"
 			}
 		}
 	default:
@@ -417,31 +417,19 @@ func classify(st *Statement) string {
 func ddlTable(n ast.DDL) string {
 	switch n := n.(type) {
 	case *ast.CreateTable:
-		return pathName(n.Name)
+		return Name(n.Name)
 	case *ast.AlterTable:
-		return pathName(n.Name)
+		return Name(n.Name)
 	case *ast.DropTable:
-		return pathName(n.Name)
+		return Name(n.Name)
 	case *ast.CreateIndex:
-		return pathName(n.TableName)
+		return Name(n.TableName)
 	case *ast.CreateSearchIndex:
-		return pathNameOrIdent(n.TableName)
+		return Name(n.TableName)
 	case *ast.CreateVectorIndex:
-		return pathNameOrIdent(n.TableName)
+		return Name(n.TableName)
 	}
 	return ""
-}
-
-// pathName joins a possibly schema-qualified name with dots.
-func pathName(p *ast.Path) string {
-	if p == nil {
-		return ""
-	}
-	parts := make([]string, len(p.Idents))
-	for i, id := range p.Idents {
-		parts[i] = id.Name
-	}
-	return strings.Join(parts, ".")
 }
 
 // alwaysTrue reports whether a WHERE expression is true for every row by
@@ -529,13 +517,24 @@ func verbOf(n ast.Statement) string {
 	return b.String()
 }
 
-// pathNameOrIdent names a node that memefish models as an *ast.Ident for
-// some statements and an *ast.Path for others.
-func pathNameOrIdent(n ast.Node) string {
+// Name returns the name a path or identifier node spells, with the parts
+// of a schema-qualified name joined by dots ("" for anything else). memefish
+// models some names as *ast.Path and others as *ast.Ident.
+func Name(n ast.Node) string {
 	switch n := n.(type) {
 	case *ast.Path:
-		return pathName(n)
+		if n == nil {
+			return ""
+		}
+		parts := make([]string, len(n.Idents))
+		for i, id := range n.Idents {
+			parts[i] = id.Name
+		}
+		return strings.Join(parts, ".")
 	case *ast.Ident:
+		if n == nil {
+			return ""
+		}
 		return n.Name
 	}
 	return ""
