@@ -26,10 +26,10 @@ import (
 type Target interface {
 	// Query runs a query and returns at most limit rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
-	// ExecDML runs DML and writes e, completed with the rows and keys it
-	// touched, in the same transaction; an audit failure is kind
-	// Unavailable and nothing commits.
-	ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
+	// ExecParsed runs a parsed DML statement and writes e, completed with
+	// the rows and keys it touched, in the same transaction; an audit
+	// failure is kind Unavailable and nothing commits.
+	ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
 	// AppendAudit seals e onto the audit chain.
 	AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error)
 	// UpdateSchema sends a schema change and waits for it.
@@ -109,9 +109,9 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 				WithHint("put the statement in a migration file, or remove the directive to run it in one transaction")
 		}
 		e.Result = audit.ResultOK
-		n, _, err := t.ExecDML(ctx, st.SQL, params, e)
+		n, _, err := t.ExecParsed(ctx, st, params, e)
 		if err != nil {
-			// ExecDML recorded a failed statement itself; Unavailable
+			// ExecParsed recorded a failed statement itself; Unavailable
 			// means the audit entry could not be written, and nothing
 			// committed.
 			if spangate.KindOf(err) == spangate.Unavailable {

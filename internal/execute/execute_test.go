@@ -24,7 +24,7 @@ func (t *target) Query(ctx context.Context, sql string, params map[string]any, l
 	return []map[string]any{{"n": int64(1)}}, t.queryErr
 }
 
-func (t *target) ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+func (t *target) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
 	t.calls = append(t.calls, "dml")
 	if t.dmlErr != nil {
 		return 0, e, t.dmlErr

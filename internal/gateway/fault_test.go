@@ -11,6 +11,7 @@ import (
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/identity"
 	"github.com/spangate/spangate/internal/policy"
+	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
 // failingAudit is a database whose audit writes fail, as when the audit
@@ -21,7 +22,7 @@ func (f failingAudit) AppendAudit(ctx context.Context, e audit.Entry) (audit.Ent
 	return audit.Entry{}, spangate.Errorf(spangate.Unavailable, "audit write refused by the test")
 }
 
-func (f failingAudit) ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+func (f failingAudit) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
 	return 0, audit.Entry{}, spangate.Errorf(spangate.Unavailable, "audit write refused by the test")
 }
 

@@ -86,11 +86,11 @@ type Database interface {
 	// from actor with each history row, in the same transaction; files
 	// supply the statement texts the entries record.
 	WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore
-	// ExecDML runs one DML statement with bound params and writes the
+	// ExecParsed runs one parsed DML statement with bound params and writes the
 	// audit entry e (completed with the rows and keys it touched) in the
 	// same transaction. An audit write failure fails the statement with
 	// kind Unavailable; a statement that fails is recorded as failed.
-	ExecDML(ctx context.Context, sql string, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
+	ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
 	// Query runs one query with bound params and returns at most limit
 	// rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)

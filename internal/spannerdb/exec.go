@@ -209,6 +209,13 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 	if err != nil {
 		return 0, audit.Entry{}, err
 	}
+	return d.ExecParsed(ctx, &st, params, e)
+}
+
+// ExecParsed is ExecDML for a statement already parsed by sqlstmt, so a
+// caller that classified it (the gateway, for policy) does not parse it
+// again.
+func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
 	if st.Kind != sqlstmt.DML {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "%s is not a DML statement", st.Verb).
 			WithHint("ExecDML runs INSERT, UPDATE and DELETE; queries go through Query")
@@ -226,14 +233,14 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 	if e.Params == nil {
 		e.Params = audit.HashParams(params)
 	}
-	c := d.prepareCapture(ctx, st, params)
+	c := d.prepareCapture(ctx, *st, params)
 	rows, sealed, dmlErr, err := d.execCaptured(ctx, c, e)
 	if dmlErr != nil && c.keyed {
 		// The cached key may be stale (the table was dropped and created
 		// again with another key): look it up afresh and, if it changed,
 		// run once more. Nothing of the failed attempt committed.
 		d.pks.Delete(tableIndexName(st.Table))
-		if fresh := d.prepareCapture(ctx, st, params); fresh.stmt.SQL != c.stmt.SQL {
+		if fresh := d.prepareCapture(ctx, *st, params); fresh.stmt.SQL != c.stmt.SQL {
 			c = fresh
 			rows, sealed, dmlErr, err = d.execCaptured(ctx, c, e)
 		}
