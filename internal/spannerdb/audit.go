@@ -453,17 +453,9 @@ func (d *DB) readEntries(ctx context.Context, seqs []int64) ([]audit.Entry, erro
 	for i, s := range seqs {
 		keys[i] = spanner.Key{s}
 	}
-	var out []audit.Entry
-	err := d.client.Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns).Do(func(row *spanner.Row) error {
-		e, err := decodeEntry(row)
-		if err != nil {
-			return err
-		}
-		out = append(out, e)
-		return nil
-	})
+	out, err := collectEntries(d.client.Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns), "read audit entries")
 	if err != nil {
-		return nil, mapErr(err, "read audit entries")
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b audit.Entry) int { return cmp.Compare(b.Seq, a.Seq) })
 	return out, nil
@@ -493,8 +485,13 @@ func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY Seq DESC LIMIT @limit"
+	return collectEntries(d.client.Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}), "list audit entries")
+}
+
+// collectEntries decodes every row of it as an audit entry.
+func collectEntries(it *spanner.RowIterator, what string) ([]audit.Entry, error) {
 	var out []audit.Entry
-	err := d.client.Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}).Do(func(row *spanner.Row) error {
+	err := it.Do(func(row *spanner.Row) error {
 		e, err := decodeEntry(row)
 		if err != nil {
 			return err
@@ -503,7 +500,7 @@ func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 		return nil
 	})
 	if err != nil {
-		return nil, mapErr(err, "list audit entries")
+		return nil, mapErr(err, what)
 	}
 	return out, nil
 }
