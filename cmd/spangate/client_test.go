@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
 )
 
@@ -174,10 +173,7 @@ func TestParseParams(t *testing.T) {
 // installed: the migrate commands work there too (without the guarantees
 // the fake lacks, which spangate dev lists).
 func TestMigrateOnTheFake(t *testing.T) {
-	notFound := func(string, func(string) (string, bool)) (string, error) {
-		return "", spangate.Errorf(spangate.NotFound, "no emulator installed")
-	}
-	d := startDev(t, map[string]string{"PATH": "/nonexistent"}, notFound, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+	d := startDevOnFake(t)
 	dir := writeMigrations(t, map[string]string{
 		"0001_a.sql": "CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);",
 		"0002_b.sql": "INSERT INTO Orders (Id, Note) VALUES (1, 'x');",

@@ -113,6 +113,16 @@ func startDev(t *testing.T, env map[string]string, find findFunc, args ...string
 	return d
 }
 
+// startDevOnFake runs spangate dev as on a machine without the emulator,
+// so it serves the in-process fallback, on free ports.
+func startDevOnFake(t *testing.T) *devRun {
+	t.Helper()
+	notFound := func(string, func(string) (string, bool)) (string, error) {
+		return "", spangate.Errorf(spangate.NotFound, "no emulator installed")
+	}
+	return startDev(t, map[string]string{"PATH": "/nonexistent"}, notFound, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+}
+
 // stop cancels the command's context and returns its error.
 func (d *devRun) stop(t *testing.T) error {
 	t.Helper()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
 )
 
@@ -108,10 +107,7 @@ func TestSchemaDumpDiffAndDrift(t *testing.T) {
 // GetDatabaseDdl omits indexes, INTERLEAVE and OPTIONS) plan compares only
 // what it shows and says so, without false drift.
 func TestDriftOnTheFake(t *testing.T) {
-	notFound := func(string, func(string) (string, bool)) (string, error) {
-		return "", spangate.Errorf(spangate.NotFound, "no emulator installed")
-	}
-	d := startDev(t, map[string]string{"PATH": "/nonexistent"}, notFound, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+	d := startDevOnFake(t)
 	dir := writeMigrations(t, map[string]string{
 		"0001_a.sql": "CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX), Ts TIMESTAMP OPTIONS (allow_commit_timestamp = true)) PRIMARY KEY (Id);\nCREATE INDEX OrdersByNote ON Orders (Note);",
 	})
