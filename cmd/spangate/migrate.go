@@ -249,20 +249,11 @@ func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name 
 	// and lint against the live schema.
 	if failOnDrift {
 		view.Findings = migration.EscalateDrift(view.Findings)
-		view.Blocked = view.Blocked || hasErrors(view.Findings)
+		view.Blocked = view.Blocked || (&migration.Plan{Findings: view.Findings}).Blocked()
 	}
 	plan.Findings = view.Findings
 	plan.SchemaChanges = view.SchemaChanges
 	return plan, view, nil
-}
-
-func hasErrors(fs []migration.Finding) bool {
-	for _, f := range fs {
-		if f.Severity == migration.SeverityError {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
