@@ -25,14 +25,12 @@ import (
 //     entry is stored as sealed (maps and run metadata as JSON text, so
 //     they read back byte for byte), plus the commit timestamp, which is
 //     not part of the hash because it is only known after the commit.
-//   - SpangateAuditHead, a single row (Id 0) with the last Seq and Hash.
-//     Every append reads it and rewrites it in the same read-write
-//     transaction as the change it records, so Spanner serialises
-//     appenders on that row: two writers never get the same Seq and the
-//     chain never forks. The entry row is written with an Insert, so even a
-//     backend that failed to serialise (the in-process fake) could not
-//     store two entries under one Seq. The head also lets verify notice
-//     entries deleted from the end of the chain.
+//   - SpangateAuditHead, a single row (Id 0) with the last Seq and Hash,
+//     rewritten by every append in the same read-write transaction as the
+//     change it records. The entry row is written with an Insert, so two
+//     writers can never store entries under one Seq: the chain never forks
+//     (chain.go explains how an append finds the head). The head also lets
+//     verify notice entries deleted from the end of the chain.
 //   - SpangateAuditKeys, one row per (table, primary key, seq) of every row
 //     a DML statement changed, newest first, so "who changed this row" is a
 //     key-range read rather than a scan of the trail.
@@ -151,8 +149,8 @@ func (d *DB) ensureAuditHead(ctx context.Context) error {
 // entry. A zero e.At is set to now.
 func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error) {
 	var sealed audit.Entry
-	err := d.runRW(ctx, "write an audit entry", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
-		out, err := d.appendAuditTxn(ctx, txn, e)
+	err := d.runAudited(ctx, "write an audit entry", func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
+		out, err := ap.append(ctx, txn, e)
 		if err != nil {
 			return err
 		}
@@ -168,29 +166,40 @@ func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error
 	return sealed, nil
 }
 
-// appendAuditTxn appends entries to the chain inside txn: it reads the
-// head, seals each entry after the previous one, and buffers the entry
-// rows, their key rows and the new head. It changes nothing outside txn,
-// so the transaction body that calls it may run again. Its errors are
-// *auditFailure.
+// append appends entries to the chain inside txn: it seals each entry
+// after the previous one, starting after the remembered head or the head
+// read in txn, and buffers the entry rows, their key rows and the new head.
+// It changes nothing outside txn, so the transaction body that calls it
+// may run again. Its errors are *auditFailure.
 //
 // Reads in a transaction do not see its own buffered writes, so all of a
 // transaction's entries must be appended in one call.
-func (d *DB) appendAuditTxn(ctx context.Context, txn *spanner.ReadWriteTransaction, entries ...audit.Entry) ([]audit.Entry, error) {
+func (ap *appender) append(ctx context.Context, txn *spanner.ReadWriteTransaction, entries ...audit.Entry) ([]audit.Entry, error) {
 	fail := func(err error) ([]audit.Entry, error) { return nil, &auditFailure{err} }
-	row, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
-	if rowMissing(err) {
-		return fail(errors.New("the audit chain head row (SpangateAuditHead, Id 0) is missing"))
-	}
-	if err != nil {
-		return fail(err)
+	if !ap.held {
+		if err := ap.db.chain.acquire(ctx); err != nil {
+			return fail(err)
+		}
+		ap.held = true
 	}
 	var (
 		seq  int64
 		prev string
 	)
-	if err := row.Columns(&seq, &prev); err != nil {
-		return fail(err)
+	if !ap.forceRead {
+		seq, prev, ap.usedCache = ap.db.chain.head(time.Now())
+	}
+	if !ap.usedCache {
+		row, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
+		if rowMissing(err) {
+			return fail(errors.New("the audit chain head row (SpangateAuditHead, Id 0) is missing"))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if err := row.Columns(&seq, &prev); err != nil {
+			return fail(err)
+		}
 	}
 	now := time.Now()
 	out := make([]audit.Entry, len(entries))
@@ -212,10 +221,15 @@ func (d *DB) appendAuditTxn(ctx context.Context, txn *spanner.ReadWriteTransacti
 		ms = append(ms, keyMutations(e)...)
 		out[i] = e
 	}
+	// The head is written blind: the Insert of the first entry is what
+	// stops a transaction that sealed after a stale head.
 	ms = append(ms, spanner.Update(AuditHeadTable, []string{"Id", "LastSeq", "LastHash", "UpdatedAt"},
 		[]any{int64(0), seq, prev, spanner.CommitTimestamp}))
 	if err := txn.BufferWrite(ms); err != nil {
 		return fail(err)
+	}
+	if len(entries) > 0 {
+		ap.appended, ap.lastSeq, ap.lastHash = true, seq, prev
 	}
 	return out, nil
 }

@@ -374,28 +374,39 @@ func TestAuditFailureRollsBackTheChange(t *testing.T) {
 	tests := []struct {
 		name    string
 		breakIt func(t *testing.T, db *spannerdb.DB) audit.Entry
+		// fresh runs the change through another client, which has not
+		// appended yet and so reads the head.
+		fresh bool
 	}{
 		{"head row deleted", func(t *testing.T, db *spannerdb.DB) audit.Entry {
 			apply(t, db, spanner.Delete(spannerdb.AuditHeadTable, spanner.Key{int64(0)}))
 			return actor("ci")
-		}},
+		}, false},
+		{"head row deleted, fresh client", func(t *testing.T, db *spannerdb.DB) audit.Entry {
+			apply(t, db, spanner.Delete(spannerdb.AuditHeadTable, spanner.Key{int64(0)}))
+			return actor("ci")
+		}, true},
 		{"head points at an existing entry", func(t *testing.T, db *spannerdb.DB) audit.Entry {
 			apply(t, db, spannerdb.AuditHeadMutation(0, ""))
 			return actor("ci")
-		}},
+		}, true},
 		{"entry too large", func(t *testing.T, db *spannerdb.DB) audit.Entry {
 			e := actor("ci")
 			e.Statement = strings.Repeat("x", 5<<20)
 			return e
-		}},
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			db, _ := openAudited(t)
+			db, path := openAudited(t)
 			if _, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) VALUES (1)", nil, actor("ci")); err != nil {
 				t.Fatal(err)
 			}
+			other := openPath(t, path)
 			e := tc.breakIt(t, db)
+			if tc.fresh {
+				db = other
+			}
 			_, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) VALUES (2)", nil, e)
 			if spangate.KindOf(err) != spangate.Unavailable {
 				t.Fatalf("err = %v (kind %v), want Unavailable", err, spangate.KindOf(err))

@@ -64,7 +64,7 @@ func (h *AuditedHistory) History(ctx context.Context) ([]migration.Record, error
 // Save writes history rows and the audit entries of what they record, in
 // one transaction, if l still holds the lock.
 func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
-	err := h.db.saveHistory(ctx, "write the migration history and its audit", l, recs, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+	err := h.db.saveHistory(ctx, "write the migration history and its audit", l, recs, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		var entries []audit.Entry
 		for _, r := range recs {
 			before, err := storedProgress(ctx, txn, r.Version)
@@ -76,7 +76,7 @@ func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...mi
 		if len(entries) == 0 {
 			return nil
 		}
-		_, err := h.db.appendAuditTxn(ctx, txn, entries...)
+		_, err := ap.append(ctx, txn, entries...)
 		return err
 	})
 	return asAuditError(err)
@@ -160,7 +160,7 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 		h.db.pks.Delete(tableIndexName(st.Table))
 		caps[i] = h.db.prepareCapture(ctx, st, nil)
 	}
-	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error) {
+	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, true, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) ([]int64, error) {
 		counts := make([]int64, len(stmts))
 		entries := make([]audit.Entry, len(stmts))
 		for i, c := range caps {
@@ -174,7 +174,7 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 			e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d", rec.Version, rec.Name, fromApplied+i+1, rec.StatementsTotal)
 			entries[i] = e
 		}
-		if _, err := h.db.appendAuditTxn(ctx, txn, entries...); err != nil {
+		if _, err := ap.append(ctx, txn, entries...); err != nil {
 			return nil, err
 		}
 		return counts, nil

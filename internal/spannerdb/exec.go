@@ -273,7 +273,7 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 // audit write).
 func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows int64, sealed audit.Entry, dmlErr, err error) {
 	e.Table = c.table
-	err = d.runRW(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+	err = d.runAudited(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		rows, sealed, dmlErr = 0, audit.Entry{}, nil
 		n, keys, incomplete, err := c.run(ctx, txn)
 		if err != nil {
@@ -284,7 +284,7 @@ func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows i
 		}
 		entry := e
 		entry.Result, entry.Rows, entry.Keys, entry.KeysIncomplete = audit.ResultOK, n, keys, incomplete
-		out, err := d.appendAuditTxn(ctx, txn, entry)
+		out, err := ap.append(ctx, txn, entry)
 		if err != nil {
 			return err
 		}

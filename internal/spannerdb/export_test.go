@@ -21,3 +21,7 @@ func AuditRowMutations(e audit.Entry) ([]*spanner.Mutation, error) {
 func AuditHeadMutation(seq int64, hash string) *spanner.Mutation {
 	return spanner.Update(AuditHeadTable, []string{"Id", "LastSeq", "LastHash"}, []any{int64(0), seq, hash})
 }
+
+// AuditReruns counts the audited transaction bodies run again after an
+// attempt that appended and did not commit.
+func (d *DB) AuditReruns() int64 { return d.chain.reruns.Load() }

@@ -241,18 +241,28 @@ func (d *DB) Save(ctx context.Context, l migration.Lease, recs ...migration.Reco
 }
 
 // txnHook runs inside a history transaction, after the lease check and
-// before the history rows are buffered. It must be safe to run again.
-type txnHook func(ctx context.Context, txn *spanner.ReadWriteTransaction) error
+// before the history rows are buffered, and appends to the audit chain
+// with ap. It must be safe to run again.
+type txnHook func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error
+
+// runMaybeAudited runs fn with runAudited when audited, else with runRW
+// and a nil appender.
+func (d *DB) runMaybeAudited(ctx context.Context, what string, audited bool, fn txnHook) error {
+	if audited {
+		return d.runAudited(ctx, what, fn)
+	}
+	return d.runRW(ctx, what, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error { return fn(ctx, txn, nil) })
+}
 
 // saveHistory is Save with an optional hook that writes more in the same
 // transaction (the audit entries of an AuditedHistory).
 func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, recs []migration.Record, hook txnHook) error {
-	return d.runRW(ctx, what, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+	return d.runMaybeAudited(ctx, what, hook != nil, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		if err := checkLease(ctx, txn, l); err != nil {
 			return err
 		}
 		if hook != nil {
-			if err := hook(ctx, txn); err != nil {
+			if err := hook(ctx, txn, ap); err != nil {
 				return err
 			}
 		}
@@ -269,7 +279,7 @@ func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, re
 // stored row already shows rec's progress (a retry after a commit whose
 // answer was lost), it does nothing: the DML ran exactly once.
 func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
-	return d.applyDML(ctx, l, stmts, rec, fromApplied, func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error) {
+	return d.applyDML(ctx, l, stmts, rec, fromApplied, false, func(ctx context.Context, txn *spanner.ReadWriteTransaction, _ *appender) ([]int64, error) {
 		sts := make([]spanner.Statement, len(stmts))
 		for i, s := range stmts {
 			sts[i] = spanner.NewStatement(s)
@@ -279,11 +289,12 @@ func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, re
 }
 
 // applyDML is ApplyDML with the statements run by run, which may write
-// more in the same transaction (an AuditedHistory's entries).
-func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int,
-	run func(ctx context.Context, txn *spanner.ReadWriteTransaction) ([]int64, error)) ([]int64, error) {
+// more in the same transaction (an AuditedHistory's entries, when audited).
+func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int, audited bool,
+	run func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) ([]int64, error)) ([]int64, error) {
 	var counts []int64
-	err := d.runRW(ctx, fmt.Sprintf("apply DML of migration %d", rec.Version), func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+	what := fmt.Sprintf("apply DML of migration %d", rec.Version)
+	err := d.runMaybeAudited(ctx, what, audited, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		counts = nil
 		if err := checkLease(ctx, txn, l); err != nil {
 			return err
@@ -307,7 +318,7 @@ func (d *DB) applyDML(ctx context.Context, l migration.Lease, stmts []string, re
 		if stored != fromApplied {
 			return spangate.Errorf(spangate.Conflict, "migration %d has %d statements applied, expected %d: another run changed the history", rec.Version, stored, fromApplied)
 		}
-		counts, err = run(ctx, txn)
+		counts, err = run(ctx, txn, ap)
 		if err != nil {
 			return err
 		}

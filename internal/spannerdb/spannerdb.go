@@ -55,6 +55,8 @@ type DB struct {
 	// pks caches primary-key columns by lower-cased table name
 	// (string → primaryKey), for capturing the keys DML touches.
 	pks sync.Map
+	// chain is this process's turn on, and knowledge of, the audit chain.
+	chain *chain
 }
 
 // ValidatePath checks a full database path.
@@ -101,7 +103,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		client.Close()
 		return nil, mapErr(err, "connect to the Spanner database admin API")
 	}
-	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger}, nil
+	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger, chain: newChain()}, nil
 }
 
 // Path returns the database's full path.
@@ -132,11 +134,21 @@ func (d *DB) Schema(ctx context.Context) ([]string, error) {
 // contention errors with jittered backoff for up to a minute. fn may run
 // more than once and must be safe to repeat.
 func (d *DB) runRW(ctx context.Context, what string, fn func(context.Context, *spanner.ReadWriteTransaction) error) error {
-	wait := 20 * time.Millisecond
+	return d.retryContended(ctx, what, func(ctx context.Context) error {
+		_, err := d.client.ReadWriteTransaction(ctx, fn)
+		return err
+	})
+}
+
+// retryContended runs attempt, each time within the call timeout, until it
+// succeeds or fails with anything but contention (see contended), for up
+// to a minute, with jittered backoff between attempts.
+func (d *DB) retryContended(ctx context.Context, what string, attempt func(context.Context) error) error {
+	wait := 5 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, d.timeout)
-		_, err := d.client.ReadWriteTransaction(callCtx, fn)
+		err := attempt(callCtx)
 		cancel()
 		if err == nil || !contended(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {

@@ -1,0 +1,163 @@
+package spannerdb
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
+)
+
+// How an append learns the chain head.
+//
+// The chain's integrity does not rest on reading the head: every entry row
+// is written with an Insert keyed by its Seq, and an Insert of a Seq that
+// exists fails the whole commit (AlreadyExists), the change included. So a
+// transaction that seals entry n+1 after entry n commits only if no other
+// transaction committed an entry n+1 first: the chain cannot fork, and it
+// cannot skip a Seq as long as n was really the last committed entry.
+//
+// That lets a process skip the read of SpangateAuditHead (one round trip
+// per audited change) when it already knows the head: it remembers the last
+// entry it committed itself, or read in a transaction, and seals the next
+// entry after it. When another process appended in between, the commit
+// fails with AlreadyExists, nothing of it is kept, and the transaction
+// runs again reading the head inside it as before; the process then reads
+// the head for a while (chainDistrust) instead of guessing, because it is
+// sharing the chain with another writer.
+//
+// Within one process the turn serialises audited transactions on a
+// database, so its own writers never collide on a Seq. The emulator runs
+// one read-write transaction at a time anyway, and on Spanner every
+// audited transaction writes the same head row: the chain is one
+// sequence, and the turn only keeps a process's writers from aborting each
+// other.
+//
+// The remembered head is dropped whenever an audited transaction fails,
+// because a failed commit may still have been applied.
+type chain struct {
+	turn chan struct{}
+
+	// Guarded by turn.
+	known      bool
+	seq        int64
+	hash       string
+	distrusted time.Time // read the head until then
+
+	// reruns counts transaction bodies run again after an attempt that
+	// appended (Spanner aborted it, or contention), for tests.
+	reruns atomic.Int64
+}
+
+// chainDistrust is how long a process reads the head inside the
+// transaction after it found another writer on the chain.
+const chainDistrust = time.Second
+
+func newChain() *chain { return &chain{turn: make(chan struct{}, 1)} }
+
+// acquire takes the turn to append, waiting at most as long as ctx allows.
+func (c *chain) acquire(ctx context.Context) error {
+	select {
+	case c.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *chain) release() { <-c.turn }
+
+// head returns the remembered head when it may be used without reading it.
+func (c *chain) head(now time.Time) (seq int64, hash string, ok bool) {
+	if !c.known || now.Before(c.distrusted) {
+		return 0, "", false
+	}
+	return c.seq, c.hash, true
+}
+
+func (c *chain) advance(seq int64, hash string) { c.known, c.seq, c.hash = true, seq, hash }
+
+func (c *chain) forget() { c.known = false }
+
+// appender appends a transaction's entries to the chain; see
+// DB.runAudited.
+type appender struct {
+	db *DB
+	// forceRead makes append read the head in the transaction even when
+	// the process remembers it.
+	forceRead bool
+	// held is set while this appender holds the chain's turn, from its
+	// append until the transaction's commit has answered.
+	held bool
+
+	// Per attempt of the transaction body, set by append.
+	appended  bool
+	usedCache bool
+	lastSeq   int64
+	lastHash  string
+}
+
+// runAudited runs fn in a read-write transaction, like runRW, for a body
+// that appends to the audit chain with ap.append. The body runs its own
+// statements without the chain's turn, so writers of one process overlap
+// there; append takes the turn, and it is held until the commit answers.
+// append seals after the remembered head when there is one; when that
+// guess lost to another process (see chain), runAudited runs fn once more
+// at once, reading the head this time. fn may run several times and must
+// be safe to repeat.
+func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Context, *spanner.ReadWriteTransaction, *appender) error) error {
+	ap := &appender{db: d}
+	return d.retryContended(ctx, what, func(ctx context.Context) error {
+		for {
+			completed := false
+			_, err := d.client.ReadWriteTransaction(ctx, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+				if ap.appended {
+					d.chain.reruns.Add(1)
+					// An earlier attempt sealed entries and did not commit
+					// (Spanner aborted it): read the head from here on
+					// rather than reason about why.
+					ap.forceRead = true
+				}
+				ap.appended, ap.usedCache, completed = false, false, false
+				if err := fn(ctx, txn, ap); err != nil {
+					return err
+				}
+				completed = true
+				return nil
+			})
+			if ap.settle(err, completed) {
+				continue
+			}
+			return err
+		}
+	})
+}
+
+// settle records the outcome of a transaction in the chain and gives the
+// turn back. It reports whether the transaction should run again at once:
+// it sealed after the remembered head, and the commit failed because
+// another process had stored that Seq.
+func (ap *appender) settle(err error, completed bool) (again bool) {
+	if !ap.held {
+		return false
+	}
+	c := ap.db.chain
+	defer func() { ap.held = false; c.release() }()
+	switch {
+	case err == nil && ap.appended:
+		c.advance(ap.lastSeq, ap.lastHash)
+		return false
+	case err == nil:
+		return false
+	}
+	// A failed commit may still have been applied: forget the head.
+	c.forget()
+	if ap.appended && ap.usedCache && completed && spanner.ErrCode(err) == codes.AlreadyExists {
+		c.reruns.Add(1)
+		c.distrusted = time.Now().Add(chainDistrust)
+		ap.forceRead = true
+		return true
+	}
+	return false
+}
