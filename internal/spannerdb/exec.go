@@ -131,26 +131,40 @@ func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params ma
 	return c
 }
 
+// countOnly reports whether the statement's keys follow from its row
+// count alone (they were read off its text, or are not captured), so it
+// can run in a batch of DML, which returns only counts.
+func (c capture) countOnly() bool { return !c.keyed || c.static != nil }
+
+// keysOfCount returns the keys of a countOnly statement that changed n
+// rows.
+func (c capture) keysOfCount(n int64) (keys []string, incomplete bool) {
+	switch {
+	case !c.keyed:
+		return nil, n > 0
+	case n == 0:
+		return nil, false
+	case int(n) == len(c.static) && len(c.static) <= audit.MaxKeys:
+		return c.static, false
+	}
+	// The count does not match the keys named: record what is sure.
+	return nil, true
+}
+
 // run executes the statement in txn and returns the rows it changed and
 // the keys of up to audit.MaxKeys of them.
 func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (rows int64, keys []string, incomplete bool, err error) {
 	if !c.keyed {
 		n, err := txn.Update(ctx, c.stmt)
-		return n, nil, n > 0, err
+		return n, nil, n > 0 && err == nil, err
 	}
 	if c.static != nil {
 		n, err := txn.Update(ctx, c.stmt)
 		if err != nil {
 			return 0, nil, false, err
 		}
-		switch {
-		case n == 0:
-			return 0, nil, false, nil
-		case int(n) == len(c.static) && len(c.static) <= audit.MaxKeys:
-			return n, c.static, false, nil
-		}
-		// The count does not match the keys named: record what is sure.
-		return n, nil, true, nil
+		keys, incomplete := c.keysOfCount(n)
+		return n, keys, incomplete, nil
 	}
 	it := txn.Query(ctx, c.stmt)
 	defer it.Stop()
@@ -234,7 +248,7 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		e.Params = audit.HashParams(params)
 	}
 	c := d.prepareCapture(ctx, *st, params)
-	rows, sealed, dmlErr, err := d.execCaptured(ctx, c, e)
+	rows, sealed, dmlErr, err := d.execGrouped(ctx, c, e)
 	if dmlErr != nil && c.keyed {
 		// The cached key may be stale (the table was dropped and created
 		// again with another key): look it up afresh and, if it changed,

@@ -57,6 +57,8 @@ type DB struct {
 	pks sync.Map
 	// chain is this process's turn on, and knowledge of, the audit chain.
 	chain *chain
+	// group queues audited DML for group commit (group.go).
+	group dmlGroup
 }
 
 // ValidatePath checks a full database path.
