@@ -9,7 +9,6 @@ import (
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/execute"
-	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
 // ExecRequest is the body of POST /v1/databases/{db}:exec: exactly one
@@ -58,7 +57,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.params = params
-	st, err := sqlstmt.ParseOne(req.SQL)
+	st, err := s.stmts.ParseOne(req.SQL)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,8 @@ type Server struct {
 	limiter  *limiter
 	metrics  *metrics
 	mux      *http.ServeMux
+	// stmts remembers parsed exec statements by their text.
+	stmts sqlstmt.Cache
 
 	// stopping is set by Shutdown: /readyz fails and new applies are
 	// refused, so a load balancer drains this replica.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spangate/spangate"
@@ -51,7 +52,22 @@ type sessions struct {
 	ttl      time.Duration
 	now      func() time.Time
 	rand     io.Reader
+
+	// verified remembers tokens that verified, by their SHA-256, until
+	// they expire: a pipeline step presents one token on every request,
+	// and a hit costs a hash and a lookup instead of decoding and an HMAC.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verifiedSession
 }
+
+type verifiedSession struct {
+	principal spangate.Principal
+	exp       int64
+}
+
+// maxVerifiedSessions bounds the remembered tokens; when full, the
+// memory is cleared and refilled by the tokens in use.
+const maxVerifiedSessions = 4096
 
 type sessionHeader struct {
 	Alg string `json:"alg"`
@@ -118,10 +134,35 @@ func isSession(raw string) bool {
 }
 
 // verify checks a session token completely and returns its principal.
-// Every refusal is Unauthenticated and names the check that failed.
+// Every refusal is Unauthenticated and names the check that failed. A
+// token that verified before is only checked for expiry.
 func (s *sessions) verify(raw string) (spangate.Principal, error) {
-	refuse := func(format string, args ...any) (spangate.Principal, error) {
-		return spangate.Principal{}, spangate.Errorf(spangate.Unauthenticated, "session token refused: "+format, args...).
+	sum := sha256.Sum256([]byte(raw))
+	s.mu.Lock()
+	v, ok := s.verified[sum]
+	s.mu.Unlock()
+	if ok && !s.now().After(time.Unix(v.exp, 0).Add(sessionLeeway)) {
+		return v.principal, nil
+	}
+	pr, exp, err := s.verifyFully(raw)
+	s.mu.Lock()
+	switch {
+	case err != nil:
+		delete(s.verified, sum)
+	case s.verified == nil || len(s.verified) >= maxVerifiedSessions:
+		s.verified = map[[sha256.Size]byte]verifiedSession{sum: {pr, exp}}
+	default:
+		s.verified[sum] = verifiedSession{pr, exp}
+	}
+	s.mu.Unlock()
+	return pr, err
+}
+
+// verifyFully is verify without the memory of verified tokens; it also
+// returns the token's expiry (exp, Unix seconds).
+func (s *sessions) verifyFully(raw string) (spangate.Principal, int64, error) {
+	refuse := func(format string, args ...any) (spangate.Principal, int64, error) {
+		return spangate.Principal{}, 0, spangate.Errorf(spangate.Unauthenticated, "session token refused: "+format, args...).
 			WithHint("exchange the CI token again at POST /v1/token (spangate login)")
 	}
 	if len(raw) > maxSessionTokenBytes {
@@ -175,7 +216,7 @@ func (s *sessions) verify(raw string) (spangate.Principal, error) {
 	case c.Sub == "" || c.Sub != c.Principal.String():
 		return refuse("subject does not match its principal")
 	}
-	return c.Principal, nil
+	return c.Principal, c.Exp, nil
 }
 
 // strictUnmarshal decodes one JSON object, refusing trailing data.
