@@ -267,15 +267,30 @@ func auditMutation(e audit.Entry) (*spanner.Mutation, error) {
 	if size > maxEntryBytes {
 		return nil, fmt.Errorf("entry %d is %d bytes, more than the %d an entry may hold", e.Seq, size, maxEntryBytes)
 	}
-	var keys []string
-	if len(e.Keys) > 0 {
-		keys = e.Keys
-	}
-	return spanner.Insert(AuditTable, auditColumns, []any{
+	vals := []any{
 		e.Seq, e.At, e.Principal, nullStr(e.Issuer), nullStr(e.Subject), attrs, run, nullStr(e.Run.Commit),
 		e.Action, nullStr(e.Database), nullStr(e.Statement), params, e.Result, nullStr(e.Reason), e.Rows,
-		nullStr(e.Table), keys, e.KeysIncomplete, e.PrevHash, e.Hash, spanner.CommitTimestamp,
-	}), nil
+		nullStr(e.Table), e.Keys, e.KeysIncomplete, e.PrevHash, e.Hash, spanner.CommitTimestamp,
+	}
+	// NULL columns are left out: an Insert stores them as NULL anyway,
+	// and the commit carries less.
+	cols := make([]string, 0, len(auditColumns))
+	kept := vals[:0]
+	for i, v := range vals {
+		switch v := v.(type) {
+		case spanner.NullString:
+			if !v.Valid {
+				continue
+			}
+		case []string:
+			if len(v) == 0 {
+				continue
+			}
+		}
+		cols = append(cols, auditColumns[i])
+		kept = append(kept, v)
+	}
+	return spanner.Insert(AuditTable, cols, kept), nil
 }
 
 func keyMutations(e audit.Entry) []*spanner.Mutation {
