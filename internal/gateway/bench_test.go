@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -92,8 +93,8 @@ type execMode struct {
 
 // execModes sets up a stack with an Items table of 8 rows and returns the
 // three ways to run UPDATE Items SET N = N + 1 WHERE Id = @id: directly,
-// through spannerdb with audit (no HTTP, token or policy: what the audit
-// itself costs), and through the gateway.
+// through the gateway's spannerdb.DB with audit (no HTTP, token or policy:
+// what the audit itself costs), and through the gateway.
 func execModes(b *testing.B) []execMode {
 	st := newStack(b, "CREATE TABLE Items (Id INT64 NOT NULL, N INT64) PRIMARY KEY (Id)")
 	for id := range 8 {
@@ -143,12 +144,16 @@ func execModes(b *testing.B) []execMode {
 			time.Sleep(wait)
 		}
 	}
-	audited := func(ctx context.Context, id int) error {
-		_, _, err := st.direct.ExecDML(ctx, sql, map[string]any{"id": int64(id)}, audit.Entry{Principal: "bench", Action: "write", Database: testDB})
-		return err
-	}
-	if err := st.direct.Init(context.Background()); err != nil {
+	// The gateway's own database handle, so that audited and gateway
+	// share one process's view of the chain, as one replica would.
+	served, err := st.served[len(st.served)-1].Open(context.Background(), testDB)
+	if err != nil {
 		b.Fatal(err)
+	}
+	db := served.(*adapterDB).DB
+	audited := func(ctx context.Context, id int) error {
+		_, _, err := db.ExecDML(ctx, sql, map[string]any{"id": int64(id)}, audit.Entry{Principal: "bench", Action: "write", Database: testDB})
+		return err
 	}
 	return []execMode{{"direct", direct}, {"audited", audited}, {"gateway", viaGateway}}
 }
@@ -242,4 +247,89 @@ func report(b *testing.B, all []time.Duration, elapsed time.Duration) {
 	b.ReportMetric(ms(all[len(all)*99/100]), "p99_ms")
 	b.ReportMetric(ms(sum/time.Duration(len(all))), "mean_ms")
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+}
+
+// BenchmarkExecSideBySide measures direct, audited and gateway in turns on
+// one stack: each round runs each mode for one second with the same
+// clients (closed loop), in an order that alternates between rounds so
+// that a drift of the machine's speed hits all modes alike. b.N is the
+// number of rounds (run with -benchtime 5x). It reports, as medians over
+// the rounds, the throughput of audited and gateway as a percentage of
+// direct's in the same round (audited_pct, gateway_pct), the p50 latency
+// each adds to direct's (audited_added_ms, gateway_added_ms), and direct's
+// and the gateway's own throughput and p50.
+func BenchmarkExecSideBySide(b *testing.B) {
+	modes := execModes(b)
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			ctx := context.Background()
+			for _, m := range modes { // warm up sessions and caches
+				for id := range clients {
+					if err := m.op(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			type result struct{ ops, p50 float64 }
+			var rounds [][]result // [round][mode]
+			for r := range b.N {
+				got := make([]result, len(modes))
+				for k := range modes {
+					i := k
+					if r%2 == 1 {
+						i = len(modes) - 1 - k
+					}
+					lat, elapsed, err := closedLoop(ctx, clients, time.Second, modes[i].op)
+					if err != nil {
+						b.Fatal(err)
+					}
+					slices.Sort(lat)
+					got[i] = result{float64(len(lat)) / elapsed.Seconds(), float64(lat[len(lat)/2].Microseconds()) / 1000}
+				}
+				rounds = append(rounds, got)
+			}
+			median := func(f func([]result) float64) float64 {
+				var xs []float64
+				for _, r := range rounds {
+					xs = append(xs, f(r))
+				}
+				slices.Sort(xs)
+				return xs[len(xs)/2]
+			}
+			// modes: 0 direct, 1 audited, 2 gateway
+			b.ReportMetric(median(func(r []result) float64 { return 100 * r[1].ops / r[0].ops }), "audited_pct")
+			b.ReportMetric(median(func(r []result) float64 { return 100 * r[2].ops / r[0].ops }), "gateway_pct")
+			b.ReportMetric(median(func(r []result) float64 { return r[1].p50 - r[0].p50 }), "audited_added_ms")
+			b.ReportMetric(median(func(r []result) float64 { return r[2].p50 - r[0].p50 }), "gateway_added_ms")
+			b.ReportMetric(median(func(r []result) float64 { return r[0].ops }), "direct_ops/s")
+			b.ReportMetric(median(func(r []result) float64 { return r[2].ops }), "gateway_ops/s")
+			b.ReportMetric(median(func(r []result) float64 { return r[0].p50 }), "direct_p50_ms")
+			b.ReportMetric(median(func(r []result) float64 { return r[2].p50 }), "gateway_p50_ms")
+		})
+	}
+}
+
+// closedLoop runs op from n goroutines, each starting its next operation
+// when the last one answered, for about d, and returns every latency and
+// the time taken.
+func closedLoop(ctx context.Context, n int, d time.Duration, op func(context.Context, int) error) ([]time.Duration, time.Duration, error) {
+	lat := make([][]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(d)
+	for c := range n {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				if err := op(ctx, c); err != nil {
+					errs[c] = err
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(lat...), time.Since(start), errors.Join(errs...)
 }

@@ -84,6 +84,8 @@ type stack struct {
 	path   string
 	logs   *syncBuffer
 	direct *spannerdb.DB
+	// served holds the databases of each server made, in order.
+	served []*testDatabases
 }
 
 func newStack(t testing.TB, ddl ...string) *stack {
@@ -162,6 +164,7 @@ func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Tim
 	logger := slog.New(slog.NewJSONHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbs := &testDatabases{path: st.path, logger: logger}
 	t.Cleanup(dbs.close)
+	st.served = append(st.served, dbs)
 	return gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
 }
 
