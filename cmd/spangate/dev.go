@@ -22,6 +22,7 @@ import (
 	"github.com/spangate/spangate/internal/emulator"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/policy"
+	"github.com/spangate/spangate/internal/spannerdb"
 )
 
 // The instance and database `spangate dev` creates.
@@ -295,7 +296,10 @@ func (s *devStack) mountHandlers() error {
 	if err != nil {
 		return err
 	}
-	gw, dbs, err := newGateway(s.config, pol, s.spannerHost, time.Now, s.logger)
+	// The fake does not roll back a failed transaction's DML, so a group
+	// of statements that failed must not run again one by one there.
+	backend := spannerdb.Options{EmulatorHost: s.spannerHost, NoGroupCommit: s.fake != nil}
+	gw, dbs, err := newGateway(s.config, pol, backend, time.Now, s.logger)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (a *app) runServe(ctx context.Context, configPath string) error {
 		return err
 	}
 	cfg := pol.Config()
-	gw, dbs, err := newGateway(cfg, pol, a.getenv(envEmulatorHost), a.now, logger)
+	gw, dbs, err := newGateway(cfg, pol, spannerdb.Options{EmulatorHost: a.getenv(envEmulatorHost)}, a.now, logger)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (a *app) runServe(ctx context.Context, configPath string) error {
 // newGateway builds the gateway for cfg: the token verifier, the policy
 // and the Spanner databases (on the emulator at emulatorHost when set).
 // `spangate serve` and `spangate dev` share it.
-func newGateway(cfg *config.Config, pol *policy.Policy, emulatorHost string, now func() time.Time, logger *slog.Logger) (*gateway.Server, *spannerDatabases, error) {
+func newGateway(cfg *config.Config, pol *policy.Policy, backend spannerdb.Options, now func() time.Time, logger *slog.Logger) (*gateway.Server, *spannerDatabases, error) {
 	issuers := make([]identity.IssuerConfig, len(cfg.Issuers))
 	for i, is := range cfg.Issuers {
 		issuers[i] = identity.IssuerConfig{Name: is.Name, URL: is.URL, Audiences: is.Audiences, Provider: is.Provider}
@@ -153,11 +153,8 @@ func newGateway(cfg *config.Config, pol *policy.Policy, emulatorHost string, now
 	if err != nil {
 		return nil, nil, err
 	}
-	dbs := newSpannerDatabases(cfg, spannerdb.Options{
-		EmulatorHost: emulatorHost,
-		CallTimeout:  cfg.Limits.SpannerTimeout,
-		Logger:       logger,
-	})
+	backend.CallTimeout, backend.Logger = cfg.Limits.SpannerTimeout, logger
+	dbs := newSpannerDatabases(cfg, backend)
 	gw, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
 	if err != nil {
 		dbs.Close()

@@ -67,6 +67,9 @@ type dmlJob struct {
 
 // execGrouped is execCaptured through the database's group commit.
 func (d *DB) execGrouped(ctx context.Context, c capture, e audit.Entry) (rows int64, sealed audit.Entry, dmlErr, err error) {
+	if d.noGroup {
+		return d.execCaptured(ctx, c, e)
+	}
 	j := &dmlJob{ctx: ctx, c: c, e: e, done: make(chan struct{})}
 	g := &d.group
 	g.mu.Lock()

@@ -43,6 +43,12 @@ type Options struct {
 	// operations). Default 10s.
 	CallTimeout time.Duration
 	Logger      *slog.Logger
+	// NoGroupCommit runs every audited DML statement in a transaction of
+	// its own instead of grouping concurrent ones (group.go). Set it for
+	// the in-process fake, whose transactions do not roll back: a group
+	// that failed part-way would leave statements applied that then run
+	// again alone.
+	NoGroupCommit bool
 }
 
 // DB is one Spanner database with spangate's tables in it.
@@ -57,8 +63,10 @@ type DB struct {
 	pks sync.Map
 	// chain is this process's turn on, and knowledge of, the audit chain.
 	chain *chain
-	// group queues audited DML for group commit (group.go).
-	group dmlGroup
+	// group queues audited DML for group commit (group.go), unless
+	// noGroup.
+	group   dmlGroup
+	noGroup bool
 }
 
 // ValidatePath checks a full database path.
@@ -105,7 +113,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		client.Close()
 		return nil, mapErr(err, "connect to the Spanner database admin API")
 	}
-	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger, chain: newChain()}, nil
+	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger,
+		chain: newChain(), noGroup: opts.NoGroupCommit}, nil
 }
 
 // Path returns the database's full path.
