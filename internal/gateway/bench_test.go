@@ -287,6 +287,8 @@ func BenchmarkExecSideBySide(b *testing.B) {
 					got[i] = result{float64(len(lat)) / elapsed.Seconds(), float64(lat[len(lat)/2].Microseconds()) / 1000}
 				}
 				rounds = append(rounds, got)
+				b.Logf("round %d: direct %.0f ops/s p50 %.3f ms; audited %.1f%% +%.3f ms; gateway %.1f%% +%.3f ms", r+1,
+					got[0].ops, got[0].p50, 100*got[1].ops/got[0].ops, got[1].p50-got[0].p50, 100*got[2].ops/got[0].ops, got[2].p50-got[0].p50)
 			}
 			median := func(f func([]result) float64) float64 {
 				var xs []float64
