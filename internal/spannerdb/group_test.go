@@ -1,12 +1,15 @@
 package spannerdb_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
@@ -144,5 +147,36 @@ func TestGroupFailureIsolated(t *testing.T) {
 	t.Logf("grouped %d, sent back to run alone %d", grouped, alone)
 	if alone == 0 {
 		t.Error("no group failed: the test did not exercise the fallback")
+	}
+}
+
+// TestGroupCanceledWhileQueued cancels a call that waits for a running
+// statement: it returns Canceled and its statement never runs. (A
+// statement that finished in the meantime would make the call run at once
+// with its canceled context, with the same outcome.)
+func TestGroupCanceledWhileQueued(t *testing.T) {
+	db, _ := openAudited(t)
+	slow := make(chan error, 1)
+	go func() {
+		_, _, err := db.ExecDML(t.Context(), "INSERT INTO Orders (Id) SELECT x FROM UNNEST(GENERATE_ARRAY(1000, 3000)) AS x", nil, actor("slow"))
+		slow <- err
+	}()
+	for !db.GroupRunning() {
+		time.Sleep(100 * time.Microsecond)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _, err := db.ExecDML(ctx, "INSERT INTO Orders (Id) VALUES (1)", nil, actor("canceled"))
+	if spangate.KindOf(err) != spangate.Canceled {
+		t.Fatalf("err = %v (kind %v), want Canceled", err, spangate.KindOf(err))
+	}
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "SELECT COUNT(*) AS n FROM Orders WHERE Id = 1"); n != 0 {
+		t.Fatal("the canceled statement ran")
+	}
+	if r := verify(t, db); !r.OK {
+		t.Fatalf("verify = %+v", r)
 	}
 }

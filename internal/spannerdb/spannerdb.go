@@ -222,6 +222,8 @@ func mapErr(err error, what string) error {
 		code = codes.DeadlineExceeded
 	}
 	switch code {
+	case codes.Canceled:
+		return spangate.Errorf(spangate.Canceled, "%s: interrupted: %w", what, err)
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return spangate.Errorf(spangate.Unavailable, "%s: Spanner did not answer: %w", what, err).
 			WithHint("check the network and the endpoint; for the emulator, check that SPANNER_EMULATOR_HOST points at a running emulator (spangate dev starts one)")
