@@ -27,12 +27,13 @@ import (
 // the head for a while (chainDistrust) instead of guessing, because it is
 // sharing the chain with another writer.
 //
-// Within one process the turn serialises audited transactions on a
-// database, so its own writers never collide on a Seq. The emulator runs
-// one read-write transaction at a time anyway, and on Spanner every
-// audited transaction writes the same head row: the chain is one
-// sequence, and the turn only keeps a process's writers from aborting each
-// other.
+// Within one process a turn serialises the last part of audited
+// transactions on a database, from sealing until the commit answers, so
+// its own writers never collide on a Seq. A transaction holds the turn
+// only after its statements have run, never while it runs any, so it can
+// never wait on a row lock held by a transaction that waits for the turn.
+// The chain is one sequence anyway: on Spanner every audited transaction
+// writes the same head row.
 //
 // The remembered head is dropped whenever an audited transaction fails,
 // because a failed commit may still have been applied.
@@ -118,6 +119,13 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 					// (Spanner aborted it): read the head from here on
 					// rather than reason about why.
 					ap.forceRead = true
+				}
+				if ap.held {
+					// Give the turn back while the statements run again:
+					// held across them, it could wait on a row lock of a
+					// transaction that waits for the turn.
+					ap.held = false
+					d.chain.release()
 				}
 				ap.appended, ap.usedCache, completed = false, false, false
 				if err := fn(ctx, txn, ap); err != nil {
