@@ -49,6 +49,15 @@ func TestTwoGateways(t *testing.T) {
 		return
 	}
 
+	// Every update ran exactly once, whatever was retried or grouped.
+	rows, err := st.direct.Query(t.Context(), "SELECT COUNT(*) AS n FROM Items WHERE N = 1", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rows[0]["n"].(int64); n != clients*perClient {
+		t.Errorf("%d rows updated once, want %d", n, clients*perClient)
+	}
+
 	admin := login(t, replicas[0], st.iss.mint(t, repoAdmin, nil))
 	r := admin.get("/v1/databases/" + testDB + "/audit:verify")
 	var vr audit.VerifyResult
