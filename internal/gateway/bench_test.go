@@ -66,7 +66,7 @@ func BenchmarkExec(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		for _, m := range modes {
 			b.Run(fmt.Sprintf("%s/clients=%d", m.name, clients), func(b *testing.B) {
-				runClients(b, clients, m.op)
+				runClients(b, clients, 0, m.op)
 			})
 		}
 	}
@@ -81,7 +81,7 @@ func BenchmarkExecPaced(b *testing.B) {
 	const clients, rate = 8, 400.0
 	for _, m := range execModes(b) {
 		b.Run(fmt.Sprintf("%s/clients=%d/rate=%.0f", m.name, clients, rate), func(b *testing.B) {
-			runPaced(b, clients, rate, m.op)
+			runClients(b, clients, time.Duration(float64(clients)/rate*float64(time.Second)), m.op)
 		})
 	}
 }
@@ -158,17 +158,20 @@ func execModes(b *testing.B) []execMode {
 	return []execMode{{"direct", direct}, {"audited", audited}, {"gateway", viaGateway}}
 }
 
-// runPaced runs b.N operations spread over n goroutines that together
-// start rate operations per second, evenly spaced, and reports the
-// latency from each operation's due time and the throughput.
-func runPaced(b *testing.B, n int, rate float64, op func(context.Context, int) error) {
+// runClients runs b.N operations spread over n goroutines and reports the
+// latency (median, 99th percentile, mean) and the throughput. With a zero
+// interval each goroutine starts its next operation when the last one
+// answered (a closed loop). Otherwise each starts one every interval, the
+// goroutines' starts evenly staggered (an open loop), and latency counts
+// from each operation's due time, so a slow answer that delays the next
+// operation is charged to it.
+func runClients(b *testing.B, n int, interval time.Duration, op func(context.Context, int) error) {
 	ctx := context.Background()
 	for id := range n { // warm up sessions and caches
 		if err := op(ctx, id); err != nil {
 			b.Fatal(err)
 		}
 	}
-	interval := time.Duration(float64(n) / rate * float64(time.Second))
 	lat := make([][]time.Duration, n)
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -181,42 +184,11 @@ func runPaced(b *testing.B, n int, rate float64, op func(context.Context, int) e
 		first := start.Add(interval * time.Duration(c) / time.Duration(n))
 		wg.Go(func() {
 			for i := range ops {
-				due := first.Add(interval * time.Duration(i))
-				time.Sleep(time.Until(due))
-				if err := op(ctx, c); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(due))
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	report(b, slices.Concat(lat...), time.Since(start))
-}
-
-// runClients runs b.N operations spread over n goroutines and reports the
-// latency (median, 99th percentile, mean) and the throughput.
-func runClients(b *testing.B, n int, op func(context.Context, int) error) {
-	ctx := context.Background()
-	for id := range n { // warm up sessions and caches
-		if err := op(ctx, id); err != nil {
-			b.Fatal(err)
-		}
-	}
-	lat := make([][]time.Duration, n)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for c := range n {
-		ops := b.N / n
-		if c < b.N%n {
-			ops++
-		}
-		wg.Go(func() {
-			for range ops {
 				t0 := time.Now()
+				if interval > 0 {
+					t0 = first.Add(interval * time.Duration(i))
+					time.Sleep(time.Until(t0))
+				}
 				if err := op(ctx, c); err != nil {
 					b.Error(err)
 					return
