@@ -26,6 +26,7 @@ type auditFlags struct {
 	action    string
 	since     string
 	limit     int
+	anchors   []string
 }
 
 func (a *app) auditCommand() *cobra.Command {
@@ -67,9 +68,23 @@ action; directly, a Google credential that can read the database.`,
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Walk the hash chain and report the first entry edited, deleted or reordered (exit 4)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return a.runAuditVerify(cmd.Context(), &f) },
+		Long: `verify walks the whole chain in sequence order and checks every entry's hash,
+its link to the previous entry, and the chain head row. The first entry
+found edited, deleted or reordered is reported (exit 4, "ok": false,
+"first_bad").
+
+Someone able to write the database could still rewrite the end of the chain
+together with its head row. To catch that, keep the head that verify prints
+(SEQ:HASH) somewhere the database's writers cannot reach (a CI log, an
+artifact, a ticket) and pass it back with --anchor to a later verify: the
+chain must still hold that entry with that hash.`,
+		Example: `  spangate audit verify
+  spangate audit verify --format json            # "head": {"seq": …, "hash": …}
+  spangate audit verify --anchor 1042:3f5c…e9a1  # still holds entry 1042 as recorded`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditVerify(cmd.Context(), &f) },
 	}
+	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify (repeatable)")
 	cmd.AddCommand(list, verify)
 	return cmd
 }
@@ -148,9 +163,17 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
+	var anchors []audit.Anchor
+	for _, s := range f.anchors {
+		an, err := audit.ParseAnchor(s)
+		if err != nil {
+			return usageError{err: fmt.Errorf("--anchor: %w", err)}
+		}
+		anchors = append(anchors, an)
+	}
 	var res audit.VerifyResult
 	err := a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
-		r, err := c.AuditVerify(ctx, name)
+		r, err := c.AuditVerify(ctx, name, anchors...)
 		if err == nil {
 			res = *r
 		}
@@ -160,7 +183,7 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 			return err
 		}
 		var err error
-		res, err = db.VerifyAudit(ctx)
+		res, err = db.VerifyAudit(ctx, anchors...)
 		return err
 	})
 	if err != nil {
@@ -171,7 +194,14 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 			return err
 		}
 	} else if res.OK {
-		fmt.Fprintf(a.stdout, "OK: %d audit entries, the hash chain is intact.\n", res.Entries)
+		fmt.Fprintf(a.stdout, "OK: %d audit entries, the hash chain is intact", res.Entries)
+		if len(anchors) > 0 {
+			fmt.Fprintf(a.stdout, " and holds the %d anchored entries", len(anchors))
+		}
+		fmt.Fprintln(a.stdout, ".")
+		if res.Head != nil {
+			fmt.Fprintf(a.stdout, "Head: %s (keep it outside the database; a later verify --anchor %s shows a rewritten tail)\n", res.Head, res.Head)
+		}
 	} else {
 		fmt.Fprintf(a.stdout, "BROKEN: %s\n", res.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/emulator"
 )
 
@@ -112,6 +113,19 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	out, _, code = cli(t, env, "audit", "verify", "--format", "json")
 	if code != 0 || !strings.Contains(out, `"ok": true`) {
 		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	// The head it prints anchors a later verify; a malformed anchor is a
+	// usage error.
+	var vr audit.VerifyResult
+	if err := json.Unmarshal([]byte(out), &vr); err != nil || vr.Head == nil {
+		t.Fatalf("verify json has no head: %v\n%s", err, out)
+	}
+	out, _, code = cli(t, env, "audit", "verify", "--anchor", vr.Head.String())
+	if code != 0 || !strings.Contains(out, "holds the 1 anchored entries") || !strings.Contains(out, "Head: "+vr.Head.String()) {
+		t.Errorf("verify --anchor: exit %d\n%s", code, out)
+	}
+	if _, stderr, code := cli(t, env, "audit", "verify", "--anchor", "12:zz"); code != exitInvalid || !strings.Contains(stderr, "SEQ:HASH") && !strings.Contains(stderr, "hex") {
+		t.Errorf("bad anchor: exit %d\n%s", code, stderr)
 	}
 
 	// Smuggling a second statement is refused as invalid input.

@@ -260,3 +260,65 @@ func TestRecordParams(t *testing.T) {
 		t.Error("no params should record nothing")
 	}
 }
+
+// TestVerifierAnchors: an anchor recorded before the chain's tail was
+// rewritten together with its head (which the head check cannot see) makes
+// verify name the rewritten entry; an anchor past the end names the first
+// missing one.
+func TestVerifierAnchors(t *testing.T) {
+	orig := chain(5)
+	// The tail from entry 4 rewritten and re-chained, the head updated.
+	rewritten := chain(5)
+	rewritten[3].Statement = "UPDATE Orders SET Note = 'innocent' WHERE Id = 1"
+	rewritten[3].Seal(rewritten[2].Hash)
+	rewritten[4].Seal(rewritten[3].Hash)
+	truncated := chain(5)[:3]
+	tests := []struct {
+		name    string
+		c       []Entry
+		anchors []Anchor
+		bad     int64 // 0: ok
+	}{
+		{"no anchor: the rewrite goes unseen", rewritten, nil, 0},
+		{"anchor before the rewrite", rewritten, []Anchor{{2, orig[1].Hash}}, 0},
+		{"anchor on the rewritten entry", rewritten, []Anchor{{4, orig[3].Hash}}, 4},
+		{"anchor after the rewritten entry", rewritten, []Anchor{{5, orig[4].Hash}}, 5},
+		{"intact chain, several anchors", orig, []Anchor{{1, orig[0].Hash}, {5, orig[4].Hash}}, 0},
+		{"truncated with its head", truncated, []Anchor{{5, orig[4].Hash}}, 4},
+		{"truncated, anchor inside", truncated, []Anchor{{3, orig[2].Hash}}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var v Verifier
+			v.Expect(tc.anchors...)
+			for _, e := range tc.c {
+				v.Add(e)
+			}
+			v.CheckAnchors()
+			last := tc.c[len(tc.c)-1]
+			v.CheckHead(last.Seq, last.Hash) // the head was rewritten too
+			r := v.Result()
+			if tc.bad == 0 {
+				if !r.OK || r.Head == nil || *r.Head != (Anchor{last.Seq, last.Hash}) {
+					t.Fatalf("result = %+v; want ok with head %d", r, last.Seq)
+				}
+				return
+			}
+			if r.OK || *r.FirstBad != tc.bad || r.Head != nil {
+				t.Fatalf("result = %+v (%s); want first bad %d", r, r, tc.bad)
+			}
+		})
+	}
+}
+
+func TestParseAnchor(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	if a, err := ParseAnchor(" 42:" + h + "\n"); err != nil || a != (Anchor{42, h}) || a.String() != "42:"+h {
+		t.Fatalf("ParseAnchor = %+v, %v", a, err)
+	}
+	for _, bad := range []string{"", "42", ":" + h, "0:" + h, "-1:" + h, "x:" + h, "42:" + h[:63], "42:" + strings.ToUpper(h), "42:" + h + "0"} {
+		if _, err := ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted", bad)
+		}
+	}
+}

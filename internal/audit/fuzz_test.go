@@ -82,3 +82,21 @@ func FuzzSeal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAnchor checks that ParseAnchor never panics and that what it
+// accepts prints back to an anchor it reads the same.
+func FuzzParseAnchor(f *testing.F) {
+	f.Add("42:" + strings.Repeat("0", 64))
+	f.Add("1:")
+	f.Add("9223372036854775807:" + strings.Repeat("f", 64))
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAnchor(s)
+		if err != nil {
+			return
+		}
+		b, err := ParseAnchor(a.String())
+		if err != nil || b != a || a.Seq < 1 || len(a.Hash) != 64 {
+			t.Fatalf("%q → %+v → %+v, %v", s, a, b, err)
+		}
+	})
+}

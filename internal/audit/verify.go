@@ -1,6 +1,10 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // VerifyResult is the outcome of walking the chain; its JSON form is the
 // contract of `audit verify`: ok, entries, first_bad (a seq or null).
@@ -14,6 +18,39 @@ type VerifyResult struct {
 	FirstBad *int64 `json:"first_bad"`
 	// Problem says what is wrong with FirstBad.
 	Problem string `json:"problem,omitempty"`
+	// Head is the last entry of an intact chain, to keep outside the
+	// database as an anchor for later verifications; nil when the chain
+	// is empty or broken.
+	Head *Anchor `json:"head,omitempty"`
+}
+
+// Anchor names one entry of the chain by its seq and hash. Recorded outside
+// the database (a CI log, a ticket) and passed to a later verify, it shows
+// a rewrite of the chain's tail done together with the head row, which the
+// chain alone cannot reveal: the entry must still be there, with that hash.
+type Anchor struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// String returns the anchor as SEQ:HASH, the form ParseAnchor reads.
+func (a Anchor) String() string { return strconv.FormatInt(a.Seq, 10) + ":" + a.Hash }
+
+// ParseAnchor reads SEQ:HASH: a seq from 1 and the entry's hash, 64
+// lower-case hex digits.
+func ParseAnchor(s string) (Anchor, error) {
+	seqText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return Anchor{}, fmt.Errorf("anchor %q is not SEQ:HASH (as printed by audit verify, e.g. 42:%s)", s, strings.Repeat("0", 64))
+	}
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil || seq < 1 {
+		return Anchor{}, fmt.Errorf("anchor %q: %q is not an entry number (1 or more)", s, seqText)
+	}
+	if len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return Anchor{}, fmt.Errorf("anchor %q: the hash must be 64 lower-case hex digits", s)
+	}
+	return Anchor{Seq: seq, Hash: hash}, nil
 }
 
 // Verifier walks the chain one entry at a time, in seq order, without
@@ -31,6 +68,19 @@ type Verifier struct {
 	started  bool
 	firstBad *int64
 	problem  string
+	anchors  map[int64]string
+}
+
+// Expect makes the walk check that the chain holds each anchored entry
+// with its hash. Call it before the first Add, and CheckAnchors after the
+// last.
+func (v *Verifier) Expect(anchors ...Anchor) {
+	if v.anchors == nil {
+		v.anchors = make(map[int64]string, len(anchors))
+	}
+	for _, a := range anchors {
+		v.anchors[a.Seq] = a.Hash
+	}
 }
 
 func (v *Verifier) fail(seq int64, format string, args ...any) {
@@ -78,8 +128,37 @@ func (v *Verifier) Add(e Entry) {
 		}
 		return
 	}
+	if want, ok := v.anchors[e.Seq]; ok && e.Hash != want {
+		v.fail(e.Seq, "entry %d is not the entry anchored as %s: the chain was rewritten from entry %d on (or the anchor was copied wrong)",
+			e.Seq, Anchor{e.Seq, want}, e.Seq)
+		return
+	}
 	v.last = Entry{Seq: e.Seq, Hash: e.Hash}
 	v.started = true
+}
+
+// CheckAnchors reports an anchored entry past the end of the chain: the
+// entries from there were deleted from the end. Call it after the last
+// Add.
+func (v *Verifier) CheckAnchors() {
+	if v.firstBad != nil {
+		return
+	}
+	var beyond []int64
+	for seq := range v.anchors {
+		if seq > v.last.Seq {
+			beyond = append(beyond, seq)
+		}
+	}
+	if len(beyond) == 0 {
+		return
+	}
+	highest := beyond[0]
+	for _, s := range beyond {
+		highest = max(highest, s)
+	}
+	v.fail(v.last.Seq+1, "entries %d to %d are missing though entry %d was anchored: deleted from the end of the chain",
+		v.last.Seq+1, highest, highest)
 }
 
 // CheckHead compares the end of the chain with the stored chain head (the
@@ -106,6 +185,8 @@ func (v *Verifier) Result() VerifyResult {
 	if v.firstBad != nil {
 		bad := *v.firstBad
 		r.FirstBad = &bad
+	} else if v.started {
+		r.Head = &Anchor{Seq: v.last.Seq, Hash: v.last.Hash}
 	}
 	return r
 }

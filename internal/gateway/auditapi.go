@@ -65,16 +65,26 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 }
 
 // auditVerify is GET /v1/databases/{db}/audit:verify; it needs audit.
-// The answer is 200 with ok false when the chain is broken: the walk
-// succeeded, its finding is the answer.
+// Each anchor=SEQ:HASH query parameter names an entry the chain must still
+// hold (see audit.Anchor). The answer is 200 with ok false when the chain
+// is broken: the walk succeeded, its finding is the answer.
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, c *call) error {
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
+	var anchors []audit.Anchor
+	for _, v := range r.URL.Query()["anchor"] {
+		a, err := audit.ParseAnchor(v)
+		if err != nil {
+			return spangate.Errorf(spangate.Invalid, "%w", err).
+				WithHint("pass anchor=SEQ:HASH as printed in the head of an earlier verify")
+		}
+		anchors = append(anchors, a)
+	}
 	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionAudit)
 	if err != nil {
 		return err
 	}
-	res, err := db.VerifyAudit(ctx)
+	res, err := db.VerifyAudit(ctx, anchors...)
 	if err != nil {
 		return err
 	}

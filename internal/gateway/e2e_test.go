@@ -205,3 +205,55 @@ func TestApplyRefusesBlockedPlan(t *testing.T) {
 		t.Fatalf("plan of a bad file = %s", r.body)
 	}
 }
+
+// TestVerifyAnchor rewrites the last audit entry consistently (re-sealed
+// and with the head row updated), which the chain alone cannot reveal, and
+// checks that a verify anchored on the head printed before names it.
+func TestVerifyAnchor(t *testing.T) {
+	st := newStack(t, "CREATE TABLE Orders (Id INT64 NOT NULL) PRIMARY KEY (Id)")
+	h := st.server(t, st.config(t, nil), nil).Handler()
+	c := login(t, h, st.iss.mint(t, repoAdmin, nil))
+	for id := range 3 {
+		if r := exec(c, "INSERT INTO Orders (Id) VALUES (@id)", map[string]any{"id": id}); r.status != 200 {
+			t.Fatalf("insert: %d %s", r.status, r.body)
+		}
+	}
+	verify := func(query string) audit.VerifyResult {
+		t.Helper()
+		r := c.get("/v1/databases/" + testDB + "/audit:verify" + query)
+		wantStatus(t, "verify"+query, r, 200)
+		var vr audit.VerifyResult
+		r.decode(t, &vr)
+		return vr
+	}
+	before := verify("")
+	if !before.OK || before.Head == nil || before.Head.Seq != 3 {
+		t.Fatalf("verify = %+v", before)
+	}
+
+	// Rewrite entry 3 behind the gateway's back, consistently.
+	r := c.get("/v1/databases/" + testDB + "/audit?limit=1")
+	var al struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	r.decode(t, &al)
+	e := al.Entries[0]
+	e.Statement = "INSERT INTO Orders (Id) VALUES (99)"
+	e.Seal(e.PrevHash)
+	if _, err := st.direct.Client().Apply(t.Context(), []*spanner.Mutation{
+		spanner.Update("SpangateAudit", []string{"Seq", "Statement", "EntryHash"}, []any{e.Seq, e.Statement, e.Hash}),
+		spanner.Update("SpangateAuditHead", []string{"Id", "LastHash"}, []any{int64(0), e.Hash}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if vr := verify(""); !vr.OK {
+		t.Fatalf("without an anchor the consistent rewrite should pass unseen: %+v", vr)
+	}
+	vr := verify("?anchor=" + before.Head.String())
+	if vr.OK || vr.FirstBad == nil || *vr.FirstBad != 3 || !strings.Contains(vr.Problem, "anchored") {
+		t.Fatalf("anchored verify = %+v; want entry 3 named", vr)
+	}
+	r = c.get("/v1/databases/" + testDB + "/audit:verify?anchor=3:nothex")
+	wantStatus(t, "malformed anchor", r, http.StatusBadRequest)
+}

@@ -104,8 +104,9 @@ type Auditor interface {
 	AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error)
 	// ListAudit returns the entries f selects, newest first.
 	ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error)
-	// VerifyAudit walks the whole chain.
-	VerifyAudit(ctx context.Context) (audit.VerifyResult, error)
+	// VerifyAudit walks the whole chain, checking that it still holds
+	// the anchored entries.
+	VerifyAudit(ctx context.Context, anchors ...audit.Anchor) (audit.VerifyResult, error)
 }
 
 // Deps are the gateway's collaborators.

@@ -164,10 +164,19 @@ func (c *Client) AuditList(ctx context.Context, db string, q url.Values) (*gatew
 	return &resp, err
 }
 
-// AuditVerify walks db's audit chain on the gateway.
-func (c *Client) AuditVerify(ctx context.Context, db string) (*audit.VerifyResult, error) {
+// AuditVerify walks db's audit chain on the gateway, checking that it
+// still holds the anchored entries.
+func (c *Client) AuditVerify(ctx context.Context, db string, anchors ...audit.Anchor) (*audit.VerifyResult, error) {
 	var resp audit.VerifyResult
-	err := c.do(ctx, http.MethodGet, "/v1/databases/"+url.PathEscape(db)+"/audit:verify", "", nil, &resp)
+	path := "/v1/databases/" + url.PathEscape(db) + "/audit:verify"
+	if len(anchors) > 0 {
+		q := url.Values{}
+		for _, a := range anchors {
+			q.Add("anchor", a.String())
+		}
+		path += "?" + q.Encode()
+	}
+	err := c.do(ctx, http.MethodGet, path, "", nil, &resp)
 	return &resp, err
 }
 

@@ -376,14 +376,17 @@ func (d *DB) scanAudit(ctx context.Context, ro *spanner.ReadOnlyTransaction, fn 
 }
 
 // VerifyAudit walks the whole chain from one snapshot and checks it
-// against the chain head; see audit.Verifier for what it detects.
-func (d *DB) VerifyAudit(ctx context.Context) (audit.VerifyResult, error) {
+// against the chain head and the anchors, entries recorded by an earlier
+// verify; see audit.Verifier for what it detects.
+func (d *DB) VerifyAudit(ctx context.Context, anchors ...audit.Anchor) (audit.VerifyResult, error) {
 	ro := d.client.ReadOnlyTransaction()
 	defer ro.Close()
 	var v audit.Verifier
+	v.Expect(anchors...)
 	if err := d.scanAudit(ctx, ro, func(e audit.Entry) error { v.Add(e); return nil }); err != nil {
 		return audit.VerifyResult{}, err
 	}
+	v.CheckAnchors()
 	row, err := ro.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
 	switch {
 	case rowMissing(err):
