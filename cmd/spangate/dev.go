@@ -296,9 +296,9 @@ func (s *devStack) mountHandlers() error {
 	if err != nil {
 		return err
 	}
-	// The fake does not roll back a failed transaction's DML, so a group
-	// of statements that failed must not run again one by one there.
-	backend := spannerdb.Options{EmulatorHost: s.spannerHost, NoGroupCommit: s.fake != nil}
+	// The fake does not roll back a failed transaction's DML, so nothing
+	// may run a transaction body again on spangate's own account there.
+	backend := spannerdb.Options{EmulatorHost: s.spannerHost, NoRollback: s.fake != nil}
 	gw, dbs, err := newGateway(s.config, pol, backend, time.Now, s.logger)
 	if err != nil {
 		return err

@@ -286,6 +286,7 @@ func TestVerifierAnchors(t *testing.T) {
 		{"intact chain, several anchors", orig, []Anchor{{1, orig[0].Hash}, {5, orig[4].Hash}}, 0},
 		{"truncated with its head", truncated, []Anchor{{5, orig[4].Hash}}, 4},
 		{"truncated, anchor inside", truncated, []Anchor{{3, orig[2].Hash}}, 0},
+		{"two anchors on one entry, one wrong", orig, []Anchor{{2, orig[1].Hash}, {2, orig[2].Hash}}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

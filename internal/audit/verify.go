@@ -68,7 +68,7 @@ type Verifier struct {
 	started  bool
 	firstBad *int64
 	problem  string
-	anchors  map[int64]string
+	anchors  map[int64][]string
 }
 
 // Expect makes the walk check that the chain holds each anchored entry
@@ -76,10 +76,10 @@ type Verifier struct {
 // last.
 func (v *Verifier) Expect(anchors ...Anchor) {
 	if v.anchors == nil {
-		v.anchors = make(map[int64]string, len(anchors))
+		v.anchors = make(map[int64][]string, len(anchors))
 	}
 	for _, a := range anchors {
-		v.anchors[a.Seq] = a.Hash
+		v.anchors[a.Seq] = append(v.anchors[a.Seq], a.Hash)
 	}
 }
 
@@ -128,10 +128,12 @@ func (v *Verifier) Add(e Entry) {
 		}
 		return
 	}
-	if want, ok := v.anchors[e.Seq]; ok && e.Hash != want {
-		v.fail(e.Seq, "entry %d is not the entry anchored as %s: the chain was rewritten from entry %d on (or the anchor was copied wrong)",
-			e.Seq, Anchor{e.Seq, want}, e.Seq)
-		return
+	for _, want := range v.anchors[e.Seq] {
+		if e.Hash != want {
+			v.fail(e.Seq, "entry %d is not the entry anchored as %s: the chain was rewritten from entry %d on (or the anchor was copied wrong)",
+				e.Seq, Anchor{e.Seq, want}, e.Seq)
+			return
+		}
 	}
 	v.last = Entry{Seq: e.Seq, Hash: e.Hash}
 	v.started = true

@@ -176,17 +176,20 @@ func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error
 // transaction's entries must be appended in one call.
 func (ap *appender) append(ctx context.Context, txn *spanner.ReadWriteTransaction, entries ...audit.Entry) ([]audit.Entry, error) {
 	fail := func(err error) ([]audit.Entry, error) { return nil, &auditFailure{err} }
-	if !ap.held {
-		if err := ap.db.chain.acquire(ctx); err != nil {
-			return fail(err)
-		}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	// The turn is taken only if free: the transaction holds locks by now,
+	// and waiting for the turn with them could wait on a transaction that
+	// waits for those locks. Without the turn, the head is read.
+	if !ap.held && ap.db.chain.tryAcquire() {
 		ap.held = true
 	}
 	var (
 		seq  int64
 		prev string
 	)
-	if !ap.forceRead {
+	if ap.held && !ap.forceRead && !ap.db.noRollback {
 		seq, prev, ap.usedCache = ap.db.chain.head(time.Now())
 	}
 	if !ap.usedCache {
@@ -228,9 +231,7 @@ func (ap *appender) append(ctx context.Context, txn *spanner.ReadWriteTransactio
 	if err := txn.BufferWrite(ms); err != nil {
 		return fail(err)
 	}
-	if len(entries) > 0 {
-		ap.appended, ap.lastSeq, ap.lastHash = true, seq, prev
-	}
+	ap.appended, ap.lastSeq, ap.lastHash = true, seq, prev
 	return out, nil
 }
 

@@ -27,16 +27,20 @@ import (
 // the head for a while (chainDistrust) instead of guessing, because it is
 // sharing the chain with another writer.
 //
-// Within one process a turn serialises the last part of audited
-// transactions on a database, from sealing until the commit answers, so
-// its own writers never collide on a Seq. A transaction holds the turn
-// only after its statements have run, never while it runs any, so it can
-// never wait on a row lock held by a transaction that waits for the turn.
-// The chain is one sequence anyway: on Spanner every audited transaction
-// writes the same head row.
+// Only the holder of the process's turn on the database seals after the
+// remembered head; the turn is held from sealing until the commit answers,
+// so the process's own writers never collide on a Seq. A transaction takes
+// the turn after its statements have run, and only if it is free: one
+// that finds it taken reads the head instead and leaves the remembered
+// head alone, and Spanner's locks order it against the holder. Nothing
+// ever waits for the turn, so the turn can never close a cycle with row
+// locks. (Concurrent exec statements of one database do not meet here:
+// group.go runs them together.)
 //
-// The remembered head is dropped whenever an audited transaction fails,
-// because a failed commit may still have been applied.
+// The remembered head is dropped whenever the holder's transaction fails,
+// because a failed commit may still have been applied, and whenever a
+// transaction of the process appended without the turn. On a backend that
+// does not roll back (Options.NoRollback) it is never used.
 type chain struct {
 	turn chan struct{}
 
@@ -45,6 +49,10 @@ type chain struct {
 	seq        int64
 	hash       string
 	distrusted time.Time // read the head until then
+
+	// dirty is set when a transaction of this process appended without
+	// the turn: the remembered head is then not to be trusted.
+	dirty atomic.Bool
 
 	// reruns counts transaction bodies run again after an attempt that
 	// appended (Spanner aborted it, or contention), for tests.
@@ -57,13 +65,13 @@ const chainDistrust = time.Second
 
 func newChain() *chain { return &chain{turn: make(chan struct{}, 1)} }
 
-// acquire takes the turn to append, waiting at most as long as ctx allows.
-func (c *chain) acquire(ctx context.Context) error {
+// tryAcquire takes the turn to append if no one holds it.
+func (c *chain) tryAcquire() bool {
 	select {
 	case c.turn <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		return true
+	default:
+		return false
 	}
 }
 
@@ -71,6 +79,9 @@ func (c *chain) release() { <-c.turn }
 
 // head returns the remembered head when it may be used without reading it.
 func (c *chain) head(now time.Time) (seq int64, hash string, ok bool) {
+	if c.dirty.Swap(false) {
+		c.known = false
+	}
 	if !c.known || now.Before(c.distrusted) {
 		return 0, "", false
 	}
@@ -88,8 +99,8 @@ type appender struct {
 	// forceRead makes append read the head in the transaction even when
 	// the process remembers it.
 	forceRead bool
-	// held is set while this appender holds the chain's turn, from its
-	// append until the transaction's commit has answered.
+	// held is set while this appender holds the chain's turn, from the
+	// append that took it until the transaction's commit has answered.
 	held bool
 
 	// Per attempt of the transaction body, set by append.
@@ -100,13 +111,12 @@ type appender struct {
 }
 
 // runAudited runs fn in a read-write transaction, like runRW, for a body
-// that appends to the audit chain with ap.append. The body runs its own
-// statements without the chain's turn, so writers of one process overlap
-// there; append takes the turn, and it is held until the commit answers.
-// append seals after the remembered head when there is one; when that
-// guess lost to another process (see chain), runAudited runs fn once more
-// at once, reading the head this time. fn may run several times and must
-// be safe to repeat.
+// that appends to the audit chain with ap.append. append takes the chain's
+// turn if it is free, and it is then held until the commit answers; with
+// the turn, it seals after the remembered head when there is one, and when
+// that guess lost to another process (see chain), runAudited runs fn once
+// more at once, reading the head this time. fn may run several times and
+// must be safe to repeat.
 func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Context, *spanner.ReadWriteTransaction, *appender) error) error {
 	ap := &appender{db: d}
 	return d.retryContended(ctx, what, func(ctx context.Context) error {
@@ -147,10 +157,15 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 // it sealed after the remembered head, and the commit failed because
 // another process had stored that Seq.
 func (ap *appender) settle(err error, completed bool) (again bool) {
+	c := ap.db.chain
 	if !ap.held {
+		if ap.appended {
+			// It appended without the turn: the remembered head may be
+			// behind now.
+			c.dirty.Store(true)
+		}
 		return false
 	}
-	c := ap.db.chain
 	defer func() { ap.held = false; c.release() }()
 	switch {
 	case err == nil && ap.appended:

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cloud.google.com/go/spanner"
 	"google.golang.org/grpc/codes"
@@ -26,11 +27,12 @@ import (
 //
 // Grouping changes no outcome a caller can see. The statements of a group
 // run one after another as if each had its own transaction; they commit
-// together or not at all. When a statement of the group fails (a
-// constraint, a bad parameter, …) or the group's commit is refused as too
-// large, nothing of the group committed, and each caller runs its
-// statement alone, as it would have without grouping, so one caller's
-// failure is never another's. Contention is retried for the whole group.
+// together or not at all. When a statement of the group or its audit entry
+// fails (a constraint, a bad parameter, an entry too large, …) or Spanner
+// refuses the group's commit (too many mutations), nothing of the group
+// committed, and each caller runs its statement alone, as it would have
+// without grouping, so one caller's failure is never another's.
+// Contention is retried for the whole group.
 //
 // The first caller that finds no group running runs its own statement at
 // once, without waiting for company; a goroutine then runs the groups that
@@ -67,7 +69,7 @@ type dmlJob struct {
 
 // execGrouped is execCaptured through the database's group commit.
 func (d *DB) execGrouped(ctx context.Context, c capture, e audit.Entry) (rows int64, sealed audit.Entry, dmlErr, err error) {
-	if d.noGroup {
+	if d.noRollback {
 		return d.execCaptured(ctx, c, e)
 	}
 	j := &dmlJob{ctx: ctx, c: c, e: e, done: make(chan struct{})}
@@ -136,12 +138,30 @@ func (d *DB) drainGroups() {
 			batch := slices.Clone(g.queue[:n])
 			g.queue = slices.Delete(g.queue, 0, n)
 			g.mu.Unlock()
-			// The group outlives any one caller's cancellation: once
-			// taken, its jobs run to an outcome (bounded by the call
-			// timeout of each attempt).
-			d.runGroup(context.WithoutCancel(batch[0].ctx), batch)
+			ctx, cancel := groupContext(batch)
+			d.runGroup(ctx, batch)
+			cancel()
 		}
 	}()
+}
+
+// groupContext is the context of a group's transaction. The group outlives
+// any one caller's cancellation: once taken, its jobs run to an outcome,
+// each attempt within the call timeout. When every caller has a deadline,
+// the group stops at the latest one, when no caller is waiting any more.
+func groupContext(jobs []*dmlJob) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(jobs[0].ctx)
+	var latest time.Time
+	for _, j := range jobs {
+		dl, ok := j.ctx.Deadline()
+		if !ok {
+			return ctx, func() {}
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	return context.WithDeadline(ctx, latest)
 }
 
 // errGroupStatement marks a statement's own failure inside a group.
@@ -169,9 +189,7 @@ func (d *DB) runGroup(ctx context.Context, jobs []*dmlJob) {
 	}
 	rows := make([]int64, len(jobs))
 	var sealed []audit.Entry
-	bodyDone := false
 	err := d.runAudited(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
-		bodyDone = false
 		entries := make([]audit.Entry, len(jobs))
 		record := func(i int, n int64, keys []string, incomplete bool) {
 			e := jobs[i].e
@@ -203,10 +221,11 @@ func (d *DB) runGroup(ctx context.Context, jobs []*dmlJob) {
 		}
 		out, err := ap.append(ctx, txn, entries...)
 		if err != nil {
-			return err
+			// One caller's entry may be the one refused (too large):
+			// each runs alone, and only that one fails.
+			return statementErr(err)
 		}
 		sealed = out
-		bodyDone = true
 		return nil
 	})
 	var stmtErr *errGroupStatement
@@ -216,10 +235,10 @@ func (d *DB) runGroup(ctx context.Context, jobs []*dmlJob) {
 		for i, j := range jobs {
 			j.rows, j.sealed = rows[i], sealed[i]
 		}
-	case errors.As(err, &stmtErr), bodyDone && spanner.ErrCode(err) == codes.InvalidArgument:
-		// Nothing of the group committed: a statement failed, or the
-		// commit was refused (too many mutations together). Each caller
-		// runs its own statement alone.
+	case errors.As(err, &stmtErr), spanner.ErrCode(err) == codes.InvalidArgument:
+		// Nothing of the group committed: a statement or its audit entry
+		// failed, or Spanner refused the request (the commit holds too
+		// many mutations, say). Each caller runs its own statement alone.
 		d.group.alone.Add(int64(len(jobs)))
 		for _, j := range jobs {
 			j.alone = true

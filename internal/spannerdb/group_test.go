@@ -18,6 +18,7 @@ import (
 type groupCall struct {
 	sql    string
 	params map[string]any
+	actor  *audit.Entry // default actor("callerN")
 	rows   int64
 	entry  audit.Entry
 	err    error
@@ -38,8 +39,12 @@ func runConcurrently(t *testing.T, db *spannerdb.DB, calls []*groupCall) {
 	}
 	var wg sync.WaitGroup
 	for i, c := range calls {
+		e := actor(fmt.Sprintf("caller%d", i))
+		if c.actor != nil {
+			e = *c.actor
+		}
 		wg.Go(func() {
-			c.rows, c.entry, c.err = db.ExecDML(t.Context(), c.sql, c.params, actor(fmt.Sprintf("caller%d", i)))
+			c.rows, c.entry, c.err = db.ExecDML(t.Context(), c.sql, c.params, e)
 		})
 	}
 	wg.Wait()
@@ -190,5 +195,37 @@ func TestGroupCanceledWhileQueued(t *testing.T) {
 	}
 	if r := verify(t, db); !r.OK {
 		t.Fatalf("verify = %+v", r)
+	}
+}
+
+// TestGroupEntryTooLarge puts a call whose audit entry is refused (over
+// the size an entry may hold) in a group: that call fails with Unavailable
+// and commits nothing; the others commit.
+func TestGroupEntryTooLarge(t *testing.T) {
+	db, _ := openAudited(t)
+	huge := actor("huge")
+	huge.Statement = strings.Repeat("x", 5<<20)
+	var calls []*groupCall
+	for id := range 6 {
+		c := &groupCall{sql: "INSERT INTO Orders (Id) VALUES (@id)", params: map[string]any{"id": int64(id)}}
+		if id == 3 {
+			c.actor = &huge
+		}
+		calls = append(calls, c)
+	}
+	runConcurrently(t, db, calls)
+	for id, c := range calls {
+		switch {
+		case id == 3 && spangate.KindOf(c.err) != spangate.Unavailable:
+			t.Errorf("the call with the huge entry: err = %v (kind %v), want Unavailable", c.err, spangate.KindOf(c.err))
+		case id != 3 && c.err != nil:
+			t.Errorf("call %d failed with its group: %v", id, c.err)
+		}
+	}
+	if n := countRows(t, db, "SELECT COUNT(*) AS n FROM Orders"); n != 5 {
+		t.Errorf("%d rows, want 5 (all but the one whose entry was refused)", n)
+	}
+	if r := verify(t, db); !r.OK {
+		t.Errorf("verify = %+v", r)
 	}
 }

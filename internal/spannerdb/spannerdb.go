@@ -43,12 +43,13 @@ type Options struct {
 	// operations). Default 10s.
 	CallTimeout time.Duration
 	Logger      *slog.Logger
-	// NoGroupCommit runs every audited DML statement in a transaction of
-	// its own instead of grouping concurrent ones (group.go). Set it for
-	// the in-process fake, whose transactions do not roll back: a group
-	// that failed part-way would leave statements applied that then run
-	// again alone.
-	NoGroupCommit bool
+	// NoRollback says that the backend does not roll back a transaction
+	// that fails (the in-process fake). spangate then never runs a
+	// transaction body again on its own account: no group commit
+	// (group.go), whose failed groups run again statement by statement,
+	// and no sealing after the remembered chain head (chain.go), which
+	// runs again when the guess loses.
+	NoRollback bool
 }
 
 // DB is one Spanner database with spangate's tables in it.
@@ -63,10 +64,10 @@ type DB struct {
 	pks sync.Map
 	// chain is this process's turn on, and knowledge of, the audit chain.
 	chain *chain
-	// group queues audited DML for group commit (group.go), unless
-	// noGroup.
-	group   dmlGroup
-	noGroup bool
+	// group queues audited DML for group commit (group.go).
+	group dmlGroup
+	// noRollback: see Options.NoRollback.
+	noRollback bool
 }
 
 // ValidatePath checks a full database path.
@@ -114,7 +115,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, mapErr(err, "connect to the Spanner database admin API")
 	}
 	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger,
-		chain: newChain(), noGroup: opts.NoGroupCommit}, nil
+		chain: newChain(), noRollback: opts.NoRollback}, nil
 }
 
 // Path returns the database's full path.
@@ -223,7 +224,14 @@ func mapErr(err error, what string) error {
 	}
 	switch code {
 	case codes.Canceled:
-		return spangate.Errorf(spangate.Canceled, "%s: interrupted: %w", what, err)
+		// The client's own cancellation, which the Spanner client reports
+		// without wrapping context.Canceled; a cancellation by the server
+		// is a failure to retry.
+		if strings.Contains(err.Error(), context.Canceled.Error()) {
+			return spangate.Errorf(spangate.Canceled, "%s: interrupted: %w", what, err)
+		}
+		return spangate.Errorf(spangate.Unavailable, "%s: Spanner canceled the call: %w", what, err).
+			WithHint("retry; if it keeps happening, check Spanner's status")
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return spangate.Errorf(spangate.Unavailable, "%s: Spanner did not answer: %w", what, err).
 			WithHint("check the network and the endpoint; for the emulator, check that SPANNER_EMULATOR_HOST points at a running emulator (spangate dev starts one)")
