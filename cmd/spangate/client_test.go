@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +128,20 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	}
 	if _, stderr, code := cli(t, env, "audit", "verify", "--anchor", "12:zz"); code != exitInvalid || !strings.Contains(stderr, "SEQ:HASH") && !strings.Contains(stderr, "hex") {
 		t.Errorf("bad anchor: exit %d\n%s", code, stderr)
+	}
+
+	// The gateway's metrics show how its audited transactions went, per
+	// database.
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"groups", "grouped_statements", "group_fallbacks", "stale_heads", "transaction_reruns"} {
+		if !strings.Contains(string(body), "spangate_audit_"+name+`_total{database="dev"}`) {
+			t.Errorf("/metrics has no spangate_audit_%s_total for database dev", name)
+		}
 	}
 
 	// Smuggling a second statement is refused as invalid input.

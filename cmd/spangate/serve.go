@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/spangate/spangate"
@@ -155,7 +157,11 @@ func newGateway(cfg *config.Config, pol *policy.Policy, backend spannerdb.Option
 	}
 	backend.CallTimeout, backend.Logger = cfg.Limits.SpannerTimeout, logger
 	dbs := newSpannerDatabases(cfg, backend)
-	gw, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(auditCollector{dbs}); err != nil {
+		return nil, nil, err
+	}
+	gw, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now, Metrics: reg})
 	if err != nil {
 		dbs.Close()
 		return nil, nil, err
@@ -172,6 +178,8 @@ type spannerDatabases struct {
 
 	mu  sync.Mutex
 	dbs map[string]*lazyDB
+	// open holds the databases opened so far, by name, for metrics.
+	open map[string]*spannerdb.DB
 }
 
 // lazyDB is one database, opened and initialised on first use; a failure
@@ -182,7 +190,7 @@ type lazyDB struct {
 }
 
 func newSpannerDatabases(cfg *config.Config, opts spannerdb.Options) *spannerDatabases {
-	return &spannerDatabases{paths: cfg.Databases, opts: opts, dbs: map[string]*lazyDB{}}
+	return &spannerDatabases{paths: cfg.Databases, opts: opts, dbs: map[string]*lazyDB{}, open: map[string]*spannerdb.DB{}}
 }
 
 // Open returns the named database, opening it and creating spangate's
@@ -214,13 +222,24 @@ func (s *spannerDatabases) Open(ctx context.Context, name string) (gateway.Datab
 		return nil, err
 	}
 	l.db = &gatewayDB{DB: db}
+	s.mu.Lock()
+	s.open[name] = db
+	s.mu.Unlock()
 	return l.db, nil
+}
+
+// opened returns the databases opened so far, by name.
+func (s *spannerDatabases) opened() map[string]*spannerdb.DB {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.open)
 }
 
 // Close closes every opened database.
 func (s *spannerDatabases) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	clear(s.open)
 	for _, l := range s.dbs {
 		l.mu.Lock()
 		if l.db != nil {

@@ -54,9 +54,10 @@ type chain struct {
 	// the turn: the remembered head is then not to be trusted.
 	dirty atomic.Bool
 
-	// reruns counts transaction bodies run again after an attempt that
-	// appended (Spanner aborted it, or contention), for tests.
-	reruns atomic.Int64
+	// Counters (see AuditStats): transaction bodies run again after an
+	// attempt that sealed entries (aborted, contended, or a stale head),
+	// and commits lost because the remembered head was stale.
+	reruns, stale atomic.Int64
 }
 
 // chainDistrust is how long a process reads the head inside the
@@ -178,9 +179,37 @@ func (ap *appender) settle(err error, completed bool) (again bool) {
 	c.forget()
 	if ap.appended && ap.usedCache && completed && spanner.ErrCode(err) == codes.AlreadyExists {
 		c.reruns.Add(1)
+		c.stale.Add(1)
 		c.distrusted = time.Now().Add(chainDistrust)
 		ap.forceRead = true
 		return true
 	}
 	return false
+}
+
+// AuditStats counts, since the DB was opened, how its audited transactions
+// went: for the gateway's metrics and for tests.
+type AuditStats struct {
+	// Groups is the number of groups of two or more DML statements
+	// committed together (group.go), and GroupedStatements their
+	// statements.
+	Groups, GroupedStatements int64
+	// GroupFallbacks counts statements of failed groups run again alone.
+	GroupFallbacks int64
+	// StaleHeads counts commits that sealed after the remembered chain
+	// head and lost to another process's append (chain.go): a replica
+	// sharing the database.
+	StaleHeads int64
+	// Reruns counts transaction bodies that sealed entries and ran again:
+	// stale heads, and transactions Spanner aborted or the emulator
+	// reported contended.
+	Reruns int64
+}
+
+// AuditStats returns the counters of d's audited transactions.
+func (d *DB) AuditStats() AuditStats {
+	return AuditStats{
+		Groups: d.group.groups.Load(), GroupedStatements: d.group.grouped.Load(),
+		GroupFallbacks: d.group.alone.Load(), StaleHeads: d.chain.stale.Load(), Reruns: d.chain.reruns.Load(),
+	}
 }

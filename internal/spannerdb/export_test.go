@@ -22,14 +22,6 @@ func AuditHeadMutation(seq int64, hash string) *spanner.Mutation {
 	return spanner.Update(AuditHeadTable, []string{"Id", "LastSeq", "LastHash"}, []any{int64(0), seq, hash})
 }
 
-// AuditReruns counts the audited transaction bodies run again after an
-// attempt that appended and did not commit.
-func (d *DB) AuditReruns() int64 { return d.chain.reruns.Load() }
-
-// GroupStats returns how many statements committed in groups of two or
-// more, and how many were sent back to run alone after their group failed.
-func (d *DB) GroupStats() (grouped, alone int64) { return d.group.grouped.Load(), d.group.alone.Load() }
-
 // GroupRunning reports whether an audited statement of d is running, so
 // that a call made now would queue.
 func (d *DB) GroupRunning() bool {

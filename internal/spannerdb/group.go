@@ -46,9 +46,9 @@ type dmlGroup struct {
 	queue   []*dmlJob
 	running bool
 
-	// For tests: statements committed in groups of two or more, and
-	// statements sent back to run alone.
-	grouped, alone atomic.Int64
+	// Counters (see AuditStats): groups of two or more statements
+	// committed, their statements, and statements sent back to run alone.
+	groups, grouped, alone atomic.Int64
 }
 
 // dmlJob is one ExecDML call waiting for, or run in, a group.
@@ -231,6 +231,7 @@ func (d *DB) runGroup(ctx context.Context, jobs []*dmlJob) {
 	var stmtErr *errGroupStatement
 	switch {
 	case err == nil:
+		d.group.groups.Add(1)
 		d.group.grouped.Add(int64(len(jobs)))
 		for i, j := range jobs {
 			j.rows, j.sealed = rows[i], sealed[i]

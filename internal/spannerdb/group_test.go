@@ -113,9 +113,9 @@ func TestGroupCommit(t *testing.T) {
 	if n := countRows(t, db, "SELECT COUNT(*) AS n FROM Orders WHERE Note = 'seen'"); n != 72 {
 		t.Errorf("%d rows seen, want 72 (rounds 0 to 8)", n)
 	}
-	grouped, _ := db.GroupStats()
-	t.Logf("%d of %d statements committed in groups", grouped, 80+9)
-	if grouped < 45 {
+	st := db.AuditStats()
+	t.Logf("%d of %d statements committed in %d groups", st.GroupedStatements, 80+9, st.Groups)
+	if st.GroupedStatements < 45 || st.Groups == 0 || st.Groups > st.GroupedStatements/2 {
 		t.Error("no statement was grouped: the test did not exercise group commit")
 	}
 }
@@ -160,9 +160,9 @@ func TestGroupFailureIsolated(t *testing.T) {
 	if r := verify(t, db); !r.OK || r.Entries != int64(len(calls)+1+6) {
 		t.Errorf("verify = %+v, want %d entries (one per call, the seed and 6 blockers)", r, len(calls)+1+6)
 	}
-	grouped, alone := db.GroupStats()
-	t.Logf("grouped %d, sent back to run alone %d", grouped, alone)
-	if alone < int64(len(calls)/2) {
+	st := db.AuditStats()
+	t.Logf("grouped %d, sent back to run alone %d", st.GroupedStatements, st.GroupFallbacks)
+	if st.GroupFallbacks < int64(len(calls)/2) {
 		t.Error("no group failed: the test did not exercise the fallback")
 	}
 }
