@@ -154,11 +154,7 @@ func (c capture) keysOfCount(n int64) (keys []string, incomplete bool) {
 // run executes the statement in txn and returns the rows it changed and
 // the keys of up to audit.MaxKeys of them.
 func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (rows int64, keys []string, incomplete bool, err error) {
-	if !c.keyed {
-		n, err := txn.Update(ctx, c.stmt)
-		return n, nil, n > 0 && err == nil, err
-	}
-	if c.static != nil {
+	if c.countOnly() {
 		n, err := txn.Update(ctx, c.stmt)
 		if err != nil {
 			return 0, nil, false, err
