@@ -162,13 +162,8 @@ func execModes(b *testing.B) []execMode {
 	return []execMode{{"direct", direct}, {"audited", audited}, {"gateway", viaGateway}}
 }
 
-// runClients runs b.N operations spread over n goroutines and reports the
-// latency (median, 99th percentile, mean) and the throughput. With a zero
-// interval each goroutine starts its next operation when the last one
-// answered (a closed loop). Otherwise each starts one every interval, the
-// goroutines' starts evenly staggered (an open loop), and latency counts
-// from each operation's due time, so a slow answer that delays the next
-// operation is charged to it.
+// runClients runs b.N operations spread over n goroutines (see drive) and
+// reports the latency (median, 99th percentile, mean) and the throughput.
 func runClients(b *testing.B, n int, interval time.Duration, op func(context.Context, int) error) {
 	ctx := context.Background()
 	for id := range n { // warm up sessions and caches
@@ -176,35 +171,13 @@ func runClients(b *testing.B, n int, interval time.Duration, op func(context.Con
 			b.Fatal(err)
 		}
 	}
-	lat := make([][]time.Duration, n)
-	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
-	for c := range n {
-		ops := b.N / n
-		if c < b.N%n {
-			ops++
-		}
-		first := start.Add(interval * time.Duration(c) / time.Duration(n))
-		wg.Go(func() {
-			for i := range ops {
-				t0 := time.Now()
-				if interval > 0 {
-					t0 = first.Add(interval * time.Duration(i))
-					time.Sleep(time.Until(t0))
-				}
-				if err := op(ctx, c); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	lat, elapsed, err := drive(ctx, load{clients: n, ops: b.N, interval: interval}, op)
 	b.StopTimer()
-	report(b, slices.Concat(lat...), elapsed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	report(b, lat, elapsed)
 }
 
 // report reports the latency percentiles and mean of all and the
@@ -255,7 +228,7 @@ func BenchmarkExecSideBySide(b *testing.B) {
 					if r%2 == 1 {
 						i = len(modes) - 1 - k
 					}
-					lat, elapsed, err := closedLoop(ctx, clients, time.Second, modes[i].op)
+					lat, elapsed, err := drive(ctx, load{clients: clients, d: time.Second}, modes[i].op)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -287,19 +260,44 @@ func BenchmarkExecSideBySide(b *testing.B) {
 	}
 }
 
-// closedLoop runs op from n goroutines, each starting its next operation
-// when the last one answered, for about d, and returns every latency and
-// the time taken.
-func closedLoop(ctx context.Context, n int, d time.Duration, op func(context.Context, int) error) ([]time.Duration, time.Duration, error) {
-	lat := make([][]time.Duration, n)
-	errs := make([]error, n)
+// load is how drive runs an operation: from clients goroutines, ops
+// operations in all, or when ops is 0 for about d. With a zero interval
+// each goroutine starts its next operation when the last one answered (a
+// closed loop). Otherwise each starts one every interval, the goroutines'
+// starts evenly staggered (an open loop), and latency counts from each
+// operation's due time, so a slow answer that delays the next operation is
+// charged to it.
+type load struct {
+	clients, ops int
+	d, interval  time.Duration
+}
+
+// drive runs op as l says and returns every latency and the time taken.
+func drive(ctx context.Context, l load, op func(context.Context, int) error) ([]time.Duration, time.Duration, error) {
+	lat := make([][]time.Duration, l.clients)
+	errs := make([]error, l.clients)
 	var wg sync.WaitGroup
 	start := time.Now()
-	stop := start.Add(d)
-	for c := range n {
+	stop := start.Add(l.d)
+	for c := range l.clients {
+		ops := l.ops / l.clients
+		if c < l.ops%l.clients {
+			ops++
+		}
+		first := start.Add(l.interval * time.Duration(c) / time.Duration(l.clients))
+		more := func(i int) bool {
+			if l.ops > 0 {
+				return i < ops
+			}
+			return time.Now().Before(stop)
+		}
 		wg.Go(func() {
-			for time.Now().Before(stop) {
+			for i := 0; more(i); i++ {
 				t0 := time.Now()
+				if l.interval > 0 {
+					t0 = first.Add(l.interval * time.Duration(i))
+					time.Sleep(time.Until(t0))
+				}
 				if err := op(ctx, c); err != nil {
 					errs[c] = err
 					return
