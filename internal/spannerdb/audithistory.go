@@ -169,8 +169,8 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 				return nil, err
 			}
 			counts[i] = n
-			e := h.actor
-			e.Result, e.Statement, e.Rows, e.Table, e.Keys, e.KeysIncomplete = audit.ResultOK, stmts[i], n, c.table, keys, incomplete
+			e := c.entry(h.actor, n, keys, incomplete)
+			e.Statement = stmts[i]
 			e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d", rec.Version, rec.Name, fromApplied+i+1, rec.StatementsTotal)
 			entries[i] = e
 		}

@@ -151,6 +151,13 @@ func (c capture) keysOfCount(n int64) (keys []string, incomplete bool) {
 	return nil, true
 }
 
+// entry completes e, the entry of the request, as the record of the
+// statement having changed n rows with these keys.
+func (c capture) entry(e audit.Entry, n int64, keys []string, incomplete bool) audit.Entry {
+	e.Table, e.Result, e.Rows, e.Keys, e.KeysIncomplete = c.table, audit.ResultOK, n, keys, incomplete
+	return e
+}
+
 // run executes the statement in txn and returns the rows it changed and
 // the keys of up to audit.MaxKeys of them.
 func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (rows int64, keys []string, incomplete bool, err error) {
@@ -282,7 +289,6 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 // dmlErr is set when the statement itself failed (not contention, not the
 // audit write).
 func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows int64, sealed audit.Entry, dmlErr, err error) {
-	e.Table = c.table
 	err = d.runAudited(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		rows, sealed, dmlErr = 0, audit.Entry{}, nil
 		n, keys, incomplete, err := c.run(ctx, txn)
@@ -292,9 +298,7 @@ func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows i
 			}
 			return err
 		}
-		entry := e
-		entry.Result, entry.Rows, entry.Keys, entry.KeysIncomplete = audit.ResultOK, n, keys, incomplete
-		out, err := ap.append(ctx, txn, entry)
+		out, err := ap.append(ctx, txn, c.entry(e, n, keys, incomplete))
 		if err != nil {
 			return err
 		}

@@ -192,10 +192,7 @@ func (d *DB) runGroup(ctx context.Context, jobs []*dmlJob) {
 	err := d.runAudited(ctx, "run DML", func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		entries := make([]audit.Entry, len(jobs))
 		record := func(i int, n int64, keys []string, incomplete bool) {
-			e := jobs[i].e
-			e.Table = jobs[i].c.table
-			e.Result, e.Rows, e.Keys, e.KeysIncomplete = audit.ResultOK, n, keys, incomplete
-			rows[i], entries[i] = n, e
+			rows[i], entries[i] = n, jobs[i].c.entry(jobs[i].e, n, keys, incomplete)
 		}
 		if batchable {
 			stmts := make([]spanner.Statement, len(jobs))
