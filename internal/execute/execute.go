@@ -9,13 +9,13 @@
 package execute
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -207,7 +207,7 @@ func validParamName(s string) bool {
 
 func decodeParam(raw json.RawMessage) (any, error) {
 	var v any
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return nil, err

@@ -89,12 +89,20 @@ func writeError(w http.ResponseWriter, err error) int {
 }
 
 // writeJSON writes v as the JSON response body with status.
+// It sets Content-Length, so that a flush sends the whole response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(ErrorResponse{Error: ErrorBody{Code: spangate.Internal.String(), Message: "internal error: the response could not be encoded"}})
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v) // the client went away; nothing more to do
+	_, _ = w.Write(body) // the client went away; nothing more to do
 }
 
 // tooLarge is the error of a request body over the limit.

@@ -348,6 +348,12 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 		if err != nil && !sw.wrote {
 			writeError(sw, err)
 		}
+		// The answer goes out before the bookkeeping below: the client
+		// need not wait for metrics and the log line. (writeJSON sets
+		// Content-Length, so this flush sends the whole response.)
+		if f, ok := w.(http.Flusher); ok && sw.wrote {
+			f.Flush()
+		}
 		c.status = sw.status
 		if c.status == 0 {
 			c.status = http.StatusOK
@@ -430,12 +436,14 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, c *call) err
 		return spangate.Errorf(spangate.Unauthenticated, "no bearer token").
 			WithHint("send Authorization: Bearer <token>, with a session token from POST /v1/token or the CI's ID token")
 	}
-	var pr spangate.Principal
 	var err error
 	kind := "ci"
-	if isSession(raw) {
+	pr, remembered := s.sessions.remembered(raw)
+	if remembered || isSession(raw) {
 		kind = "session"
-		pr, err = s.sessions.verify(raw)
+		if !remembered {
+			pr, err = s.sessions.verify(raw)
+		}
 		if err == nil {
 			_, known := s.cfg.Issuer(pr.Issuer)
 			if !known {

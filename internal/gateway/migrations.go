@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -195,7 +196,7 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 // decodeJSON decodes one JSON object strictly: unknown fields and trailing
 // data are errors.
 func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {

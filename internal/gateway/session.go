@@ -137,13 +137,10 @@ func isSession(raw string) bool {
 // Every refusal is Unauthenticated and names the check that failed. A
 // token that verified before is only checked for expiry.
 func (s *sessions) verify(raw string) (spangate.Principal, error) {
-	sum := sha256.Sum256([]byte(raw))
-	s.mu.Lock()
-	v, ok := s.verified[sum]
-	s.mu.Unlock()
-	if ok && !s.now().After(time.Unix(v.exp, 0).Add(sessionLeeway)) {
-		return v.principal, nil
+	if pr, ok := s.remembered(raw); ok {
+		return pr, nil
 	}
+	sum := sha256.Sum256([]byte(raw))
 	pr, exp, err := s.verifyFully(raw)
 	s.mu.Lock()
 	switch {
@@ -156,6 +153,20 @@ func (s *sessions) verify(raw string) (spangate.Principal, error) {
 	}
 	s.mu.Unlock()
 	return pr, err
+}
+
+// remembered returns the principal of a session token that verified
+// before and has not expired; it is the whole of verify for such a token,
+// and needs no parsing.
+func (s *sessions) remembered(raw string) (spangate.Principal, bool) {
+	sum := sha256.Sum256([]byte(raw))
+	s.mu.Lock()
+	v, ok := s.verified[sum]
+	s.mu.Unlock()
+	if !ok || s.now().After(time.Unix(v.exp, 0).Add(sessionLeeway)) {
+		return spangate.Principal{}, false
+	}
+	return v.principal, true
 }
 
 // verifyFully is verify without the memory of verified tokens; it also
