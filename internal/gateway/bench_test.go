@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/emulator/emulatortest"
 )
 
 // BenchmarkTokenExchange measures POST /v1/token in process with the
@@ -100,7 +101,13 @@ type execMode struct {
 // through the gateway's spannerdb.DB with audit (no HTTP, token or policy:
 // what the audit itself costs), and through the gateway.
 func execModes(b *testing.B) []execMode {
-	st := newStack(b, "CREATE TABLE Items (Id INT64 NOT NULL, N INT64) PRIMARY KEY (Id)")
+	return execModesVia(b, emulatortest.Host())
+}
+
+// execModesVia is execModes with every Spanner client connecting to the
+// emulator at host (a delayProxy in front of it, say).
+func execModesVia(b *testing.B, host string) []execMode {
+	st := newStackVia(b, host, "CREATE TABLE Items (Id INT64 NOT NULL, N INT64) PRIMARY KEY (Id)")
 	for id := range 8 {
 		if _, err := st.direct.Client().Apply(context.Background(), []*spanner.Mutation{
 			spanner.InsertOrUpdate("Items", []string{"Id", "N"}, []any{int64(id), int64(0)}),
@@ -210,54 +217,70 @@ func report(b *testing.B, all []time.Duration, elapsed time.Duration) {
 func BenchmarkExecSideBySide(b *testing.B) {
 	modes := execModes(b)
 	for _, clients := range []int{1, 8} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			ctx := context.Background()
-			for _, m := range modes { // warm up sessions and caches
-				for id := range clients {
-					if err := m.op(ctx, id); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			type result struct{ ops, p50 float64 }
-			var rounds [][]result // [round][mode]
-			for r := range b.N {
-				got := make([]result, len(modes))
-				for k := range modes {
-					i := k
-					if r%2 == 1 {
-						i = len(modes) - 1 - k
-					}
-					lat, elapsed, err := drive(ctx, load{clients: clients, d: time.Second}, modes[i].op)
-					if err != nil {
-						b.Fatal(err)
-					}
-					slices.Sort(lat)
-					got[i] = result{float64(len(lat)) / elapsed.Seconds(), float64(lat[len(lat)/2].Microseconds()) / 1000}
-				}
-				rounds = append(rounds, got)
-				b.Logf("round %d: direct %.0f ops/s p50 %.3f ms; audited %.1f%% +%.3f ms; gateway %.1f%% +%.3f ms", r+1,
-					got[0].ops, got[0].p50, 100*got[1].ops/got[0].ops, got[1].p50-got[0].p50, 100*got[2].ops/got[0].ops, got[2].p50-got[0].p50)
-			}
-			median := func(f func([]result) float64) float64 {
-				var xs []float64
-				for _, r := range rounds {
-					xs = append(xs, f(r))
-				}
-				slices.Sort(xs)
-				return xs[len(xs)/2]
-			}
-			// modes: 0 direct, 1 audited, 2 gateway
-			b.ReportMetric(median(func(r []result) float64 { return 100 * r[1].ops / r[0].ops }), "audited_pct")
-			b.ReportMetric(median(func(r []result) float64 { return 100 * r[2].ops / r[0].ops }), "gateway_pct")
-			b.ReportMetric(median(func(r []result) float64 { return r[1].p50 - r[0].p50 }), "audited_added_ms")
-			b.ReportMetric(median(func(r []result) float64 { return r[2].p50 - r[0].p50 }), "gateway_added_ms")
-			b.ReportMetric(median(func(r []result) float64 { return r[0].ops }), "direct_ops/s")
-			b.ReportMetric(median(func(r []result) float64 { return r[2].ops }), "gateway_ops/s")
-			b.ReportMetric(median(func(r []result) float64 { return r[0].p50 }), "direct_p50_ms")
-			b.ReportMetric(median(func(r []result) float64 { return r[2].p50 }), "gateway_p50_ms")
-		})
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { sideBySide(b, modes, clients) })
 	}
+}
+
+// BenchmarkExecSideBySideRTT is BenchmarkExecSideBySide with a network
+// between every Spanner client (direct's and the gateway's) and the
+// emulator: a proxy holds each chunk 1 ms in each direction, a 2 ms round
+// trip, about what an application in the same region as its Cloud
+// Spanner instance sees. It shows what the gateway costs against a
+// realistic Spanner latency instead of the emulator's sub-millisecond one.
+func BenchmarkExecSideBySideRTT(b *testing.B) {
+	modes := execModesVia(b, delayProxy(b, emulatortest.Host(), time.Millisecond))
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("rtt=2ms/clients=%d", clients), func(b *testing.B) { sideBySide(b, modes, clients) })
+	}
+}
+
+// sideBySide runs b.N rounds of modes (see BenchmarkExecSideBySide).
+func sideBySide(b *testing.B, modes []execMode, clients int) {
+	ctx := context.Background()
+	for _, m := range modes { // warm up sessions and caches
+		for id := range clients {
+			if err := m.op(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	type result struct{ ops, p50 float64 }
+	var rounds [][]result // [round][mode]
+	for r := range b.N {
+		got := make([]result, len(modes))
+		for k := range modes {
+			i := k
+			if r%2 == 1 {
+				i = len(modes) - 1 - k
+			}
+			lat, elapsed, err := drive(ctx, load{clients: clients, d: time.Second}, modes[i].op)
+			if err != nil {
+				b.Fatal(err)
+			}
+			slices.Sort(lat)
+			got[i] = result{float64(len(lat)) / elapsed.Seconds(), float64(lat[len(lat)/2].Microseconds()) / 1000}
+		}
+		rounds = append(rounds, got)
+		b.Logf("round %d: direct %.0f ops/s p50 %.3f ms; audited %.1f%% +%.3f ms; gateway %.1f%% +%.3f ms", r+1,
+			got[0].ops, got[0].p50, 100*got[1].ops/got[0].ops, got[1].p50-got[0].p50, 100*got[2].ops/got[0].ops, got[2].p50-got[0].p50)
+	}
+	median := func(f func([]result) float64) float64 {
+		var xs []float64
+		for _, r := range rounds {
+			xs = append(xs, f(r))
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	// modes: 0 direct, 1 audited, 2 gateway
+	b.ReportMetric(median(func(r []result) float64 { return 100 * r[1].ops / r[0].ops }), "audited_pct")
+	b.ReportMetric(median(func(r []result) float64 { return 100 * r[2].ops / r[0].ops }), "gateway_pct")
+	b.ReportMetric(median(func(r []result) float64 { return r[1].p50 - r[0].p50 }), "audited_added_ms")
+	b.ReportMetric(median(func(r []result) float64 { return r[2].p50 - r[0].p50 }), "gateway_added_ms")
+	b.ReportMetric(median(func(r []result) float64 { return r[0].ops }), "direct_ops/s")
+	b.ReportMetric(median(func(r []result) float64 { return r[2].ops }), "gateway_ops/s")
+	b.ReportMetric(median(func(r []result) float64 { return r[0].p50 }), "direct_p50_ms")
+	b.ReportMetric(median(func(r []result) float64 { return r[2].p50 }), "gateway_p50_ms")
 }
 
 // load is how drive runs an operation: from clients goroutines, ops

@@ -82,6 +82,7 @@ func (i *issuer) mint(t testing.TB, repo string, overrides map[string]string) st
 type stack struct {
 	iss    *issuer
 	path   string
+	host   string // the emulator's address for the stack's clients
 	logs   *syncBuffer
 	direct *spannerdb.DB
 	// served holds the databases of each server made, in order.
@@ -90,8 +91,16 @@ type stack struct {
 
 func newStack(t testing.TB, ddl ...string) *stack {
 	t.Helper()
-	st := &stack{iss: newIssuer(t), path: emulatortest.NewDatabase(t, ddl...), logs: &syncBuffer{}}
-	db, err := spannerdb.Open(context.Background(), st.path, spannerdb.Options{EmulatorHost: emulatortest.Host()})
+	return newStackVia(t, emulatortest.Host(), ddl...)
+}
+
+// newStackVia is newStack with every Spanner client of the stack (direct
+// and the gateways') connecting to the emulator at host, such as a proxy
+// in front of it; the database is created on the emulator itself.
+func newStackVia(t testing.TB, host string, ddl ...string) *stack {
+	t.Helper()
+	st := &stack{iss: newIssuer(t), path: emulatortest.NewDatabase(t, ddl...), host: host, logs: &syncBuffer{}}
+	db, err := spannerdb.Open(context.Background(), st.path, spannerdb.Options{EmulatorHost: host})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +171,7 @@ func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Tim
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	dbs := &testDatabases{path: st.path, logger: logger}
+	dbs := &testDatabases{path: st.path, host: st.host, logger: logger}
 	t.Cleanup(dbs.close)
 	st.served = append(st.served, dbs)
 	return gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
@@ -172,6 +181,7 @@ func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Tim
 // cmd/spangate's, which the test cannot import).
 type testDatabases struct {
 	path   string
+	host   string
 	logger *slog.Logger
 	mu     sync.Mutex
 	db     *adapterDB
@@ -186,7 +196,7 @@ func (d *testDatabases) Open(ctx context.Context, name string) (gateway.Database
 	if d.db != nil {
 		return d.db, nil
 	}
-	db, err := spannerdb.Open(ctx, d.path, spannerdb.Options{EmulatorHost: emulatortest.Host(), Logger: d.logger})
+	db, err := spannerdb.Open(ctx, d.path, spannerdb.Options{EmulatorHost: d.host, Logger: d.logger})
 	if err != nil {
 		return nil, err
 	}
