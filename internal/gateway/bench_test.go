@@ -105,7 +105,7 @@ func execModes(b *testing.B) []execMode {
 }
 
 // execModesVia is execModes with every Spanner client connecting to the
-// emulator at host (a delayProxy in front of it, say).
+// emulator at host (an emulatortest.Proxy in front of it, say).
 func execModesVia(b *testing.B, host string) []execMode {
 	st := newStackVia(b, host, "CREATE TABLE Items (Id INT64 NOT NULL, N INT64) PRIMARY KEY (Id)")
 	for id := range 8 {
@@ -228,7 +228,7 @@ func BenchmarkExecSideBySide(b *testing.B) {
 // Spanner instance sees. It shows what the gateway costs against a
 // realistic Spanner latency instead of the emulator's sub-millisecond one.
 func BenchmarkExecSideBySideRTT(b *testing.B) {
-	modes := execModesVia(b, delayProxy(b, emulatortest.Host(), time.Millisecond))
+	modes := execModesVia(b, emulatortest.NewProxy(b, emulatortest.Host(), time.Millisecond).Addr())
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("rtt=2ms/clients=%d", clients), func(b *testing.B) { sideBySide(b, modes, clients) })
 	}
