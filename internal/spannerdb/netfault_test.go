@@ -134,8 +134,12 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 	if r := verify(t, check); !r.OK {
 		t.Errorf("verify = %+v", r)
 	}
-	t.Logf("%d calls: %d reported done, %d failed, %d slowed by a retry, %d applied; %d cuts of %d connections; %d entries",
-		calls.Load(), len(done), failed.Load(), slow.Load(), applied, cuts, cutConns, len(all))
+	var groups int64
+	for _, db := range dbs {
+		groups += db.AuditStats().Groups
+	}
+	t.Logf("%d calls: %d reported done, %d failed, %d slowed by a retry, %d applied, %d in groups; %d cuts of %d connections; %d entries",
+		calls.Load(), len(done), failed.Load(), slow.Load(), applied, groups, cuts, cutConns, len(all))
 	// The Spanner client retries a call cut off (after 250 ms), so a cut
 	// that hit a call shows as a failed or a slow call.
 	if failed.Load()+slow.Load() == 0 || len(done) == 0 {
