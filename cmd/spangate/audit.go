@@ -1,9 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +17,8 @@ import (
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/execute"
+	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
@@ -85,8 +91,57 @@ chain must still hold that entry with that hash.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditVerify(cmd.Context(), &f) },
 	}
 	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify (repeatable)")
-	cmd.AddCommand(list, verify)
+	var keyFile string
+	hashParam := &cobra.Command{
+		Use:   "hash-param NAME=VALUE...",
+		Short: "Print the hash an audit entry records for a parameter value, to check a claimed value",
+		Long: `hash-param prints what an audit entry's params hold for NAME=VALUE: the hash
+of the value, salted with the parameter's name. VALUE is read as exec's
+--param reads it (JSON when it is valid JSON, a string otherwise), so the
+hash matches the entry of a statement run with the same --param.
+
+Entries written by a gateway with audit.param_hash_key_file hold
+"hmac-sha256:<key id>:<hex>" hashes: pass the same key file (--key-file or
+SPANGATE_PARAM_HASH_KEY_FILE) to reproduce them. Without a key the hash is
+"sha256:<hex>". Nothing is read from the database.`,
+		Example: `  spangate audit hash-param id=42 email=ada@example.com
+  spangate audit hash-param --key-file /run/secrets/param-key id=42 --format json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditHashParam(args, keyFile, f.format) },
+	}
+	hashParam.Flags().StringVar(&keyFile, "key-file", "", "the parameter hash key file (base64; env SPANGATE_PARAM_HASH_KEY_FILE)")
+	cmd.AddCommand(list, verify, hashParam)
 	return cmd
+}
+
+func (a *app) runAuditHashParam(args []string, keyFile, format string) error {
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
+	}
+	raw, err := parseParams(args)
+	if err != nil {
+		return err
+	}
+	params, err := execute.DecodeParams(raw)
+	if err != nil {
+		return err
+	}
+	var hasher audit.ParamHasher
+	if file := cmp.Or(keyFile, a.getenv(envParamHashKeyFile)); file != "" {
+		if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
+			return err
+		}
+	}
+	hashes := hasher.HashAll(params)
+	if format == "json" {
+		return writeJSON(a.stdout, hashes)
+	}
+	for _, name := range slices.Sorted(maps.Keys(hashes)) {
+		if _, err := fmt.Fprintf(a.stdout, "%s\t%s\n", name, hashes[name]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *auditFlags) filter() (audit.Filter, error) {

@@ -218,3 +218,52 @@ func TestMigrateOnTheFake(t *testing.T) {
 		t.Fatalf("status on the fake: exit %d\n%s", code, out)
 	}
 }
+
+// TestParamHashKeyDirectMode: exec in direct mode with
+// --param-hash-key-file records an HMAC hash that audit hash-param
+// reproduces with the same key (flag or environment) and not without it;
+// the flag is refused in gateway mode.
+func TestParamHashKeyDirectMode(t *testing.T) {
+	d := startDevOnFake(t)
+	keyFile := filepath.Join(t.TempDir(), "param.key")
+	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SPANNER_EMULATOR_HOST": d.spannerHost, "SPANGATE_DATABASE": d.database}
+	if _, stderr, code := cli(t, env, "exec", "--sql", "CREATE TABLE T (Id INT64 NOT NULL) PRIMARY KEY (Id)"); code != 0 {
+		t.Fatalf("create table: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := cli(t, env, "exec", "--sql", "INSERT INTO T (Id) VALUES (@id)", "--param", "id=42", "--param-hash-key-file", keyFile); code != 0 {
+		t.Fatalf("insert: exit %d\n%s", code, stderr)
+	}
+	out, stderr, code := cli(t, env, "audit", "list", "--action", "write", "--format", "json")
+	if code != 0 {
+		t.Fatalf("audit list: exit %d\n%s", code, stderr)
+	}
+	var list struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Entries) != 1 {
+		t.Fatalf("audit list = %s (%v)", out, err)
+	}
+	stored := list.Entries[0].Params["id"]
+	hashOf := func(env map[string]string, args ...string) string {
+		t.Helper()
+		out, stderr, code := cli(t, env, append([]string{"audit", "hash-param", "--format", "json"}, args...)...)
+		var got map[string]string
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("hash-param %v: exit %d\n%s%s", args, code, out, stderr)
+		}
+		return got["id"]
+	}
+	if !strings.HasPrefix(stored, "hmac-sha256:") || hashOf(nil, "--key-file", keyFile, "id=42") != stored ||
+		hashOf(map[string]string{"SPANGATE_PARAM_HASH_KEY_FILE": keyFile}, "id=42") != stored {
+		t.Errorf("stored %q; hash-param with the key does not reproduce it", stored)
+	}
+	if plain := hashOf(nil, "id=42"); plain == stored || !strings.HasPrefix(plain, "sha256:") {
+		t.Errorf("hash-param without a key = %q", plain)
+	}
+	if _, stderr, code := cli(t, env, "exec", "--gateway", "http://127.0.0.1:1", "--database", "dev", "--sql", "SELECT 1", "--param-hash-key-file", keyFile); code != 2 || !strings.Contains(stderr, "direct mode only") {
+		t.Errorf("the key file in gateway mode: exit %d\n%s", code, stderr)
+	}
+}

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/execute"
+	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/spannerdb"
 	"github.com/spangate/spangate/internal/sqlstmt"
@@ -17,9 +21,10 @@ import (
 
 type execFlags struct {
 	targetFlags
-	sql    string
-	params []string
-	format string
+	sql          string
+	params       []string
+	format       string
+	paramKeyFile string
 }
 
 func (a *app) execCommand() *cobra.Command {
@@ -39,7 +44,10 @@ the primary keys of every row it touched.
 Parameters are bound, never spliced into the text: write @name in the SQL
 and pass --param name=VALUE. VALUE is read as JSON when it is valid JSON
 (42, 4.5, true, null, "text", [1,2]) and as a string otherwise. Parameter
-values are never logged; the audit trail keeps only their hashes.`,
+values are never logged; the audit trail keeps only their hashes: with a key
+(the gateway's audit.param_hash_key_file, or --param-hash-key-file in direct
+mode) HMAC-SHA-256 hashes that nobody without the key can test candidates
+against.`,
 		Example: `  spangate exec --sql "SELECT OrderId, Total FROM Orders WHERE CustomerId = @c" --param c=1
   spangate exec --sql "UPDATE Orders SET Note = @n WHERE CustomerId = 1 AND OrderId = 1" --param n=checked
   spangate exec --gateway https://spangate.example.com --database orders --sql "DELETE FROM Carts WHERE ExpiresAt < CURRENT_TIMESTAMP()" --format json`,
@@ -50,6 +58,7 @@ values are never logged; the audit trail keeps only their hashes.`,
 	cmd.Flags().StringVar(&f.sql, "sql", "", "the statement to run (required)")
 	cmd.Flags().StringArrayVar(&f.params, "param", nil, "a parameter NAME=VALUE (repeatable)")
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json (row_count, rows)")
+	cmd.Flags().StringVar(&f.paramKeyFile, "param-hash-key-file", "", "direct mode: hash parameter values with the key in this file (base64, as the gateway's audit.param_hash_key_file; env SPANGATE_PARAM_HASH_KEY_FILE)")
 	return cmd
 }
 
@@ -62,11 +71,11 @@ func parseParams(flags []string) (map[string]json.RawMessage, error) {
 	for _, p := range flags {
 		name, value, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
-			return nil, usageError{err: fmt.Errorf("--param %q is not NAME=VALUE", p)}
+			return nil, usageError{err: fmt.Errorf("parameter %q is not NAME=VALUE", p)}
 		}
 		name = strings.TrimPrefix(name, "@")
 		if _, dup := out[name]; dup {
-			return nil, usageError{err: fmt.Errorf("--param %s is given twice", name)}
+			return nil, usageError{err: fmt.Errorf("parameter %s is given twice", name)}
 		}
 		raw := json.RawMessage(value)
 		if !json.Valid(raw) {
@@ -88,6 +97,9 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.paramKeyFile != "" && a.gatewayURL(&f.targetFlags) != "" {
+		return usageError{err: fmt.Errorf("--param-hash-key-file applies to direct mode only: through a gateway, the gateway hashes with its own audit.param_hash_key_file")}
+	}
 	var res execute.Result
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
 		r, err := c.Exec(ctx, name, f.sql, params)
@@ -97,7 +109,14 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		var err error
-		res, err = a.execDirect(ctx, db, f.sql, params)
+		var hasher audit.ParamHasher
+		file := cmp.Or(f.paramKeyFile, a.getenv(envParamHashKeyFile))
+		if file != "" {
+			if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
+				return err
+			}
+		}
+		res, err = a.execDirect(ctx, db, f.sql, params, hasher)
 		return err
 	})
 	if err != nil {
@@ -143,7 +162,7 @@ func writeRows(a *app, res execute.Result) error {
 // execDirect runs the statement on Spanner with this process's Google
 // credentials, writing the same audit entries as the gateway does. There
 // is no spangate policy in direct mode: Spanner's IAM decides.
-func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw map[string]json.RawMessage) (execute.Result, error) {
+func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw map[string]json.RawMessage, hasher audit.ParamHasher) (execute.Result, error) {
 	params, err := execute.DecodeParams(raw)
 	if err != nil {
 		return execute.Result{}, err
@@ -155,5 +174,9 @@ func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw 
 	if err := db.Init(ctx); err != nil {
 		return execute.Result{}, err
 	}
-	return execute.Run(ctx, db, &st, params, a.directActor(db.Path()), execute.Options{})
+	return execute.Run(ctx, db, &st, params, a.directActor(db.Path()), execute.Options{ParamHasher: hasher})
 }
+
+// envParamHashKeyFile names the parameter hash key file when
+// --param-hash-key-file is not given.
+const envParamHashKeyFile = "SPANGATE_PARAM_HASH_KEY_FILE"

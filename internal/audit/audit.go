@@ -18,6 +18,7 @@
 package audit
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -71,7 +72,7 @@ type Entry struct {
 	// Statement is the statement text (for a migration step, the
 	// statements applied, separated by ";\n").
 	Statement string
-	// Params maps each parameter name to HashParam of its value. Raw values
+	// Params maps each parameter name to its value's hash (ParamHasher). Raw values
 	// are never stored unless the gateway is configured to.
 	Params map[string]string
 	// Result is ResultOK, ResultDenied or ResultFailed.
@@ -193,19 +194,53 @@ func (w *encoder) strMap(m map[string]string) {
 	}
 }
 
-// HashParam returns "sha256:<hex>" of a parameter's value, salted with its
-// name so that equal values of different parameters do not match. The value
-// is encoded as JSON (fmt's %v for what JSON cannot encode) with its Go
-// type, so 1 and "1" hash differently.
+// ParamHasher hashes the values of statement parameters for the audit
+// trail, so that an entry shows which values a statement ran with without
+// storing them.
 //
-// Security: the hash hides a value from casual reading, not from guessing.
-// A value from a small set (a flag, a status, a short number) is found by
-// hashing every candidate; store nothing more sensitive than that
-// guarantee allows.
-func HashParam(name string, value any) string {
-	h := sha256.New()
-	w := encoder{h: h}
-	h.Write([]byte("spangate.param.v1\n"))
+// The zero value hashes with SHA-256: "sha256:<hex>". That hides a value
+// from casual reading, not from guessing: a value from a small set (a
+// flag, a status, a short number, an email address from a known list) is
+// found by hashing every candidate. A hasher with a key (NewParamHasher)
+// uses HMAC-SHA-256: "hmac-sha256:<key id>:<hex>". Without the key no
+// candidate can be tested; with it, anyone can still check a claimed value
+// (spangate audit hash-param). The key id names the key, so that hashes
+// made with a key that was later replaced are recognised.
+//
+// Either way the value is salted with the parameter's name, so equal
+// values of different parameters do not match, and encoded as JSON (fmt's
+// %v for what JSON cannot encode) with its Go type, so 1 and "1" differ.
+type ParamHasher struct {
+	key []byte
+	id  string
+}
+
+// MinParamKeyBytes is the shortest parameter hash key accepted.
+const MinParamKeyBytes = 32
+
+// NewParamHasher returns a hasher that uses HMAC-SHA-256 with key.
+func NewParamHasher(key []byte) (ParamHasher, error) {
+	if len(key) < MinParamKeyBytes {
+		return ParamHasher{}, fmt.Errorf("the parameter hash key is %d bytes long; use at least %d random bytes, such as the output of: openssl rand -base64 32", len(key), MinParamKeyBytes)
+	}
+	sum := sha256.Sum256(append([]byte("spangate.param-key.v1\n"), key...))
+	return ParamHasher{key: slices.Clone(key), id: hex.EncodeToString(sum[:4])}, nil
+}
+
+// KeyID names the hasher's key (8 hex digits derived from it, which do not
+// reveal it), or is empty for the unkeyed hasher.
+func (h ParamHasher) KeyID() string { return h.id }
+
+// Hash returns the stored form of one parameter's value.
+func (h ParamHasher) Hash(name string, value any) string {
+	var mac hash.Hash
+	if h.key == nil {
+		mac = sha256.New()
+	} else {
+		mac = hmac.New(sha256.New, h.key)
+	}
+	w := encoder{h: mac}
+	mac.Write([]byte("spangate.param.v1\n"))
 	w.str(name)
 	w.str(fmt.Sprintf("%T", value))
 	b, err := json.Marshal(value)
@@ -213,27 +248,30 @@ func HashParam(name string, value any) string {
 		b = fmt.Appendf(nil, "%v", value)
 	}
 	w.str(string(b))
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if h.key == nil {
+		return "sha256:" + hex.EncodeToString(mac.Sum(nil))
+	}
+	return "hmac-sha256:" + h.id + ":" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// HashParams returns HashParam of every parameter, or nil for none.
-func HashParams(params map[string]any) map[string]string {
+// HashAll returns Hash of every parameter, or nil for none.
+func (h ParamHasher) HashAll(params map[string]any) map[string]string {
 	if len(params) == 0 {
 		return nil
 	}
 	out := make(map[string]string, len(params))
 	for name, v := range params {
-		out[name] = HashParam(name, v)
+		out[name] = h.Hash(name, v)
 	}
 	return out
 }
 
-// RecordParams returns what an entry records of params: HashParam of every
-// value, and with withValues the value itself (as JSON) after its hash,
-// as "sha256:<hex> <json>". Values are recorded only when the gateway's
-// config asks for it (audit.store_param_values).
-func RecordParams(params map[string]any, withValues bool) map[string]string {
-	out := HashParams(params)
+// Record returns what an entry records of params: the hash of every value
+// and, with withValues, the value itself (as JSON) after its hash:
+// "<hash> <json>". Values are recorded only when the gateway's config
+// asks for it (audit.store_param_values).
+func (h ParamHasher) Record(params map[string]any, withValues bool) map[string]string {
+	out := h.HashAll(params)
 	if !withValues {
 		return out
 	}

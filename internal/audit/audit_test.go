@@ -18,7 +18,7 @@ func sample(i int) Entry {
 		Issuer: "github", Subject: "repo:acme/orders", Attributes: map[string]string{"repository": "acme/orders", "ref": "main"},
 		Run:    spangate.RunMetadata{CI: "github", Commit: "c0ffee", Pipeline: "deploy", Build: "9"},
 		Action: "write", Database: "orders", Statement: "UPDATE Orders SET Note = @n WHERE Id = 1",
-		Params: map[string]string{"n": HashParam("n", "x")}, Result: ResultOK, Rows: 1, Table: "Orders", Keys: []string{"[1]"},
+		Params: map[string]string{"n": ParamHasher{}.Hash("n", "x")}, Result: ResultOK, Rows: 1, Table: "Orders", Keys: []string{"[1]"},
 	}
 }
 
@@ -95,21 +95,56 @@ func TestSealNormalisesTime(t *testing.T) {
 	}
 }
 
-func TestHashParam(t *testing.T) {
-	a := HashParam("id", int64(1))
-	if !strings.HasPrefix(a, "sha256:") || len(a) != len("sha256:")+64 {
-		t.Fatalf("HashParam = %q", a)
+func TestParamHasher(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	keyed, err := NewParamHasher(key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, other := range []string{HashParam("other", int64(1)), HashParam("id", "1"), HashParam("id", int64(2))} {
-		if other == a {
-			t.Errorf("HashParam collides: %q", other)
+	other, _ := NewParamHasher([]byte("fedcba9876543210fedcba9876543210"))
+	// The unkeyed form is what entries stored since the first release
+	// hold: it must never change.
+	golden := map[string]string{
+		"id":    "sha256:edaef8d93c86cd5f85b4f0cd187cda0f62cb1876fb9dd761d1a10e01361619a9",
+		"email": "sha256:37bfc92f970791b050662a442c0c8f44a664cdf11c6ad9fe4e2a141c75bf2309",
+	}
+	if got := (ParamHasher{}).HashAll(map[string]any{"id": int64(42), "email": "ada@example.com"}); !maps.Equal(got, golden) {
+		t.Errorf("unkeyed hashes changed: %v", got)
+	}
+	for _, h := range []ParamHasher{{}, keyed, other} {
+		a := h.Hash("id", int64(1))
+		prefix, hexLen := "sha256:", 64
+		if h.KeyID() != "" {
+			prefix = "hmac-sha256:" + h.KeyID() + ":"
+		}
+		if !strings.HasPrefix(a, prefix) || len(a) != len(prefix)+hexLen {
+			t.Fatalf("Hash = %q, want %s and 64 hex digits", a, prefix)
+		}
+		for _, o := range []string{h.Hash("other", int64(1)), h.Hash("id", "1"), h.Hash("id", int64(2))} {
+			if o == a {
+				t.Errorf("Hash collides: %q", o)
+			}
+		}
+		if h.Hash("id", int64(1)) != a {
+			t.Error("Hash is not deterministic")
+		}
+		if strings.Contains(h.Hash("pw", "hunter2"), "hunter2") {
+			t.Error("raw value in hash")
 		}
 	}
-	if HashParam("id", int64(1)) != a {
-		t.Error("HashParam is not deterministic")
+	if keyed.KeyID() == other.KeyID() || len(keyed.KeyID()) != 8 {
+		t.Errorf("key ids %q and %q", keyed.KeyID(), other.KeyID())
 	}
-	if strings.Contains(HashParam("pw", "hunter2"), "hunter2") {
-		t.Error("raw value in hash")
+	if strings.TrimPrefix(keyed.Hash("id", int64(42)), "hmac-sha256:"+keyed.KeyID()+":") == strings.TrimPrefix(golden["id"], "sha256:") ||
+		keyed.Hash("id", int64(42)) == other.Hash("id", int64(42)) {
+		t.Error("the key does not change the hash")
+	}
+	key[0] = 'x' // the hasher keeps its own copy
+	if again, _ := NewParamHasher([]byte("0123456789abcdef0123456789abcdef")); again.Hash("id", int64(42)) != keyed.Hash("id", int64(42)) {
+		t.Error("the hasher does not keep its own copy of the key")
+	}
+	if _, err := NewParamHasher(make([]byte, MinParamKeyBytes-1)); err == nil || !strings.Contains(err.Error(), "openssl rand") {
+		t.Errorf("a short key: %v", err)
 	}
 }
 
@@ -248,15 +283,16 @@ func TestFilterLimit(t *testing.T) {
 
 func TestRecordParams(t *testing.T) {
 	params := map[string]any{"id": int64(7), "note": "hello"}
-	hashed := RecordParams(params, false)
+	var h ParamHasher
+	hashed := h.Record(params, false)
 	if strings.Contains(hashed["note"], "hello") || !strings.HasPrefix(hashed["id"], "sha256:") {
 		t.Errorf("hashes only: %v", hashed)
 	}
-	withValues := RecordParams(params, true)
+	withValues := h.Record(params, true)
 	if withValues["note"] != hashed["note"]+` "hello"` || withValues["id"] != hashed["id"]+" 7" {
 		t.Errorf("with values: %v", withValues)
 	}
-	if RecordParams(nil, true) != nil {
+	if h.Record(nil, true) != nil {
 		t.Error("no params should record nothing")
 	}
 }

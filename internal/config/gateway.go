@@ -57,6 +57,13 @@ type Audit struct {
 	// to their hashes. Off by default: parameter values may be personal
 	// data, and the hashes are enough to check a claimed value.
 	StoreParamValues bool `yaml:"store_param_values"`
+	// ParamHashKeyFile names a file holding a secret key (base64, at least
+	// 32 bytes, such as the output of openssl rand -base64 32). With it,
+	// parameter values are hashed with HMAC-SHA-256 under that key
+	// ("hmac-sha256:<key id>:<hex>"), so that nobody without the key can
+	// find a value by hashing candidates; without it, with plain SHA-256.
+	// Every replica must use the same key.
+	ParamHashKeyFile string `yaml:"param_hash_key_file"`
 }
 
 // Limits protect the gateway and the databases.
@@ -81,9 +88,10 @@ type Limits struct {
 	MaxRows int `yaml:"max_rows"`
 }
 
-// DecodeSessionKey decodes the base64 text of a session key (inline or read
-// from its file; surrounding white space is ignored) and checks its length.
-func DecodeSessionKey(text string) ([]byte, error) {
+// DecodeKey decodes the base64 text of a secret key (a session key inline
+// or read from its file, or the parameter hash key's file; surrounding
+// white space is ignored) and checks that it has at least 32 bytes.
+func DecodeKey(text string) ([]byte, error) {
 	text = strings.TrimSpace(text)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if key, err := enc.DecodeString(text); err == nil {
@@ -118,7 +126,7 @@ func (c *Config) validateGateway(add func(path, format string, args ...any)) {
 		case k.Secret == "" && k.File == "":
 			add(p, "set secret (base64) or file (a file holding the base64 key)")
 		case k.Secret != "":
-			if _, err := DecodeSessionKey(k.Secret); err != nil {
+			if _, err := DecodeKey(k.Secret); err != nil {
 				add(p+".secret", "%s", err)
 			}
 		}

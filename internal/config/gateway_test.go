@@ -20,6 +20,7 @@ session_keys:
     file: /run/secrets/k1
 audit:
   store_param_values: true
+  param_hash_key_file: /run/secrets/param
 limits:
   max_body_bytes: 1_048_576
   request_timeout: 5s
@@ -38,7 +39,7 @@ limits:
 	}
 	want := config.Limits{MaxBodyBytes: 1 << 20, RequestTimeout: 5 * time.Second, ApplyTimeout: 2 * time.Hour,
 		SpannerTimeout: 3 * time.Second, RateLimit: 2.5, RateBurst: 7, MaxRows: 10}
-	if cfg.Limits != want || !cfg.Audit.StoreParamValues {
+	if cfg.Limits != want || !cfg.Audit.StoreParamValues || cfg.Audit.ParamHashKeyFile != "/run/secrets/param" {
 		t.Errorf("limits = %+v, audit = %+v", cfg.Limits, cfg.Audit)
 	}
 }
@@ -102,9 +103,9 @@ func TestGatewayProblems(t *testing.T) {
 	}
 }
 
-func TestDecodeSessionKey(t *testing.T) {
-	k, err := config.DecodeSessionKey("  " + key32 + "\n")
+func TestDecodeKey(t *testing.T) {
+	k, err := config.DecodeKey("  " + key32 + "\n")
 	if err != nil || string(k) != "0123456789abcdef0123456789abcdef" {
-		t.Fatalf("DecodeSessionKey = %q, %v", k, err)
+		t.Fatalf("DecodeKey = %q, %v", k, err)
 	}
 }

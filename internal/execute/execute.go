@@ -66,6 +66,9 @@ type Options struct {
 	MaxRows int
 	// StoreParamValues records parameter values next to their hashes.
 	StoreParamValues bool
+	// ParamHasher hashes the parameter values; the zero value uses plain
+	// SHA-256.
+	ParamHasher audit.ParamHasher
 	// Observer is told what Run wrote; nil for nobody.
 	Observer Observer
 }
@@ -82,7 +85,7 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 	e.Action = string(Action(st))
 	e.Statement = st.SQL
 	e.Table = st.Table
-	e.Params = audit.RecordParams(params, opts.StoreParamValues)
+	e.Params = opts.ParamHasher.Record(params, opts.StoreParamValues)
 
 	switch st.Kind {
 	case sqlstmt.Query:

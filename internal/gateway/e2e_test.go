@@ -136,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 		if e.Principal == "" || e.Run.Commit != "c0ffee" || e.Result != audit.ResultOK || e.Database != testDB || len(e.Params) == 0 {
 			t.Errorf("entry = %+v", e)
 		}
-		if e.Params["id"] != audit.HashParam("id", int64(7)) {
+		if e.Params["id"] != (audit.ParamHasher{}).Hash("id", int64(7)) {
 			t.Errorf("params = %v; want hashed values", e.Params)
 		}
 	}

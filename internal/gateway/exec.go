@@ -66,7 +66,8 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	res, err := execute.Run(ctx, db, &st, params, s.entry(c, action), execute.Options{
-		MaxRows: s.cfg.Limits.MaxRows, StoreParamValues: s.cfg.Audit.StoreParamValues, Observer: execObserver{s, c.database}})
+		MaxRows: s.cfg.Limits.MaxRows, StoreParamValues: s.cfg.Audit.StoreParamValues, ParamHasher: s.params,
+		Observer: execObserver{s, c.database}})
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,9 @@ type Server struct {
 	sessions *sessions
 	limiter  *limiter
 	metrics  *metrics
-	mux      *http.ServeMux
+	// params hashes parameter values for the audit trail.
+	params audit.ParamHasher
+	mux    *http.ServeMux
 	// stmts remembers parsed exec statements by their text.
 	stmts sqlstmt.Cache
 
@@ -183,6 +185,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	params, err := loadParamHasher(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "register metrics: %w", err)
@@ -200,11 +206,48 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		now:      deps.Now,
 		sessions: &sessions{keys: keys, audience: cfg.SessionAudience, ttl: ttl, now: deps.Now, rand: deps.Rand},
 		limiter:  newLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, deps.Now),
+		params:   params,
 		metrics:  m,
 	}
 	s.hardStop, s.cancelHard = context.WithCancel(context.Background())
 	s.routes()
 	return s, nil
+}
+
+// loadParamHasher reads the parameter hash key when one is configured.
+func loadParamHasher(cfg *config.Config, deps Deps) (audit.ParamHasher, error) {
+	if cfg.Audit.ParamHashKeyFile == "" {
+		return audit.ParamHasher{}, nil
+	}
+	h, err := ReadParamHasher(deps.ReadFile, cfg.Audit.ParamHashKeyFile)
+	if err != nil {
+		return h, spangate.Errorf(spangate.Invalid, "audit.param_hash_key_file: %w", err)
+	}
+	deps.Logger.Info("parameter values are hashed with a key", "key_id", h.KeyID())
+	return h, nil
+}
+
+// ReadParamHasher returns the parameter hasher for the key in the file
+// name (base64 text, at least 32 bytes once decoded), read with readFile.
+// The CLI uses it for direct mode, with the gateway's key file.
+func ReadParamHasher(readFile func(string) ([]byte, error), name string) (audit.ParamHasher, error) {
+	fail := func(err error) (audit.ParamHasher, error) {
+		return audit.ParamHasher{}, spangate.Errorf(spangate.Invalid, "parameter hash key file %s: %w", name, err).
+			WithHint("write a key made with openssl rand -base64 32 to the file (the same on every replica and for direct mode), readable by spangate")
+	}
+	b, err := readFile(name)
+	if err != nil {
+		return fail(err)
+	}
+	key, err := config.DecodeKey(string(b))
+	if err != nil {
+		return fail(err)
+	}
+	h, err := audit.NewParamHasher(key)
+	if err != nil {
+		return fail(err)
+	}
+	return h, nil
 }
 
 // loadKeys decodes the configured session keys, reading key files, or makes
@@ -221,7 +264,7 @@ func loadKeys(cfg *config.Config, deps Deps) ([]sessionKey, error) {
 			}
 			text = string(b)
 		}
-		secret, err := config.DecodeSessionKey(text)
+		secret, err := config.DecodeKey(text)
 		if err != nil {
 			return nil, spangate.Errorf(spangate.Invalid, "session_keys[%d] (%s): %w", i, k.ID, err)
 		}
@@ -515,7 +558,7 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	e.Statement = statement
 	e.Result = audit.ResultDenied
 	e.Reason = denyReason(d)
-	e.Params = audit.HashParams(c.params)
+	e.Params = s.params.HashAll(c.params)
 	s.appendAudit(ctx, db, e)
 	return denied(action, d)
 }

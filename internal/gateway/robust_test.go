@@ -5,10 +5,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
 )
 
@@ -207,4 +210,57 @@ func TestMetricsAndHealth(t *testing.T) {
 	wantStatus(t, "readyz while stopping", c.get("/readyz"), 503)
 	wantStatus(t, "apply while stopping", c.post("/v1/databases/"+testDB+"/migrations:apply", migrations(createOrders, ordersDDL)), 503)
 	wantStatus(t, "exec while stopping", exec(c, "SELECT 1", nil), 200)
+}
+
+// TestKeyedParamHashes: with audit.param_hash_key_file, the entries of an
+// exec and of a denial hold HMAC hashes under that key, which a hasher
+// with the same key reproduces and the unkeyed hash does not; a key file
+// that is missing or too short stops the gateway from starting, naming
+// the setting.
+func TestKeyedParamHashes(t *testing.T) {
+	st := newStack(t, "CREATE TABLE T (Id INT64 NOT NULL, S STRING(MAX)) PRIMARY KEY (Id)")
+	keyFile := filepath.Join(t.TempDir(), "param.key")
+	writeFile(t, keyFile, key1+"\n")
+	cfg := st.config(t, func(c *config.Config) { c.Audit.ParamHashKeyFile = keyFile })
+	h := st.server(t, cfg, nil).Handler()
+	admin := login(t, h, st.iss.mint(t, repoAdmin, nil))
+	wantStatus(t, "insert", exec(admin, "INSERT INTO T (Id, S) VALUES (@id, @s)", map[string]any{"id": 7, "s": "x"}), 200)
+	nobody := login(t, h, st.iss.mint(t, repoNobody, nil))
+	wantStatus(t, "denied", exec(nobody, "UPDATE T SET S = @s WHERE Id = @id", map[string]any{"id": 7, "s": "y"}), 403)
+
+	key, err := config.DecodeKey(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed, err := audit.NewParamHasher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []audit.Entry
+	if err := st.direct.ScanAudit(t.Context(), func(e audit.Entry) error {
+		if e.Params != nil {
+			got = append(got, e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Result != audit.ResultOK || got[1].Result != audit.ResultDenied {
+		t.Fatalf("entries with params: %+v", got)
+	}
+	for _, e := range got {
+		if e.Params["id"] != keyed.Hash("id", int64(7)) || !strings.HasPrefix(e.Params["id"], "hmac-sha256:"+keyed.KeyID()+":") ||
+			e.Params["id"] == (audit.ParamHasher{}).Hash("id", int64(7)) {
+			t.Errorf("entry %d params = %v; want HMAC hashes under key %s", e.Seq, e.Params, keyed.KeyID())
+		}
+	}
+
+	short := filepath.Join(t.TempDir(), "short.key")
+	writeFile(t, short, "c2hvcnQ=\n")
+	for _, file := range []string{filepath.Join(t.TempDir(), "missing.key"), short} {
+		_, err := gatewayNew(t, st, st.config(t, func(c *config.Config) { c.Audit.ParamHashKeyFile = file }))
+		if err == nil || spangate.KindOf(err) != spangate.Invalid || !strings.Contains(err.Error(), "audit.param_hash_key_file") {
+			t.Errorf("key file %s: err = %v", file, err)
+		}
+	}
 }

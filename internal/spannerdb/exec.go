@@ -213,7 +213,7 @@ func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (ro
 //
 // e describes the request: principal, run metadata, action (default
 // "write"), database. ExecDML fills in Statement (when empty), Params
-// (HashParam of every value, when e.Params is nil), Result, Rows, Table
+// (unkeyed hashes of the values, when e.Params is nil), Result, Rows, Table
 // and Keys.
 //
 // When the statement fails, nothing of it commits; ExecDML then appends a
@@ -248,7 +248,7 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		e.Action = string(spangate.ActionWrite)
 	}
 	if e.Params == nil {
-		e.Params = audit.HashParams(params)
+		e.Params = audit.ParamHasher{}.HashAll(params)
 	}
 	c := d.prepareCapture(ctx, *st, params)
 	rows, sealed, dmlErr, err := d.execGrouped(ctx, c, e)
