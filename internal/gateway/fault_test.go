@@ -9,8 +9,6 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/gateway"
-	"github.com/spangate/spangate/internal/identity"
-	"github.com/spangate/spangate/internal/policy"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
@@ -41,17 +39,10 @@ func (o failingOpener) Open(ctx context.Context, name string) (gateway.Database,
 func TestAuditFailureFailsClosed(t *testing.T) {
 	st := newStack(t, "CREATE TABLE T (Id INT64 NOT NULL) PRIMARY KEY (Id)")
 	cfg := st.config(t, nil)
-	pol, err := policy.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := identity.NewVerifier([]identity.IssuerConfig{{Name: "dev", URL: st.iss.URL(), Audiences: st.iss.Audiences()}}, identity.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner := &testDatabases{path: st.path}
-	t.Cleanup(inner.close)
-	s, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: failingOpener{inner}})
+	deps := st.deps(t, cfg, nil)
+	inner := st.databases(t, deps.Logger)
+	deps.Databases = failingOpener{inner}
+	s, err := gateway.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

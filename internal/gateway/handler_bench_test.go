@@ -3,16 +3,12 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/gateway"
-	"github.com/spangate/spangate/internal/identity"
-	"github.com/spangate/spangate/internal/policy"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
@@ -25,16 +21,9 @@ import (
 func BenchmarkExecHandler(b *testing.B) {
 	st := &stack{iss: newIssuer(b), path: "projects/p/instances/i/databases/bench"}
 	cfg := st.config(b, nil)
-	pol, err := policy.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := identity.NewVerifier([]identity.IssuerConfig{{Name: "dev", URL: st.iss.URL(), Audiences: st.iss.Audiences()}}, identity.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: stubDatabases{},
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	deps := st.deps(b, cfg, nil) // st.logs is nil: the log lines are formatted and discarded
+	deps.Databases = stubDatabases{}
+	s, err := gateway.New(cfg, deps)
 	if err != nil {
 		b.Fatal(err)
 	}

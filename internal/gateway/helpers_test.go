@@ -161,6 +161,18 @@ func writeFile(t testing.TB, name, text string) {
 
 func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Time) (*gateway.Server, error) {
 	t.Helper()
+	deps := st.deps(t, cfg, now)
+	dbs := st.databases(t, deps.Logger)
+	st.served = append(st.served, dbs)
+	deps.Databases = dbs
+	return gateway.New(cfg, deps)
+}
+
+// deps returns the gateway's dependencies for cfg but its databases: the
+// policy, a verifier trusting the stack's issuer, and a logger writing to
+// st.logs.
+func (st *stack) deps(t testing.TB, cfg *config.Config, now func() time.Time) gateway.Deps {
+	t.Helper()
 	pol, err := policy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -170,11 +182,20 @@ func (st *stack) newServer(t testing.TB, cfg *config.Config, now func() time.Tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewJSONHandler(st.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := io.Writer(io.Discard)
+	if st.logs != nil {
+		logs = st.logs
+	}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return gateway.Deps{Verifier: v, Policy: pol, Logger: logger, Now: now}
+}
+
+// databases returns an opener of the stack's database, closed when the
+// test ends.
+func (st *stack) databases(t testing.TB, logger *slog.Logger) *testDatabases {
 	dbs := &testDatabases{path: st.path, host: st.host, logger: logger}
 	t.Cleanup(dbs.close)
-	st.served = append(st.served, dbs)
-	return gateway.New(cfg, gateway.Deps{Verifier: v, Policy: pol, Databases: dbs, Logger: logger, Now: now})
+	return dbs
 }
 
 // testDatabases opens the one test database once (the same adapter as
