@@ -158,7 +158,9 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 		// The schema may have just changed in this apply: look keys up
 		// afresh.
 		h.db.pks.Delete(tableIndexName(st.Table))
-		caps[i] = h.db.prepareCapture(ctx, st, nil)
+		if caps[i], err = h.db.prepareCapture(ctx, st, nil); err != nil {
+			return nil, err
+		}
 	}
 	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, true, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) ([]int64, error) {
 		counts := make([]int64, len(stmts))

@@ -2,10 +2,12 @@ package spannerdb
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"github.com/spangate/spangate"
 	"google.golang.org/grpc/codes"
 )
 
@@ -163,9 +165,24 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 			if ap.settle(err, completed) {
 				continue
 			}
+			if completed && commitUnanswered(err) {
+				return spangate.Errorf(spangate.Unavailable, "%s: the commit got no answer, so whether it was made is unknown: %w", what, err).
+					WithHint("do not simply retry a change that is not idempotent: audit entries commit with their change, so spangate audit list (--table and --key for a row) shows whether it was made")
+			}
 			return err
 		}
 	})
+}
+
+// commitUnanswered reports whether err, from a transaction whose body ran
+// to its end, leaves the commit's outcome unknown: Spanner (or the
+// network) did not answer it, so it may have been applied.
+func commitUnanswered(err error) bool {
+	switch spanner.ErrCode(err) {
+	case codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Canceled:
+		return !errors.Is(err, context.Canceled)
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // settle records the outcome of a transaction in the chain and gives the

@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,9 @@ type primaryKey struct {
 // primaryKeyOf returns the primary key of table (optionally
 // schema-qualified), from INFORMATION_SCHEMA, cached per table. It returns
 // an Invalid error when the table does not exist.
+// errNoSuchTable is primaryKeyOf's error for a table the schema lacks.
+var errNoSuchTable = errors.New("no such table")
+
 func (d *DB) primaryKeyOf(ctx context.Context, table string) (primaryKey, error) {
 	name := tableIndexName(table)
 	if pk, ok := d.pks.Load(name); ok {
@@ -68,7 +72,7 @@ ORDER BY ORDINAL_POSITION`,
 		return primaryKey{}, mapErr(err, "look up the primary key of "+table)
 	}
 	if len(pk.cols) == 0 {
-		return primaryKey{}, spangate.Errorf(spangate.Invalid, "table %s does not exist", table)
+		return primaryKey{}, spangate.Errorf(spangate.Invalid, "table %s does not exist: %w", table, errNoSuchTable)
 	}
 	if schema != "" {
 		pk.table = schema + "." + pk.table
@@ -110,25 +114,31 @@ type capture struct {
 
 // prepareCapture rewrites st to return its rows' primary keys. When that
 // is not possible (the statement has a THEN RETURN of its own, or the
-// table's key cannot be found) it returns the statement unchanged with
-// keyed false: the entry then records the row count, the table as
-// written and KeysIncomplete.
-func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params map[string]any) capture {
+// table does not exist, so that the statement will fail) it returns the
+// statement unchanged with keyed false: the entry then records the row
+// count, the table as written and KeysIncomplete. When the key cannot be
+// looked up for another reason (Spanner unavailable, a timeout) it
+// returns that error: a change whose keys could not be recorded is not
+// made, so that "who changed this row" never misses one.
+func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params map[string]any) (capture, error) {
 	c := capture{stmt: spanner.Statement{SQL: st.SQL, Params: params}, table: st.Table}
 	if hasThenReturn(st.Node) || st.Table == "" {
-		return c
+		return c, nil
 	}
 	pk, err := d.primaryKeyOf(ctx, st.Table)
+	if errors.Is(err, errNoSuchTable) {
+		return c, nil
+	}
 	if err != nil {
-		return c
+		return capture{}, err
 	}
 	c.table, c.keyed = pk.table, true
 	if keys, ok := staticKeys(st.Node, pk, params); ok {
 		c.static = keys
-		return c
+		return c, nil
 	}
 	c.stmt.SQL = st.SQL + pk.thenReturn()
-	return c
+	return c, nil
 }
 
 // countOnly reports whether the statement's keys follow from its row
@@ -250,14 +260,18 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 	if e.Params == nil {
 		e.Params = audit.ParamHasher{}.HashAll(params)
 	}
-	c := d.prepareCapture(ctx, *st, params)
+	c, err := d.prepareCapture(ctx, *st, params)
+	if err != nil {
+		// Nothing ran: the caller may retry.
+		return 0, audit.Entry{}, err
+	}
 	rows, sealed, dmlErr, err := d.execGrouped(ctx, c, e)
 	if dmlErr != nil && c.keyed {
 		// The cached key may be stale (the table was dropped and created
 		// again with another key): look it up afresh and, if it changed,
 		// run once more. Nothing of the failed attempt committed.
 		d.pks.Delete(tableIndexName(st.Table))
-		if fresh := d.prepareCapture(ctx, *st, params); fresh.stmt.SQL != c.stmt.SQL {
+		if fresh, ferr := d.prepareCapture(ctx, *st, params); ferr == nil && fresh.stmt.SQL != c.stmt.SQL {
 			c = fresh
 			rows, sealed, dmlErr, err = d.execCaptured(ctx, c, e)
 		}
@@ -267,8 +281,9 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		return rows, sealed, nil
 	case dmlErr == nil:
 		// The statement ran; what failed is the audit read, its buffered
-		// rows at commit, or contention that outlasted the retries. In
-		// every case nothing committed and a retry may succeed.
+		// rows at commit, contention that outlasted the retries, or the
+		// commit got no answer. Nothing committed and a retry may succeed,
+		// except in the last case, which runAudited's error says.
 		if k := spangate.KindOf(err); k != spangate.Canceled && k != spangate.Unavailable {
 			err = &auditFailure{err}
 		}

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
@@ -19,13 +22,14 @@ import (
 
 // TestNetworkCutsKeepChangeAndEntryTogether runs audited updates from two
 // clients (two replicas) whose connections to the emulator go through a
-// proxy that cuts them all every 5 to 35 ms: statements and commits are
-// cut off half way, the Spanner client retries them on a new connection,
-// and a commit may even be applied though its caller saw an error. Read afterwards without the proxy, the database must show that
-// no change happened without its entry or twice for one call: each
-// counter was incremented exactly once per ok entry naming it, no call
-// left two ok entries, every call reported done has its entry, and the
-// chain verifies.
+// proxy that cuts them all every 5 to 35 ms and, every 300 ms, lets them
+// go silent for longer than a call may take: statements and commits are
+// cut off half way (the Spanner client retries those), or get no answer
+// (the caller gets an error although the commit may have been applied).
+// Read afterwards without the proxy, the database must show that no
+// change happened without its entry or twice for one call: each counter
+// was incremented exactly once per ok entry naming it, no call left two ok
+// entries, every call reported done has its entry, and the chain verifies.
 func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a few seconds")
@@ -41,9 +45,20 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 		}
 	}
 	proxy := emulatortest.NewProxy(t, emulatortest.Host(), 0)
+	// Count the commits that failed on the client's side of the proxy.
+	var commitErrs atomic.Int64
+	count := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err != nil && strings.HasSuffix(method, "/Commit") {
+			commitErrs.Add(1)
+		}
+		return err
+	})
+	const callTimeout = 150 * time.Millisecond
 	var dbs []*spannerdb.DB
 	for range 2 {
-		db, err := spannerdb.Open(t.Context(), path, spannerdb.Options{EmulatorHost: proxy.Addr(), CallTimeout: 5 * time.Second})
+		db, err := spannerdb.Open(t.Context(), path, spannerdb.Options{EmulatorHost: proxy.Addr(), CallTimeout: callTimeout,
+			ClientOptions: []option.ClientOption{option.WithGRPCDialOption(count)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +74,8 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 		failed atomic.Int64
 		slow   atomic.Int64 // calls of over 200 ms: a Spanner call retried after a cut
 		mu     sync.Mutex
-		done   = map[string]bool{} // calls reported done, by call id
+		done   = map[string]bool{}  // calls reported done, by call id
+		errs   = map[string]error{} // the errors of the calls that failed
 	)
 	for w := range writers {
 		wg.Go(func() {
@@ -77,6 +93,9 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 				}
 				if err != nil {
 					failed.Add(1)
+					mu.Lock()
+					errs[call] = err
+					mu.Unlock()
 					continue
 				}
 				mu.Lock()
@@ -85,9 +104,14 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 			}
 		})
 	}
-	var cuts, cutConns int
-	for ctx.Err() == nil {
+	var cuts, cutConns, stalls int
+	for lastStall := time.Now(); ctx.Err() == nil; {
 		time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
+		if time.Since(lastStall) > 300*time.Millisecond {
+			stalls += proxy.Stall()
+			time.Sleep(callTimeout + 50*time.Millisecond)
+			lastStall = time.Now()
+		}
 		cutConns += proxy.Cut()
 		cuts++
 	}
@@ -115,6 +139,13 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 			t.Errorf("call %s was reported done but has %d ok entries", call, okByCall[call])
 		}
 	}
+	// A call that failed although its change was made must have said that
+	// the outcome is unknown, never that nothing was committed.
+	for call, err := range errs {
+		if okByCall[call] > 0 && !strings.Contains(err.Error(), "whether it was made is unknown") {
+			t.Errorf("call %s was applied but failed with: %v", call, err)
+		}
+	}
 	var applied int64
 	for id := range counters {
 		row, err := check.Client().Single().ReadRow(t.Context(), "Counters", spanner.Key{int64(id)}, []string{"N"})
@@ -138,11 +169,12 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 	for _, db := range dbs {
 		groups += db.AuditStats().Groups
 	}
-	t.Logf("%d calls: %d reported done, %d failed, %d slowed by a retry, %d applied, %d in groups; %d cuts of %d connections; %d entries",
-		calls.Load(), len(done), failed.Load(), slow.Load(), applied, groups, cuts, cutConns, len(all))
-	// The Spanner client retries a call cut off (after 250 ms), so a cut
-	// that hit a call shows as a failed or a slow call.
-	if failed.Load()+slow.Load() == 0 || len(done) == 0 {
-		t.Errorf("%d calls failed, %d were slow and %d done: the cuts did not interrupt the work", failed.Load(), slow.Load(), len(done))
+	t.Logf("%d calls: %d reported done, %d failed (%d of them applied), %d slowed by a retry, %d in groups; %d commits failed; %d cuts of %d connections, %d connections stalled; %d entries",
+		calls.Load(), len(done), failed.Load(), applied-int64(len(done)), slow.Load(), groups, commitErrs.Load(), cuts, cutConns, stalls, len(all))
+	// The faults must have reached both the Spanner client (commits cut
+	// off or unanswered) and spangate's callers (calls that failed), or
+	// the test proved nothing.
+	if commitErrs.Load() == 0 || failed.Load() == 0 || len(done) == 0 {
+		t.Errorf("%d commits failed, %d calls failed and %d were done: the faults did not reach the work", commitErrs.Load(), failed.Load(), len(done))
 	}
 }

@@ -3,6 +3,7 @@ package emulatortest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -10,16 +11,24 @@ import (
 // Proxy is a TCP proxy in front of an emulator, for tests that need a
 // network between the Spanner clients and the emulator: it can hold the
 // traffic for a while in each direction (a round trip like Cloud
-// Spanner's) and cut every open connection (a network fault). Point a
-// client at Addr instead of Host. It stops when the test ends.
+// Spanner's), cut every open connection, or let them go silent (network
+// faults). Point a client at Addr instead of Host. It stops when the test
+// ends.
 type Proxy struct {
 	ln     net.Listener
 	target string
 	delay  time.Duration
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]*link // both ends of every open connection
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// link is one proxied connection.
+type link struct {
+	in, out net.Conn
+	stalled atomic.Bool // drop the traffic instead of forwarding it
 }
 
 // NewProxy starts a proxy to the emulator at target that holds each chunk
@@ -30,10 +39,13 @@ func NewProxy(t testing.TB, target string, delay time.Duration) *Proxy {
 	if err != nil {
 		t.Fatalf("emulatortest: proxy: %v", err)
 	}
-	p := &Proxy{ln: ln, target: target, delay: delay, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, delay: delay, conns: map[net.Conn]*link{}}
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		ln.Close()
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
 		p.Cut()
 		p.wg.Wait()
 	})
@@ -57,6 +69,22 @@ func (p *Proxy) Cut() int {
 	return n
 }
 
+// Stall makes every connection open through the proxy drop all traffic
+// from now on, in both directions, without closing it: a network that
+// went silent. Calls on those connections get no answer until their
+// deadline, so a request that reached the emulator may have been carried
+// out although its caller sees an error. New connections are forwarded
+// as usual; Cut closes the stalled ones. It returns how many client
+// connections it stalled.
+func (p *Proxy) Stall() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.conns {
+		l.stalled.Store(true)
+	}
+	return len(p.conns) / 2
+}
+
 func (p *Proxy) accept() {
 	for {
 		in, err := p.ln.Accept()
@@ -68,17 +96,24 @@ func (p *Proxy) accept() {
 			in.Close()
 			continue
 		}
+		l := &link{in: in, out: out}
 		p.mu.Lock()
-		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
+		if p.closed {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
+		p.conns[in], p.conns[out] = l, l
 		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(out, in) })
-		p.wg.Go(func() { p.pipe(in, out) })
+		p.wg.Go(func() { p.pipe(l, out, in) })
+		p.wg.Go(func() { p.pipe(l, in, out) })
 	}
 }
 
 // pipe copies src to dst, writing each chunk delay after it was read, and
 // closes both when either side ends.
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 	type chunk struct {
 		b   []byte
 		due time.Time
@@ -89,6 +124,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		defer close(done)
 		for c := range q {
 			time.Sleep(time.Until(c.due))
+			if l.stalled.Load() {
+				continue
+			}
 			if _, err := dst.Write(c.b); err != nil {
 				break
 			}
