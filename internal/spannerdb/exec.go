@@ -3,7 +3,6 @@ package spannerdb
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -35,9 +34,6 @@ type primaryKey struct {
 // primaryKeyOf returns the primary key of table (optionally
 // schema-qualified), from INFORMATION_SCHEMA, cached per table. It returns
 // an Invalid error when the table does not exist.
-// errNoSuchTable is primaryKeyOf's error for a table the schema lacks.
-var errNoSuchTable = errors.New("no such table")
-
 func (d *DB) primaryKeyOf(ctx context.Context, table string) (primaryKey, error) {
 	name := tableIndexName(table)
 	if pk, ok := d.pks.Load(name); ok {
@@ -72,7 +68,7 @@ ORDER BY ORDINAL_POSITION`,
 		return primaryKey{}, mapErr(err, "look up the primary key of "+table)
 	}
 	if len(pk.cols) == 0 {
-		return primaryKey{}, spangate.Errorf(spangate.Invalid, "table %s does not exist: %w", table, errNoSuchTable)
+		return primaryKey{}, spangate.Errorf(spangate.Invalid, "table %s does not exist", table)
 	}
 	if schema != "" {
 		pk.table = schema + "." + pk.table
@@ -113,24 +109,26 @@ type capture struct {
 }
 
 // prepareCapture rewrites st to return its rows' primary keys. When that
-// is not possible (the statement has a THEN RETURN of its own, or the
-// table does not exist, so that the statement will fail) it returns the
+// is not possible (the statement has a THEN RETURN of its own, the table
+// does not exist, so that the statement will fail, or the backend cannot
+// answer the lookup, as the in-process fake cannot) it returns the
 // statement unchanged with keyed false: the entry then records the row
-// count, the table as written and KeysIncomplete. When the key cannot be
-// looked up for another reason (Spanner unavailable, a timeout) it
-// returns that error: a change whose keys could not be recorded is not
-// made, so that "who changed this row" never misses one.
+// count, the table as written and KeysIncomplete. When the lookup failed
+// for a passing reason (Spanner did not answer in time, the call was
+// canceled) it returns that error instead: a change whose keys could have
+// been recorded is not made without them, so that "who changed this row"
+// never misses one.
 func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params map[string]any) (capture, error) {
 	c := capture{stmt: spanner.Statement{SQL: st.SQL, Params: params}, table: st.Table}
 	if hasThenReturn(st.Node) || st.Table == "" {
 		return c, nil
 	}
 	pk, err := d.primaryKeyOf(ctx, st.Table)
-	if errors.Is(err, errNoSuchTable) {
-		return c, nil
+	if k := spangate.KindOf(err); err != nil && (k == spangate.Unavailable || k == spangate.Canceled) {
+		return capture{}, err
 	}
 	if err != nil {
-		return capture{}, err
+		return c, nil
 	}
 	c.table, c.keyed = pk.table, true
 	if keys, ok := staticKeys(st.Node, pk, params); ok {
@@ -223,8 +221,9 @@ func (c capture) run(ctx context.Context, txn *spanner.ReadWriteTransaction) (ro
 //
 // e describes the request: principal, run metadata, action (default
 // "write"), database. ExecDML fills in Statement (when empty), Params
-// (unkeyed hashes of the values, when e.Params is nil), Result, Rows, Table
-// and Keys.
+// (unkeyed hashes of the values, when e.Params is nil: a caller with a
+// parameter hash key sets e.Params itself and calls ExecParsed), Result,
+// Rows, Table and Keys.
 //
 // When the statement fails, nothing of it commits; ExecDML then appends a
 // "failed" entry in a transaction of its own (with parameter values
@@ -236,13 +235,22 @@ func (d *DB) ExecDML(ctx context.Context, sql string, params map[string]any, e a
 	if err != nil {
 		return 0, audit.Entry{}, err
 	}
+	if e.Params == nil {
+		e.Params = audit.ParamHasher{}.HashAll(params)
+	}
 	return d.ExecParsed(ctx, &st, params, e)
 }
 
 // ExecParsed is ExecDML for a statement already parsed by sqlstmt, so a
 // caller that classified it (the gateway, for policy) does not parse it
-// again.
+// again. e.Params must hold the parameters' hashes (audit.ParamHasher),
+// made with the caller's key: ExecParsed does not hash values itself, so
+// that no entry ends up hashed without the key the caller was configured
+// with.
 func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+	if len(params) != len(e.Params) {
+		return 0, audit.Entry{}, spangate.Errorf(spangate.Internal, "the audit entry hashes %d parameters, the statement has %d", len(e.Params), len(params))
+	}
 	if st.Kind != sqlstmt.DML {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "%s is not a DML statement", st.Verb).
 			WithHint("ExecDML runs INSERT, UPDATE and DELETE; queries go through Query")
@@ -256,9 +264,6 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 	}
 	if e.Action == "" {
 		e.Action = string(spangate.ActionWrite)
-	}
-	if e.Params == nil {
-		e.Params = audit.ParamHasher{}.HashAll(params)
 	}
 	c, err := d.prepareCapture(ctx, *st, params)
 	if err != nil {
