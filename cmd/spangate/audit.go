@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -93,20 +94,23 @@ chain must still hold that entry with that hash.`,
 	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify (repeatable)")
 	var keyFile string
 	hashParam := &cobra.Command{
-		Use:   "hash-param NAME=VALUE...",
+		Use:   "hash-param [NAME=VALUE]...",
 		Short: "Print the hash an audit entry records for a parameter value, to check a claimed value",
 		Long: `hash-param prints what an audit entry's params hold for NAME=VALUE: the hash
 of the value, salted with the parameter's name. VALUE is read as exec's
 --param reads it (JSON when it is valid JSON, a string otherwise), so the
-hash matches the entry of a statement run with the same --param.
+hash matches the entry of a statement run with the same --param. With no
+arguments it reads NAME=VALUE lines from standard input, which keeps the
+values out of the shell's history and the process list.
 
 Entries written by a gateway with audit.param_hash_key_file hold
 "hmac-sha256:<key id>:<hex>" hashes: pass the same key file (--key-file or
 SPANGATE_PARAM_HASH_KEY_FILE) to reproduce them. Without a key the hash is
 "sha256:<hex>". Nothing is read from the database.`,
 		Example: `  spangate audit hash-param id=42 email=ada@example.com
-  spangate audit hash-param --key-file /run/secrets/param-key id=42 --format json`,
-		Args: cobra.MinimumNArgs(1),
+  spangate audit hash-param --key-file /run/secrets/param-key id=42 --format json
+  printf 'email=%s\n' "$EMAIL" | spangate audit hash-param --key-file /run/secrets/param-key`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditHashParam(args, keyFile, f.format) },
 	}
 	hashParam.Flags().StringVar(&keyFile, "key-file", "", "the parameter hash key file (base64; env SPANGATE_PARAM_HASH_KEY_FILE)")
@@ -117,6 +121,21 @@ SPANGATE_PARAM_HASH_KEY_FILE) to reproduce them. Without a key the hash is
 func (a *app) runAuditHashParam(args []string, keyFile, format string) error {
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
+	}
+	if len(args) == 0 {
+		sc := bufio.NewScanner(a.stdin)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			if line := strings.TrimRight(sc.Text(), "\r"); line != "" {
+				args = append(args, line)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read NAME=VALUE lines from standard input: %w", err)
+		}
+		if len(args) == 0 {
+			return usageError{err: fmt.Errorf("no parameter: give NAME=VALUE arguments, or NAME=VALUE lines on standard input")}
+		}
 	}
 	raw, err := parseParams(args)
 	if err != nil {

@@ -98,7 +98,15 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 		return err
 	}
 	if f.paramKeyFile != "" && a.gatewayURL(&f.targetFlags) != "" {
-		return usageError{err: fmt.Errorf("--param-hash-key-file applies to direct mode only: through a gateway, the gateway hashes with its own audit.param_hash_key_file")}
+		return usageError{err: fmt.Errorf("--param-hash-key-file applies to direct mode only, and --gateway or SPANGATE_URL chose the gateway, which hashes with its own audit.param_hash_key_file: drop the flag, or unset SPANGATE_URL to run directly")}
+	}
+	var hasher audit.ParamHasher
+	if a.gatewayURL(&f.targetFlags) == "" {
+		if file := cmp.Or(f.paramKeyFile, a.getenv(envParamHashKeyFile)); file != "" {
+			if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
+				return err
+			}
+		}
 	}
 	var res execute.Result
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
@@ -109,13 +117,6 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		var err error
-		var hasher audit.ParamHasher
-		file := cmp.Or(f.paramKeyFile, a.getenv(envParamHashKeyFile))
-		if file != "" {
-			if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
-				return err
-			}
-		}
 		res, err = a.execDirect(ctx, db, f.sql, params, hasher)
 		return err
 	})

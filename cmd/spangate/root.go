@@ -82,7 +82,24 @@ then, in another shell, paste the export lines it prints and run:
 		a.wifCommand(),
 		a.versionCommand(),
 	)
+	argsAreUsage(root)
 	return root
+}
+
+// argsAreUsage makes the argument checks of cmd and its subcommands
+// usage errors (exit 2), like cobra's flag errors.
+func argsAreUsage(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		argsAreUsage(sub)
+	}
 }
 
 func (a *app) setupLogger() error {

@@ -227,6 +227,18 @@ func NewParamHasher(key []byte) (ParamHasher, error) {
 	return ParamHasher{key: slices.Clone(key), id: hex.EncodeToString(sum[:4])}, nil
 }
 
+// String describes the hasher without its key, so that formatting it
+// (%v, %+v, a log line) never shows the key.
+func (h ParamHasher) String() string {
+	if h.key == nil {
+		return "ParamHasher(sha256)"
+	}
+	return "ParamHasher(hmac-sha256, key " + h.id + ")"
+}
+
+// GoString is String, for %#v.
+func (h ParamHasher) GoString() string { return h.String() }
+
 // KeyID names the hasher's key (8 hex digits derived from it, which do not
 // reveal it), or is empty for the unkeyed hasher.
 func (h ParamHasher) KeyID() string { return h.id }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -142,6 +143,11 @@ func TestParamHasher(t *testing.T) {
 	key[0] = 'x' // the hasher keeps its own copy
 	if again, _ := NewParamHasher([]byte("0123456789abcdef0123456789abcdef")); again.Hash("id", int64(42)) != keyed.Hash("id", int64(42)) {
 		t.Error("the hasher does not keep its own copy of the key")
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(f, keyed); got != "ParamHasher(hmac-sha256, key "+keyed.KeyID()+")" {
+			t.Errorf("%s of a keyed hasher = %q", f, got)
+		}
 	}
 	if _, err := NewParamHasher(make([]byte, MinParamKeyBytes-1)); err == nil || !strings.Contains(err.Error(), "openssl rand") {
 		t.Errorf("a short key: %v", err)

@@ -34,6 +34,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -129,7 +130,8 @@ type Deps struct {
 	// Metrics is the registry the gateway's collectors are registered on,
 	// served at /metrics; nil means a new registry of its own.
 	Metrics *prometheus.Registry
-	// ReadFile reads session key files; nil means os.ReadFile.
+	// ReadFile reads key files (session keys, the parameter hash key); nil
+	// means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
 }
 
@@ -185,7 +187,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	params, err := loadParamHasher(cfg, deps)
+	params, err := loadParamHasher(cfg, deps, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -214,14 +216,29 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// loadParamHasher reads the parameter hash key when one is configured.
-func loadParamHasher(cfg *config.Config, deps Deps) (audit.ParamHasher, error) {
+// loadParamHasher reads the parameter hash key when one is configured. A
+// key that is also a session key is refused: the parameter key is handed
+// to auditors and to direct-mode users, and a session key mints sessions.
+func loadParamHasher(cfg *config.Config, deps Deps, sessionKeys []sessionKey) (audit.ParamHasher, error) {
 	if cfg.Audit.ParamHashKeyFile == "" {
 		return audit.ParamHasher{}, nil
 	}
-	h, err := ReadParamHasher(deps.ReadFile, cfg.Audit.ParamHashKeyFile)
+	fail := func(err error) (audit.ParamHasher, error) {
+		return audit.ParamHasher{}, spangate.Errorf(spangate.Invalid, "audit.param_hash_key_file: %w", err)
+	}
+	key, err := readKeyFile(deps.ReadFile, cfg.Audit.ParamHashKeyFile)
 	if err != nil {
-		return h, spangate.Errorf(spangate.Invalid, "audit.param_hash_key_file: %w", err)
+		return fail(err)
+	}
+	for _, k := range sessionKeys {
+		if hmac.Equal(k.secret, key) {
+			return fail(spangate.Errorf(spangate.Invalid, "the parameter hash key is session key %q: anyone given it to check parameter hashes could mint session tokens", k.id).
+				WithHint("make a separate key for parameter hashes: openssl rand -base64 32"))
+		}
+	}
+	h, err := audit.NewParamHasher(key)
+	if err != nil {
+		return fail(err)
 	}
 	deps.Logger.Info("parameter values are hashed with a key", "key_id", h.KeyID())
 	return h, nil
@@ -231,23 +248,29 @@ func loadParamHasher(cfg *config.Config, deps Deps) (audit.ParamHasher, error) {
 // name (base64 text, at least 32 bytes once decoded), read with readFile.
 // The CLI uses it for direct mode, with the gateway's key file.
 func ReadParamHasher(readFile func(string) ([]byte, error), name string) (audit.ParamHasher, error) {
-	fail := func(err error) (audit.ParamHasher, error) {
-		return audit.ParamHasher{}, spangate.Errorf(spangate.Invalid, "parameter hash key file %s: %w", name, err).
-			WithHint("write a key made with openssl rand -base64 32 to the file (the same on every replica and for direct mode), readable by spangate")
-	}
-	b, err := readFile(name)
+	key, err := readKeyFile(readFile, name)
 	if err != nil {
-		return fail(err)
-	}
-	key, err := config.DecodeKey(string(b))
-	if err != nil {
-		return fail(err)
+		return audit.ParamHasher{}, err
 	}
 	h, err := audit.NewParamHasher(key)
 	if err != nil {
-		return fail(err)
+		return audit.ParamHasher{}, spangate.Errorf(spangate.Invalid, "parameter hash key file %s: %w", name, err)
 	}
 	return h, nil
+}
+
+// readKeyFile reads and decodes the parameter hash key file.
+func readKeyFile(readFile func(string) ([]byte, error), name string) ([]byte, error) {
+	b, err := readFile(name)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "read the parameter hash key: %w", err).
+			WithHint("make the file readable by spangate; it holds a key made with openssl rand -base64 32, the same for every replica and for direct mode")
+	}
+	key, err := config.DecodeKey(string(b))
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "parameter hash key file %s: %w", name, err)
+	}
+	return key, nil
 }
 
 // loadKeys decodes the configured session keys, reading key files, or makes

@@ -215,12 +215,13 @@ func TestMetricsAndHealth(t *testing.T) {
 // TestKeyedParamHashes: with audit.param_hash_key_file, the entries of an
 // exec and of a denial hold HMAC hashes under that key, which a hasher
 // with the same key reproduces and the unkeyed hash does not; a key file
-// that is missing or too short stops the gateway from starting, naming
-// the setting.
+// that is missing, too short or a session key stops the gateway from
+// starting, naming the setting.
 func TestKeyedParamHashes(t *testing.T) {
 	st := newStack(t, "CREATE TABLE T (Id INT64 NOT NULL, S STRING(MAX)) PRIMARY KEY (Id)")
+	const paramKey = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=" // 32 bytes
 	keyFile := filepath.Join(t.TempDir(), "param.key")
-	writeFile(t, keyFile, key1+"\n")
+	writeFile(t, keyFile, paramKey+"\n")
 	cfg := st.config(t, func(c *config.Config) { c.Audit.ParamHashKeyFile = keyFile })
 	h := st.server(t, cfg, nil).Handler()
 	admin := login(t, h, st.iss.mint(t, repoAdmin, nil))
@@ -228,7 +229,7 @@ func TestKeyedParamHashes(t *testing.T) {
 	nobody := login(t, h, st.iss.mint(t, repoNobody, nil))
 	wantStatus(t, "denied", exec(nobody, "UPDATE T SET S = @s WHERE Id = @id", map[string]any{"id": 7, "s": "y"}), 403)
 
-	key, err := config.DecodeKey(key1)
+	key, err := config.DecodeKey(paramKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +258,16 @@ func TestKeyedParamHashes(t *testing.T) {
 
 	short := filepath.Join(t.TempDir(), "short.key")
 	writeFile(t, short, "c2hvcnQ=\n")
-	for _, file := range []string{filepath.Join(t.TempDir(), "missing.key"), short} {
+	session := filepath.Join(t.TempDir(), "session.key")
+	writeFile(t, session, key1) // the test config's session key k1
+	for file, want := range map[string]string{
+		filepath.Join(t.TempDir(), "missing.key"): "no such file",
+		short:   "5 bytes long",
+		session: `is session key "k1"`,
+	} {
 		_, err := gatewayNew(t, st, st.config(t, func(c *config.Config) { c.Audit.ParamHashKeyFile = file }))
-		if err == nil || spangate.KindOf(err) != spangate.Invalid || !strings.Contains(err.Error(), "audit.param_hash_key_file") {
-			t.Errorf("key file %s: err = %v", file, err)
+		if err == nil || spangate.KindOf(err) != spangate.Invalid || !strings.Contains(err.Error(), "audit.param_hash_key_file") || !strings.Contains(err.Error(), want) {
+			t.Errorf("key file %s: err = %v; want one naming the setting and saying %q", file, err, want)
 		}
 	}
 }
