@@ -6,6 +6,12 @@ import (
 	"fmt"
 )
 
+// ErrOutcomeUnknown marks the error of a change whose commit got no answer
+// (a timeout, a lost connection): it may or may not have been made, so the
+// caller must find out (the audit trail, the migration history) before it
+// repeats a change that is not safe to repeat. Test with errors.Is.
+var ErrOutcomeUnknown = errors.New("the outcome is unknown")
+
 // Kind classifies an error by what the caller can do about it. Each kind is
 // mapped once to a process exit code (in cmd/spangate) and once to an HTTP
 // status (in the gateway).

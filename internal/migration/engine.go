@@ -525,6 +525,13 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 			}
 		}
 		st := &p.File.Statements[p.From]
+		if errors.Is(err, spangate.ErrOutcomeUnknown) {
+			// The history row commits with the DML, so the next apply
+			// knows whether it ran; the failure saved above never sets
+			// the stored progress back.
+			return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d may or may not have been applied: %w", p.File.Path, st.Line, p.File.Version, err).
+				WithHint("re-run apply: the history row is written in the same transaction as the DML, so apply knows whether it ran and never runs it twice")
+		}
 		return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d failed and was rolled back: %w", p.File.Path, st.Line, p.File.Version, err).
 			WithHint(dmlHint(err))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -442,5 +443,48 @@ func TestApplyUnderInjectedAborts(t *testing.T) {
 				t.Errorf("Orders has %d rows, want 2", n)
 			}
 		})
+	}
+}
+
+// lostCommit runs a DML step for real, then reports that its commit got
+// no answer, as a timeout after the commit reached Spanner would.
+type lostCommit struct {
+	migration.HistoryStore
+	lost bool
+}
+
+func (l *lostCommit) ApplyDML(ctx context.Context, lease migration.Lease, stmts []string, rec migration.Record, from int) ([]int64, error) {
+	counts, err := l.HistoryStore.ApplyDML(ctx, lease, stmts, rec, from)
+	if err != nil || l.lost {
+		return counts, err
+	}
+	l.lost = true
+	return nil, spangate.Errorf(spangate.Unavailable, "apply DML: the commit got no answer, so whether it was made is unknown: %w", spangate.ErrOutcomeUnknown)
+}
+
+// TestLostCommitOfDMLRunsItOnce: a DML step whose commit was applied but
+// whose answer was lost fails the apply with an error that says so (not
+// "rolled back"), and the next apply does not run it again.
+func TestLostCommitOfDMLRunsItOnce(t *testing.T) {
+	db := openDB(t)
+	set := mustSet(t, map[string]string{
+		"0001_t.sql":    "CREATE TABLE T (Id INT64 NOT NULL, N INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0002_seed.sql": "INSERT INTO T (Id, N) VALUES (1, 0);",
+		"0003_bump.sql": "UPDATE T SET N = N + 1 WHERE Id = 1;",
+	})
+	e := engineFor(db, "lost")
+	e.History = &lostCommit{HistoryStore: db}
+	_, err := e.Apply(t.Context(), set)
+	if err == nil || !strings.Contains(err.Error(), "may or may not have been applied") || strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("apply with a lost commit: %v", err)
+	}
+	if _, err := engineFor(db, "again").Apply(t.Context(), set); err != nil {
+		t.Fatalf("the next apply: %v", err)
+	}
+	if n := count(t, db, "SELECT N FROM T WHERE Id = 1"); n != 1 {
+		t.Errorf("N = %d after the bump migration: the DML ran %d times", n, n)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM T"); n != 1 {
+		t.Errorf("T has %d rows; the seed ran more than once", n)
 	}
 }

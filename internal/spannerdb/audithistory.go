@@ -64,14 +64,10 @@ func (h *AuditedHistory) History(ctx context.Context) ([]migration.Record, error
 // Save writes history rows and the audit entries of what they record, in
 // one transaction, if l still holds the lock.
 func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
-	err := h.db.saveHistory(ctx, "write the migration history and its audit", l, recs, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
+	err := h.db.saveHistory(ctx, "write the migration history and its audit", l, recs, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender, recs []migration.Record, before []progress) error {
 		var entries []audit.Entry
-		for _, r := range recs {
-			before, err := storedProgress(ctx, txn, r.Version)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, h.saveEntries(before, r)...)
+		for i, r := range recs {
+			entries = append(entries, h.saveEntries(before[i], r)...)
 		}
 		if len(entries) == 0 {
 			return nil

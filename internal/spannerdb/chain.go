@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 				continue
 			}
 			if completed && commitUnanswered(err) {
-				return spangate.Errorf(spangate.Unavailable, "%s: the commit got no answer, so whether it was made is unknown: %w", what, err).
+				return spangate.Errorf(spangate.Unavailable, "%s: the commit got no answer, so whether it was made is unknown: %w", what, outcomeUnknown{err}).
 					WithHint("do not simply retry a change that is not idempotent: audit entries commit with their change, so spangate audit list (--table and --key for a row) shows whether it was made")
 			}
 			return err
@@ -174,15 +175,18 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 	})
 }
 
+// outcomeUnknown wraps the error of a commit that got no answer, so that
+// errors.Is(err, spangate.ErrOutcomeUnknown) holds; it reads as err.
+type outcomeUnknown struct{ error }
+
+func (u outcomeUnknown) Is(target error) bool { return target == spangate.ErrOutcomeUnknown }
+func (u outcomeUnknown) Unwrap() error        { return u.error }
+
 // commitUnanswered reports whether err, from a transaction whose body ran
-// to its end, leaves the commit's outcome unknown: Spanner (or the
-// network) did not answer it, so it may have been applied.
+// to its end, leaves the commit's outcome unknown (see unknownOutcome) for
+// a caller that is still waiting: not the caller's own cancellation.
 func commitUnanswered(err error) bool {
-	switch spanner.ErrCode(err) {
-	case codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Canceled:
-		return !errors.Is(err, context.Canceled)
-	}
-	return errors.Is(err, context.DeadlineExceeded)
+	return unknownOutcome(err) && !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), context.Canceled.Error())
 }
 
 // settle records the outcome of a transaction in the chain and gives the

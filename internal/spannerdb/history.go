@@ -254,20 +254,50 @@ func (d *DB) runMaybeAudited(ctx context.Context, what string, audited bool, fn 
 	return d.runRW(ctx, what, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error { return fn(ctx, txn, nil) })
 }
 
+// saveHook runs inside a history transaction, after the lease check and
+// before the history rows are buffered, with the records that will be
+// written and the progress stored before each, and appends to the audit
+// chain with ap. It must be safe to run again.
+type saveHook func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender, recs []migration.Record, before []progress) error
+
 // saveHistory is Save with an optional hook that writes more in the same
 // transaction (the audit entries of an AuditedHistory).
-func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, recs []migration.Record, hook txnHook) error {
+//
+// A record is never written over a stored row that shows more statements
+// applied than the record does. That happens only when a DML step
+// committed, with its history row, although the engine saw an error (the
+// commit got no answer): writing the engine's record of the failure would
+// set the progress back, and the next apply would run those statements
+// again. The stored row, which is the truth, is kept instead.
+func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, recs []migration.Record, hook saveHook) error {
 	return d.runMaybeAudited(ctx, what, hook != nil, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		if err := checkLease(ctx, txn, l); err != nil {
 			return err
 		}
+		saved := make([]migration.Record, 0, len(recs))
+		before := make([]progress, 0, len(recs))
+		for _, r := range recs {
+			p, err := storedProgress(ctx, txn, r.Version)
+			if err != nil {
+				return err
+			}
+			if p.applied > r.StatementsApplied {
+				d.logger.Warn("the migration history shows more statements applied than this run knew (a commit whose answer was lost); keeping it",
+					"version", r.Version, "stored", p.applied, "record", r.StatementsApplied)
+				continue
+			}
+			saved, before = append(saved, r), append(before, p)
+		}
 		if hook != nil {
-			if err := hook(ctx, txn, ap); err != nil {
+			if err := hook(ctx, txn, ap, saved, before); err != nil {
 				return err
 			}
 		}
-		ms := make([]*spanner.Mutation, len(recs))
-		for i, r := range recs {
+		if len(saved) == 0 {
+			return nil
+		}
+		ms := make([]*spanner.Mutation, len(saved))
+		for i, r := range saved {
 			ms[i] = recordMutation(r, l.Fence)
 		}
 		return txn.BufferWrite(ms)
