@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/spangate/spangate/internal/audit"
@@ -154,14 +153,7 @@ UPDATE Items SET Name = 'd' WHERE Id > 0;`,
 
 func TestAuditedMigrationHistory(t *testing.T) {
 	db, _ := openAudited(t)
-	fsys := fstest.MapFS{}
-	for name, content := range migrations {
-		fsys["migrations/"+name] = &fstest.MapFile{Data: []byte(content)}
-	}
-	set, err := migration.ReadDir(fsys, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := readSet(t, migrations)
 	who := actor("deployer")
 	who.Action = ""
 	eng := &migration.Engine{Locks: db, History: db.WithAudit(who, set.Files...), Schema: db, Partitioned: db,

@@ -47,14 +47,7 @@ func TestNetworkFaultsDuringApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	fsys := fstest.MapFS{}
-	for name, content := range faultyMigrations {
-		fsys["m/"+name] = &fstest.MapFile{Data: []byte(content)}
-	}
-	set, err := migration.ReadDir(fsys, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := readSet(t, faultyMigrations)
 
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
@@ -189,4 +182,18 @@ func TestFailureRecordNeverSetsProgressBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readSet reads files (name to content) as a migrations directory.
+func readSet(t testing.TB, files map[string]string) *migration.Set {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for name, content := range files {
+		fsys["migrations/"+name] = &fstest.MapFile{Data: []byte(content)}
+	}
+	set, err := migration.ReadDir(fsys, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }
