@@ -12,6 +12,16 @@ import (
 // repeats a change that is not safe to repeat. Test with errors.Is.
 var ErrOutcomeUnknown = errors.New("the outcome is unknown")
 
+// OutcomeUnknown marks err as the error of a change whose outcome is
+// unknown: errors.Is(result, ErrOutcomeUnknown) holds, and the result
+// reads as err.
+func OutcomeUnknown(err error) error { return outcomeUnknown{err} }
+
+type outcomeUnknown struct{ error }
+
+func (u outcomeUnknown) Is(target error) bool { return target == ErrOutcomeUnknown }
+func (u outcomeUnknown) Unwrap() error        { return u.error }
+
 // Kind classifies an error by what the caller can do about it. Each kind is
 // mapped once to a process exit code (in cmd/spangate) and once to an HTTP
 // status (in the gateway).

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -32,7 +33,9 @@ type Target interface {
 	ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error)
 	// AppendAudit seals e onto the audit chain.
 	AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error)
-	// UpdateSchema sends a schema change and waits for it.
+	// UpdateSchema sends a schema change and waits for it; it returns the
+	// statements applied, or -1 when the change was sent and its outcome
+	// is unknown.
 	UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error)
 }
 
@@ -40,7 +43,8 @@ type Target interface {
 // A nil Observer is fine.
 type Observer interface {
 	// AuditWrite reports one audit write of an entry with result, and the
-	// error when it failed.
+	// error when it failed (wrapping spangate.ErrOutcomeUnknown when the
+	// write's commit got no answer, so the entry may exist).
 	AuditWrite(result string, err error)
 	// SchemaOperation reports a schema change sent.
 	SchemaOperation()
@@ -114,12 +118,19 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 		e.Result = audit.ResultOK
 		n, _, err := t.ExecParsed(ctx, st, params, e)
 		if err != nil {
-			// ExecParsed recorded a failed statement itself; Unavailable
-			// means the audit entry could not be written, and nothing
-			// committed.
-			if spangate.KindOf(err) == spangate.Unavailable {
+			switch {
+			case errors.Is(err, spangate.ErrOutcomeUnknown):
+				// The commit, entry included, got no answer: the entry
+				// may have been written with the change.
 				obs.AuditWrite(audit.ResultOK, err)
-			} else {
+			case spangate.KindOf(err) == spangate.Canceled:
+				// Interrupted before anything committed: nothing written.
+			case spangate.KindOf(err) == spangate.Unavailable:
+				// The entry, or Spanner, could not be written or reached:
+				// nothing committed.
+				obs.AuditWrite(audit.ResultOK, err)
+			default:
+				// ExecParsed recorded the failed statement itself.
 				obs.AuditWrite(audit.ResultFailed, nil)
 			}
 			return Result{}, err
@@ -141,7 +152,15 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 		}
 		obs.AuditWrite(e.Result, nil)
 		obs.SchemaOperation()
-		if _, err := t.UpdateSchema(ctx, newOperationID(), []string{st.SQL}); err != nil {
+		opID := newOperationID()
+		if applied, err := t.UpdateSchema(ctx, opID, []string{st.SQL}); err != nil {
+			if applied < 0 {
+				// Sent, and no answer: Spanner may still apply it. The
+				// entry written above says it was sent; a failed entry
+				// would be a guess.
+				return Result{}, spangate.Errorf(spangate.KindOf(err), "the schema change got no answer, so whether it was made is unknown (operation %s): %w", opID, spangate.OutcomeUnknown(err)).
+					WithHint("check the live schema (spangate schema dump) before you send it again")
+			}
 			recordFailure(ctx, t, e, err, params, obs)
 			return Result{}, err
 		}

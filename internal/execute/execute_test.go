@@ -17,6 +17,7 @@ type target struct {
 	calls                              []string
 	entries                            []audit.Entry
 	queryErr, dmlErr, auditErr, ddlErr error
+	ddlLost                            bool // UpdateSchema reports the outcome unknown (-1)
 }
 
 func (t *target) Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error) {
@@ -44,6 +45,9 @@ func (t *target) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, e
 
 func (t *target) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
 	t.calls = append(t.calls, "ddl")
+	if t.ddlLost {
+		return -1, spangate.Errorf(spangate.Unavailable, "connection lost (test)")
+	}
 	return len(stmts), t.ddlErr
 }
 
@@ -68,6 +72,8 @@ func TestRun(t *testing.T) {
 		wantKind  spangate.Kind // 0 with wantOK
 		wantOK    bool
 		wantRows  int64
+		// wantUnknown: the error says the outcome is unknown.
+		wantUnknown bool
 	}{
 		{name: "query is answered after it is recorded", sql: "SELECT 1", wantCalls: []string{"query", "audit:ok"}, wantOK: true, wantRows: 1},
 		{name: "query not answered when the audit fails", sql: "SELECT 1", tg: target{auditErr: boom}, wantCalls: []string{"query", "audit:ok"}, wantKind: spangate.Unavailable},
@@ -78,6 +84,7 @@ func TestRun(t *testing.T) {
 		{name: "DDL recorded before it is sent", sql: "CREATE TABLE X (Id INT64) PRIMARY KEY (Id)", wantCalls: []string{"audit:ok", "ddl"}, wantOK: true},
 		{name: "DDL not sent when the audit fails", sql: "DROP TABLE X", tg: target{auditErr: boom}, wantCalls: []string{"audit:ok"}, wantKind: spangate.Unavailable},
 		{name: "failed DDL gets a second entry", sql: "DROP TABLE X", tg: target{ddlErr: boom}, wantCalls: []string{"audit:ok", "ddl", "audit:failed"}, wantKind: spangate.Internal},
+		{name: "DDL whose outcome is unknown gets no failed entry", sql: "DROP TABLE X", tg: target{ddlLost: true}, wantCalls: []string{"audit:ok", "ddl"}, wantKind: spangate.Unavailable, wantUnknown: true},
 		{name: "DDL takes no parameters", sql: "DROP TABLE X", params: map[string]any{"a": "b"}, wantKind: spangate.Invalid},
 	}
 	for _, tt := range tests {
@@ -90,6 +97,9 @@ func TestRun(t *testing.T) {
 				}
 			} else if k := spangate.KindOf(err); err == nil || k != tt.wantKind {
 				t.Fatalf("Run error = %v (kind %v), want kind %v", err, k, tt.wantKind)
+			}
+			if got := errors.Is(err, spangate.ErrOutcomeUnknown); got != tt.wantUnknown {
+				t.Errorf("outcome unknown = %v (%v), want %v", got, err, tt.wantUnknown)
 			}
 			if got, _ := json.Marshal(tg.calls); string(got) != mustJSON(tt.wantCalls) {
 				t.Errorf("calls = %s, want %s", got, mustJSON(tt.wantCalls))

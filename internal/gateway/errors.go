@@ -19,6 +19,10 @@ type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Hint    string `json:"hint,omitempty"`
+	// Outcome is "unknown" when the change's commit got no answer, so it
+	// may have been made (spangate.ErrOutcomeUnknown); otherwise absent,
+	// and nothing of a failed request was committed.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // ErrorResponse wraps ErrorBody as the whole response body.
@@ -62,6 +66,9 @@ func StatusOf(k spangate.Kind) int {
 func errorBody(err error) ErrorBody {
 	k := spangate.KindOf(err)
 	b := ErrorBody{Code: k.String(), Message: err.Error(), Hint: spangate.HintOf(err)}
+	if errors.Is(err, spangate.ErrOutcomeUnknown) {
+		b.Outcome = "unknown"
+	}
 	if k == spangate.Internal {
 		b.Message = "internal error; the gateway's log has the details"
 		b.Hint = ""

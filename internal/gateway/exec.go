@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -83,7 +84,11 @@ type execObserver struct {
 
 func (o execObserver) AuditWrite(result string, err error) {
 	outcome := "written"
-	if err != nil {
+	switch {
+	case errors.Is(err, spangate.ErrOutcomeUnknown):
+		outcome = "unknown"
+		o.s.log.Warn("commit got no answer: the change and its audit entry may or may not have been written", "database", o.database, "result", result, "err", err)
+	case err != nil:
 		outcome = "error"
 		o.s.log.Error("audit write failed", "database", o.database, "result", result, "kind", spangate.KindOf(err).String(), "err", err)
 	}

@@ -71,3 +71,50 @@ func containsIndex(ddl []string) bool {
 	}
 	return false
 }
+
+// unansweredCommit is a database whose DML commits get no answer.
+type unansweredCommit struct{ gateway.Database }
+
+func (u unansweredCommit) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+	return 0, audit.Entry{}, spangate.Errorf(spangate.Unavailable, "run DML: the commit got no answer, so whether it was made is unknown: %w", spangate.ErrOutcomeUnknown)
+}
+
+// TestUnknownOutcomeSaysSo: an exec whose commit got no answer is 503
+// with "outcome": "unknown" in the error body, so a client can tell it
+// from a failure after which nothing committed, and it is counted as an
+// audit write of unknown outcome, not as a failed one.
+func TestUnknownOutcomeSaysSo(t *testing.T) {
+	st := &stack{iss: newIssuer(t), path: "projects/p/instances/i/databases/d"}
+	cfg := st.config(t, nil)
+	deps := st.deps(t, cfg, nil)
+	deps.Databases = openerOf{unansweredCommit{}}
+	s, err := gateway.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	r := exec(c, "UPDATE T SET N = N + 1 WHERE Id = 1", nil)
+	if b := r.errBody(t); r.status != http.StatusServiceUnavailable || b.Outcome != "unknown" || b.Code != "unavailable" {
+		t.Errorf("exec = %d %s; want 503 with outcome unknown", r.status, r.body)
+	}
+	r = c.get("/metrics")
+	if !strings.Contains(string(r.body), `spangate_audit_writes_total{result="ok",write="unknown"} 1`) {
+		t.Errorf("metrics lack the unknown write:\n%s", r.body)
+	}
+	// A failure after which nothing committed carries no outcome.
+	deps = st.deps(t, cfg, nil)
+	deps.Databases = openerOf{failingAudit{}}
+	s, err = gateway.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	if b := exec(c, "UPDATE T SET N = N + 1 WHERE Id = 1", nil).errBody(t); b.Outcome != "" {
+		t.Errorf("a failed audit write has outcome %q", b.Outcome)
+	}
+}
+
+// openerOf opens db for every name.
+type openerOf struct{ gateway.Database }
+
+func (o openerOf) Open(context.Context, string) (gateway.Database, error) { return o.Database, nil }

@@ -35,7 +35,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		}, []string{"database"}),
 		auditWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "spangate", Name: "audit_writes_total",
-			Help: "Audit entries written, by result of the request (ok, denied, failed) and outcome of the write (written, error).",
+			Help: "Audit entries written, by result of the request (ok, denied, failed) and outcome of the write (written, error, unknown: the commit got no answer).",
 		}, []string{"result", "write"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "spangate", Name: "token_verifications_total",

@@ -250,7 +250,11 @@ func fromBody(b gateway.ErrorBody, status int) error {
 	if !ok {
 		kind = kindOfStatus(status)
 	}
-	return &spangate.Error{Kind: kind, Message: "gateway: " + b.Message, Hint: b.Hint}
+	e := &spangate.Error{Kind: kind, Message: "gateway: " + b.Message, Hint: b.Hint}
+	if b.Outcome == "unknown" {
+		e.Err = spangate.ErrOutcomeUnknown
+	}
+	return e
 }
 
 func kindOfStatus(status int) spangate.Kind {

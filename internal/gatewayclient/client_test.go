@@ -2,6 +2,7 @@ package gatewayclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,18 +27,20 @@ func TestNewRefusesBadURLs(t *testing.T) {
 // kind the gateway named, so the CLI exits as it would in direct mode.
 func TestErrorsKeepTheGatewaysKind(t *testing.T) {
 	tests := []struct {
-		status int
-		body   string
-		want   spangate.Kind
+		status  int
+		body    string
+		want    spangate.Kind
+		unknown bool // the error says the outcome is unknown
 	}{
-		{401, `{"error":{"code":"unauthenticated","message":"token expired at T","hint":"get a new token"}}`, spangate.Unauthenticated},
-		{403, `{"error":{"code":"denied","message":"rule x: condition false"}}`, spangate.Denied},
-		{409, `{"error":{"code":"blocked","message":"edited"}}`, spangate.Blocked},
-		{400, `{"error":{"code":"invalid","message":"2 statements"}}`, spangate.Invalid},
-		{503, `{"error":{"code":"unavailable","message":"audit"}}`, spangate.Unavailable},
-		{502, `<html>bad gateway</html>`, spangate.Internal},
-		{404, `not json`, spangate.NotFound},
-		{429, `{}`, spangate.Unavailable},
+		{401, `{"error":{"code":"unauthenticated","message":"token expired at T","hint":"get a new token"}}`, spangate.Unauthenticated, false},
+		{403, `{"error":{"code":"denied","message":"rule x: condition false"}}`, spangate.Denied, false},
+		{409, `{"error":{"code":"blocked","message":"edited"}}`, spangate.Blocked, false},
+		{400, `{"error":{"code":"invalid","message":"2 statements"}}`, spangate.Invalid, false},
+		{503, `{"error":{"code":"unavailable","message":"audit"}}`, spangate.Unavailable, false},
+		{503, `{"error":{"code":"unavailable","message":"the commit got no answer","outcome":"unknown"}}`, spangate.Unavailable, true},
+		{502, `<html>bad gateway</html>`, spangate.Internal, false},
+		{404, `not json`, spangate.NotFound, false},
+		{429, `{}`, spangate.Unavailable, false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
@@ -53,6 +56,9 @@ func TestErrorsKeepTheGatewaysKind(t *testing.T) {
 			_, err = c.Status(context.Background(), "orders")
 			if k := spangate.KindOf(err); k != tt.want {
 				t.Errorf("kind = %v (%v), want %v", k, err, tt.want)
+			}
+			if got := errors.Is(err, spangate.ErrOutcomeUnknown); got != tt.unknown {
+				t.Errorf("outcome unknown = %v (%v), want %v", got, err, tt.unknown)
 			}
 		})
 	}

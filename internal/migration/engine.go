@@ -516,6 +516,9 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 	e.setProgress(&next, p.File, p.To)
 	_, err := e.History.ApplyDML(ctx, l, step.Statements(), next, from)
 	if err != nil {
+		// Whether the DML may have committed is a property of its own
+		// error, not of the failure record saved below.
+		unknown := errors.Is(err, spangate.ErrOutcomeUnknown)
 		sctx, cancel := saveCtx(ctx)
 		defer cancel()
 		if spangate.KindOf(err) != spangate.Canceled {
@@ -525,7 +528,7 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 			}
 		}
 		st := &p.File.Statements[p.From]
-		if errors.Is(err, spangate.ErrOutcomeUnknown) {
+		if unknown {
 			// The history row commits with the DML, so the next apply
 			// knows whether it ran; the failure saved above never sets
 			// the stored progress back.
@@ -555,8 +558,11 @@ func (e *Engine) setProgress(r *Record, f *File, n int) bool {
 }
 
 func dmlHint(err error) string {
-	if strings.Contains(strings.ToLower(err.Error()), "mutation") {
+	switch {
+	case strings.Contains(strings.ToLower(err.Error()), "mutation"):
 		return "one transaction holds at most 80,000 mutations; split the statement, or mark an UPDATE/DELETE with -- spangate:partitioned if it is idempotent"
+	case spangate.KindOf(err) == spangate.Unavailable || spangate.KindOf(err) == spangate.Canceled:
+		return "re-run apply once Spanner answers again; nothing of this DML run was committed"
 	}
 	return "fix the statement and re-run apply; nothing of this DML run was committed"
 }

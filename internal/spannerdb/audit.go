@@ -158,7 +158,7 @@ func (d *DB) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error
 		return nil
 	})
 	if err != nil {
-		if spangate.KindOf(err) != spangate.Canceled {
+		if spangate.KindOf(err) != spangate.Canceled && !errors.Is(err, spangate.ErrOutcomeUnknown) {
 			err = &auditFailure{err}
 		}
 		return audit.Entry{}, asAuditError(err)

@@ -166,8 +166,14 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 			if ap.settle(err, completed) {
 				continue
 			}
-			if completed && commitUnanswered(err) {
-				return spangate.Errorf(spangate.Unavailable, "%s: the commit got no answer, so whether it was made is unknown: %w", what, outcomeUnknown{err}).
+			if completed && unknownOutcome(err) {
+				// The commit was sent and got no answer, or the caller
+				// stopped waiting for it: it may have been made.
+				kind, how := spangate.Unavailable, "the commit got no answer"
+				if canceledByCaller(err) {
+					kind, how = spangate.Canceled, "interrupted while the commit was under way"
+				}
+				return spangate.Errorf(kind, "%s: %s, so whether it was made is unknown: %w", what, how, spangate.OutcomeUnknown(err)).
 					WithHint("do not simply retry a change that is not idempotent: audit entries commit with their change, so spangate audit list (--table and --key for a row) shows whether it was made")
 			}
 			return err
@@ -175,18 +181,10 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 	})
 }
 
-// outcomeUnknown wraps the error of a commit that got no answer, so that
-// errors.Is(err, spangate.ErrOutcomeUnknown) holds; it reads as err.
-type outcomeUnknown struct{ error }
-
-func (u outcomeUnknown) Is(target error) bool { return target == spangate.ErrOutcomeUnknown }
-func (u outcomeUnknown) Unwrap() error        { return u.error }
-
-// commitUnanswered reports whether err, from a transaction whose body ran
-// to its end, leaves the commit's outcome unknown (see unknownOutcome) for
-// a caller that is still waiting: not the caller's own cancellation.
-func commitUnanswered(err error) bool {
-	return unknownOutcome(err) && !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), context.Canceled.Error())
+// canceledByCaller reports whether err is the caller's own cancellation,
+// which the Spanner client may report without wrapping context.Canceled.
+func canceledByCaller(err error) bool {
+	return errors.Is(err, context.Canceled) || strings.Contains(err.Error(), context.Canceled.Error())
 }
 
 // settle records the outcome of a transaction in the chain and gives the

@@ -111,24 +111,27 @@ type capture struct {
 // prepareCapture rewrites st to return its rows' primary keys. When that
 // is not possible (the statement has a THEN RETURN of its own, the table
 // does not exist, so that the statement will fail, or the backend cannot
-// answer the lookup, as the in-process fake cannot) it returns the
-// statement unchanged with keyed false: the entry then records the row
-// count, the table as written and KeysIncomplete. When the lookup failed
-// for a passing reason (Spanner did not answer in time, the call was
-// canceled) it returns that error instead: a change whose keys could have
-// been recorded is not made without them, so that "who changed this row"
-// never misses one.
+// answer the lookup, as the in-process fake cannot: errors of kind
+// Invalid) it returns the statement unchanged with keyed false: the entry
+// then records the row count, the table as written and KeysIncomplete.
+// When the lookup failed otherwise (Spanner did not answer in time, the
+// call was canceled, an internal error) it returns that error instead: a
+// change whose keys could have been recorded is not made without them, so
+// that "who changed this row" never misses one.
 func (d *DB) prepareCapture(ctx context.Context, st sqlstmt.Statement, params map[string]any) (capture, error) {
 	c := capture{stmt: spanner.Statement{SQL: st.SQL, Params: params}, table: st.Table}
 	if hasThenReturn(st.Node) || st.Table == "" {
 		return c, nil
 	}
 	pk, err := d.primaryKeyOf(ctx, st.Table)
-	if k := spangate.KindOf(err); err != nil && (k == spangate.Unavailable || k == spangate.Canceled) {
-		return capture{}, err
-	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case spangate.KindOf(err) == spangate.Invalid:
+		// No such table, or a lookup the backend cannot run: nothing
+		// to capture.
 		return c, nil
+	default:
+		return capture{}, err
 	}
 	c.table, c.keyed = pk.table, true
 	if keys, ok := staticKeys(st.Node, pk, params); ok {

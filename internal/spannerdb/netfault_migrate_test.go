@@ -3,6 +3,7 @@ package spannerdb_test
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,7 +12,13 @@ import (
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"cloud.google.com/go/spanner/apiv1/spannerpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/spannerdb"
@@ -196,4 +203,94 @@ func readSet(t testing.TB, files map[string]string) *migration.Set {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// TestLostCommitAnswerDuringApply makes the commit of one DML step reach
+// the emulator and then takes its answer away, through the real audited
+// history and engine: once as a timeout, once as the run being
+// interrupted at that moment. Either way apply must say the step may or
+// may not have been applied, never that it was rolled back, and the next
+// apply must not run it again.
+func TestLostCommitAnswerDuringApply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind spangate.Kind
+	}{
+		{"timeout", spangate.Unavailable},
+		{"interrupted", spangate.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := emulatortest.NewDatabase(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var lost atomic.Bool
+			intercept := grpc.WithChainUnaryInterceptor(func(ictx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				err := invoker(ictx, method, req, reply, cc, opts...)
+				cr, ok := req.(*spannerpb.CommitRequest)
+				if err != nil || !ok || !auditsStatement(cr, "UPDATE T") || !lost.CompareAndSwap(false, true) {
+					return err
+				}
+				if tc.kind == spangate.Canceled {
+					cancel()
+					return status.Error(codes.Canceled, "context canceled (injected after the commit was applied)")
+				}
+				return status.Error(codes.DeadlineExceeded, "context deadline exceeded (injected after the commit was applied)")
+			})
+			db, err := spannerdb.Open(t.Context(), path, spannerdb.Options{ClientOptions: []option.ClientOption{option.WithGRPCDialOption(intercept)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			set := readSet(t, map[string]string{
+				"0001_t.sql":    "CREATE TABLE T (Id INT64 NOT NULL, N INT64 NOT NULL) PRIMARY KEY (Id);",
+				"0002_seed.sql": "INSERT INTO T (Id, N) VALUES (1, 0);",
+				"0003_bump.sql": "UPDATE T SET N = N + 1 WHERE Id = 1;",
+			})
+			who := actor("deployer")
+			who.Action = ""
+			engine := func() *migration.Engine {
+				return &migration.Engine{Locks: db, History: db.WithAudit(who, set.Files...), Schema: db, Partitioned: db,
+					Holder: "test", LockTTL: 3 * time.Second, LockTimeout: 30 * time.Second}
+			}
+			_, err = engine().Apply(ctx, set)
+			if !lost.Load() {
+				t.Fatalf("the UPDATE's commit was never seen: %v", err)
+			}
+			if err == nil || spangate.KindOf(err) != tc.kind || !strings.Contains(err.Error(), "may or may not have been applied") || strings.Contains(err.Error(), "rolled back") {
+				t.Fatalf("apply whose commit answer was lost: kind %v: %v", spangate.KindOf(err), err)
+			}
+			if _, err := engine().Apply(t.Context(), set); err != nil {
+				t.Fatalf("the next apply: %v", err)
+			}
+			row, err := db.Client().Single().ReadRow(t.Context(), "T", spanner.Key{int64(1)}, []string{"N"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			if err := row.Columns(&n); err != nil || n != 1 {
+				t.Errorf("N = %d (%v): the UPDATE ran %d times", n, err, n)
+			}
+			if r := verify(t, db); !r.OK {
+				t.Errorf("verify = %+v", r)
+			}
+		})
+	}
+}
+
+// auditsStatement reports whether a commit writes an audit entry whose
+// statement starts with prefix.
+func auditsStatement(cr *spannerpb.CommitRequest, prefix string) bool {
+	for _, m := range cr.GetMutations() {
+		w := m.GetInsert()
+		if w == nil || w.GetTable() != spannerdb.AuditTable {
+			continue
+		}
+		col := slices.Index(w.GetColumns(), "Statement")
+		for _, row := range w.GetValues() {
+			if col >= 0 && strings.HasPrefix(row.GetValues()[col].GetStringValue(), prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
