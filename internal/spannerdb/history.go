@@ -270,10 +270,12 @@ type saveHook func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *a
 // set the progress back, and the next apply would run those statements
 // again. The stored row, which is the truth, is kept instead.
 func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, recs []migration.Record, hook saveHook) error {
-	return d.runMaybeAudited(ctx, what, hook != nil, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
+	var kept []int64 // versions whose stored row was ahead, in the last attempt
+	err := d.runMaybeAudited(ctx, what, hook != nil, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) error {
 		if err := checkLease(ctx, txn, l); err != nil {
 			return err
 		}
+		kept = kept[:0]
 		saved := make([]migration.Record, 0, len(recs))
 		before := make([]progress, 0, len(recs))
 		for _, r := range recs {
@@ -282,8 +284,7 @@ func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, re
 				return err
 			}
 			if p.applied > r.StatementsApplied {
-				d.logger.Warn("the migration history shows more statements applied than this run knew (a commit whose answer was lost); keeping it",
-					"version", r.Version, "stored", p.applied, "record", r.StatementsApplied)
+				kept = append(kept, r.Version)
 				continue
 			}
 			saved, before = append(saved, r), append(before, p)
@@ -302,6 +303,10 @@ func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, re
 		}
 		return txn.BufferWrite(ms)
 	})
+	if err == nil && len(kept) > 0 {
+		d.logger.Warn("the migration history shows more statements applied than this run knew (a commit whose answer was lost); kept the stored rows", "versions", kept)
+	}
+	return err
 }
 
 // ApplyDML runs stmts and writes rec in one transaction, if l still holds
