@@ -44,7 +44,8 @@ the configured databases, recording each decision and change in the audit
 trail in the same transaction as the change.
 
 The gateway is stateless: give every replica the same config (and the same
-session_keys) and put them behind one load balancer. It serves HTTPS when
+session_keys and audit.param_hash_key_file) and put them behind one load
+balancer. Settings and their defaults: docs/operations.md. It serves HTTPS when
 tls.cert_file and tls.key_file are set. /healthz says the process is up,
 /readyz that every configured database can be reached, /metrics serves
 Prometheus metrics.
