@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/execute"
-	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
@@ -145,11 +142,9 @@ func (a *app) runAuditHashParam(args []string, keyFile, format string) error {
 	if err != nil {
 		return err
 	}
-	var hasher audit.ParamHasher
-	if file := cmp.Or(keyFile, a.getenv(envParamHashKeyFile)); file != "" {
-		if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
-			return err
-		}
+	hasher, err := a.paramHasher(keyFile)
+	if err != nil {
+		return err
 	}
 	hashes := hasher.HashAll(params)
 	if format == "json" {

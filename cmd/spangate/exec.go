@@ -102,10 +102,8 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 	}
 	var hasher audit.ParamHasher
 	if a.gatewayURL(&f.targetFlags) == "" {
-		if file := cmp.Or(f.paramKeyFile, a.getenv(envParamHashKeyFile)); file != "" {
-			if hasher, err = gateway.ReadParamHasher(os.ReadFile, file); err != nil {
-				return err
-			}
+		if hasher, err = a.paramHasher(f.paramKeyFile); err != nil {
+			return err
 		}
 	}
 	var res execute.Result
@@ -179,5 +177,16 @@ func (a *app) execDirect(ctx context.Context, db *spannerdb.DB, sql string, raw 
 }
 
 // envParamHashKeyFile names the parameter hash key file when
-// --param-hash-key-file is not given.
+// --param-hash-key-file (exec) or --key-file (audit hash-param) is not
+// given.
 const envParamHashKeyFile = "SPANGATE_PARAM_HASH_KEY_FILE"
+
+// paramHasher returns the hasher for the key in file, or in the file
+// SPANGATE_PARAM_HASH_KEY_FILE names when file is empty; without either,
+// the unkeyed hasher.
+func (a *app) paramHasher(file string) (audit.ParamHasher, error) {
+	if file = cmp.Or(file, a.getenv(envParamHashKeyFile)); file == "" {
+		return audit.ParamHasher{}, nil
+	}
+	return gateway.ReadParamHasher(os.ReadFile, file)
+}
