@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/execute"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	res, err := execute.Run(ctx, db, &st, params, s.entry(c, action), execute.Options{
 		MaxRows: s.cfg.Limits.MaxRows, StoreParamValues: s.cfg.Audit.StoreParamValues, ParamHasher: s.params,
-		Observer: execObserver{s, c.database}})
+		Observer: execObserver{s, c.database, params}})
 	if err != nil {
 		return err
 	}
@@ -76,10 +77,13 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-// execObserver counts what an exec wrote in the gateway's metrics.
+// execObserver counts what an exec wrote in the gateway's metrics, and
+// logs failed writes with the request's parameter values redacted (a
+// Spanner error at commit may quote them).
 type execObserver struct {
 	s        *Server
 	database string
+	params   map[string]any
 }
 
 func (o execObserver) AuditWrite(result string, err error) {
@@ -87,10 +91,10 @@ func (o execObserver) AuditWrite(result string, err error) {
 	switch {
 	case errors.Is(err, spangate.ErrOutcomeUnknown):
 		outcome = "unknown"
-		o.s.log.Warn("commit got no answer: the change and its audit entry may or may not have been written", "database", o.database, "result", result, "err", err)
+		o.s.log.Warn("commit got no answer: the change and its audit entry may or may not have been written", "database", o.database, "result", result, "err", audit.Redact(err.Error(), o.params))
 	case err != nil:
 		outcome = "error"
-		o.s.log.Error("audit write failed", "database", o.database, "result", result, "kind", spangate.KindOf(err).String(), "err", err)
+		o.s.log.Error("audit write failed", "database", o.database, "result", result, "kind", spangate.KindOf(err).String(), "err", audit.Redact(err.Error(), o.params))
 	}
 	o.s.metrics.auditWrites.WithLabelValues(result, outcome).Inc()
 }

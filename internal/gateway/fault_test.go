@@ -118,3 +118,30 @@ func TestUnknownOutcomeSaysSo(t *testing.T) {
 type openerOf struct{ gateway.Database }
 
 func (o openerOf) Open(context.Context, string) (gateway.Database, error) { return o.Database, nil }
+
+// quotingCommit is a database whose commits fail with an error that quotes
+// a parameter value, as a constraint checked at commit may.
+type quotingCommit struct{ gateway.Database }
+
+func (q quotingCommit) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
+	return 0, audit.Entry{}, spangate.Errorf(spangate.Unavailable, "commit: foreign key violated: cannot find referenced values (%v)", params["ref"])
+}
+
+// TestFailedWriteLogsNoValue: the log line of a failed audited write
+// redacts the request's parameter values from the error it quotes.
+func TestFailedWriteLogsNoValue(t *testing.T) {
+	st := &stack{iss: newIssuer(t), path: "projects/p/instances/i/databases/d", logs: &syncBuffer{}}
+	cfg := st.config(t, nil)
+	deps := st.deps(t, cfg, nil)
+	deps.Databases = openerOf{quotingCommit{}}
+	s, err := gateway.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	const secret = "ref-secret-4711"
+	wantStatus(t, "exec", exec(c, "UPDATE T SET Ref = @ref WHERE Id = 1", map[string]any{"ref": secret}), http.StatusServiceUnavailable)
+	if logs := st.logs.String(); strings.Contains(logs, secret) || !strings.Contains(logs, "@ref") {
+		t.Errorf("the logs quote the parameter value, or no redacted error was logged:\n%s", logs)
+	}
+}
