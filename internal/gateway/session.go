@@ -133,13 +133,11 @@ func isSession(raw string) bool {
 	return json.Unmarshal(hb, &hdr) == nil && hdr.Typ == sessionTyp
 }
 
-// verify checks a session token completely and returns its principal.
-// Every refusal is Unauthenticated and names the check that failed. A
-// token that verified before is only checked for expiry.
+// verify checks a session token completely, remembers it when it holds,
+// and returns its principal. Every refusal is Unauthenticated and names
+// the check that failed. Callers look a token up with remembered first:
+// one that verified before is only checked for expiry.
 func (s *sessions) verify(raw string) (spangate.Principal, error) {
-	if pr, ok := s.remembered(raw); ok {
-		return pr, nil
-	}
 	sum := sha256.Sum256([]byte(raw))
 	pr, exp, err := s.verifyFully(raw)
 	s.mu.Lock()
@@ -156,8 +154,8 @@ func (s *sessions) verify(raw string) (spangate.Principal, error) {
 }
 
 // remembered returns the principal of a session token that verified
-// before and has not expired; it is the whole of verify for such a token,
-// and needs no parsing.
+// before and has not expired; such a token needs no parsing and no
+// verify.
 func (s *sessions) remembered(raw string) (spangate.Principal, bool) {
 	sum := sha256.Sum256([]byte(raw))
 	s.mu.Lock()
