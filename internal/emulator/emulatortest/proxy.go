@@ -27,7 +27,6 @@ type Proxy struct {
 
 // link is one proxied connection.
 type link struct {
-	in, out net.Conn
 	stalled atomic.Bool // drop the traffic instead of forwarding it
 }
 
@@ -96,7 +95,7 @@ func (p *Proxy) accept() {
 			in.Close()
 			continue
 		}
-		l := &link{in: in, out: out}
+		l := &link{}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
