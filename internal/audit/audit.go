@@ -72,8 +72,8 @@ type Entry struct {
 	// Statement is the statement text (for a migration step, the
 	// statements applied, separated by ";\n").
 	Statement string
-	// Params maps each parameter name to its value's hash (ParamHasher). Raw values
-	// are never stored unless the gateway is configured to.
+	// Params maps each parameter name to its value's hash (ParamHasher).
+	// Raw values are never stored unless the gateway is configured to.
 	Params map[string]string
 	// Result is ResultOK, ResultDenied or ResultFailed.
 	Result string
