@@ -188,13 +188,11 @@ func TestLockTimeoutNamesHolder(t *testing.T) {
 	}
 	e := engineFor(db, "me")
 	e.LockTimeout = 300 * time.Millisecond
-	start := time.Now()
+	// The lease lasts a minute: an apply that waited it out would have
+	// taken the lock and succeeded, so a blocked error proves the timeout.
 	_, err := e.Apply(t.Context(), mustSet(t, history))
 	if spangate.KindOf(err) != spangate.Blocked || !contains(err.Error(), "pipeline 42 on main") {
 		t.Fatalf("err = %v (kind %v); want blocked naming the holder", err, spangate.KindOf(err))
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("lock timeout took %s", d)
 	}
 }
 
@@ -344,13 +342,16 @@ func TestUnreachableSpannerFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	start := time.Now()
-	_, err = engineFor(db, "t").Plan(t.Context(), mustSet(t, history))
+	// The test's own deadline is far past the call timeout: an error of kind
+	// unavailable (not the context's deadline) shows that the call gave up.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, err = engineFor(db, "t").Plan(ctx, mustSet(t, history))
 	if err == nil {
 		t.Fatal("plan against an unreachable Spanner succeeded")
 	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("took %s, want under 15s", d)
+	if ctx.Err() != nil {
+		t.Fatalf("plan waited out the test's deadline: %v", err)
 	}
 	if k := spangate.KindOf(err); k != spangate.Unavailable {
 		t.Errorf("kind %v (%v), want unavailable", k, err)

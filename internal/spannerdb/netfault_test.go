@@ -66,7 +66,12 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 		dbs = append(dbs, db)
 	}
 
-	ctx, stop := context.WithTimeout(t.Context(), 4*time.Second)
+	// The faults run for at least 4 s, and on until they have reached the
+	// work both ways (a commit cut off and a call failed) and some calls got
+	// through. On a busy machine a call can outlast the gaps between cuts;
+	// the gaps then widen, so the test does not depend on the machine's
+	// speed. A minute is the hard stop.
+	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	var (
 		wg     sync.WaitGroup
@@ -105,16 +110,35 @@ func TestNetworkCutsKeepChangeAndEntryTogether(t *testing.T) {
 		})
 	}
 	var cuts, cutConns, stalls int
-	for lastStall := time.Now(); ctx.Err() == nil; {
-		time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
+	reached := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return commitErrs.Load() > 0 && failed.Load() > 0 && len(done) > 0
+	}
+	gap := 30 // the cuts' gap is 5 ms plus up to this many ms
+	begin, lastDone := time.Now(), 0
+	for lastStall := time.Now(); ; {
+		elapsed := time.Since(begin)
+		if elapsed > time.Minute || (elapsed > 4*time.Second && reached()) {
+			break
+		}
+		time.Sleep(time.Duration(5+rand.IntN(gap)) * time.Millisecond)
 		if time.Since(lastStall) > 300*time.Millisecond {
 			stalls += proxy.Stall()
 			time.Sleep(callTimeout + 50*time.Millisecond)
 			lastStall = time.Now()
+			mu.Lock()
+			n := len(done)
+			mu.Unlock()
+			if n == lastDone && gap < 1000 {
+				gap *= 2 // nothing got through since the last stall
+			}
+			lastDone = n
 		}
 		cutConns += proxy.Cut()
 		cuts++
 	}
+	stop()
 	wg.Wait()
 
 	all := entries(t, check)
