@@ -426,8 +426,8 @@ func parseUnverified(raw string) (unverifiedToken, error) {
 		return none, refuse("malformed token: payload is not base64url: %w", err)
 	}
 	pb, buf := buf[:n:n], buf[n:]
-	var claims map[string]any
-	if err := json.Unmarshal(pb, &claims); err != nil || claims == nil {
+	claims, err := decodeClaims(pb)
+	if err != nil {
 		return none, refuse("malformed token: payload is not a JSON object")
 	}
 	if n, err = enc.Decode(buf, s64); err != nil {
