@@ -110,7 +110,7 @@ func verifyRows(ctx context.Context, o options) ([]row, error) {
 	}
 	verify.atMost(1.5, 1.35)
 
-	ex, err := tb.exchangeOp()
+	ex, err := tb.exchangeOp(ctx)
 	if err != nil {
 		return nil, err
 	}

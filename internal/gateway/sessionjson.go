@@ -126,3 +126,58 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// appendSessionClaims appends the JSON of c, as encoding/json would write
+// it (the same names, omitempty where the types say so), without
+// reflection: it is most of what a token exchange does besides verifying.
+// TestSessionClaimsJSON holds it to encoding/json.
+func appendSessionClaims(b []byte, c sessionClaims) ([]byte, error) {
+	b = append(b, `{"iss":`...)
+	b = appendJSONString(b, c.Iss)
+	b = append(b, `,"aud":`...)
+	b = appendJSONString(b, c.Aud)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, c.Sub)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.Iat, 10)
+	b = append(b, `,"nbf":`...)
+	b = strconv.AppendInt(b, c.Nbf, 10)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.Exp, 10)
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, c.Jti)
+	p := c.Principal
+	b = append(b, `,"principal":{"issuer":`...)
+	b = appendJSONString(b, p.Issuer)
+	b = append(b, `,"issuer_url":`...)
+	b = appendJSONString(b, p.IssuerURL)
+	b = append(b, `,"provider":`...)
+	b = appendJSONString(b, string(p.Provider))
+	b = append(b, `,"subject":`...)
+	b = appendJSONString(b, p.Subject)
+	if len(p.Attributes) > 0 {
+		b = append(b, `,"attributes":{`...)
+		keys := make([]string, 0, len(p.Attributes))
+		for k := range p.Attributes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, p.Attributes[k])
+		}
+		b = append(b, '}')
+	}
+	if len(p.Claims) > 0 {
+		b = append(b, `,"claims":`...)
+		var err error
+		if b, err = appendJSONObject(b, p.Claims); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, "}}"...), nil
+}

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/spangate/spangate"
 )
 
 // claimsSamples are JSON payloads of CI tokens and of odd claim values.
@@ -89,4 +92,76 @@ func FuzzAppendClaims(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		checkAppendClaims(t, src)
 	})
+}
+
+// TestSessionClaimsJSON: appendSessionClaims writes what encoding/json
+// writes for the same claims, with and without attributes and claims, and
+// covers every field of spangate.Principal.
+func TestSessionClaimsJSON(t *testing.T) {
+	var fields []string
+	for f := range reflect.TypeFor[spangate.Principal]().Fields() {
+		fields = append(fields, f.Name)
+	}
+	if want := []string{"Issuer", "IssuerURL", "Provider", "Subject", "Attributes", "Claims"}; !reflect.DeepEqual(fields, want) {
+		t.Fatalf("spangate.Principal has fields %v; appendSessionClaims writes %v: update it", fields, want)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(claimsSamples[1]), &claims); err != nil {
+		t.Fatal(err)
+	}
+	full := spangate.Principal{
+		Issuer: "github", IssuerURL: "https://token.actions.githubusercontent.com", Provider: spangate.ProviderGitHub,
+		Subject:    "repo:acme/app:ref:refs/heads/main \"<&>\"",
+		Attributes: map[string]string{"repository": "acme/app", "ref": "refs/heads/main", "é": "\x01"},
+		Claims:     claims,
+	}
+	for _, p := range []spangate.Principal{full, {Issuer: "dev", Subject: "x"}, {Attributes: map[string]string{}, Claims: map[string]any{}}} {
+		c := sessionClaims{Iss: sessionIssuer, Aud: "aud \u2028", Sub: p.String(), Iat: 1, Nbf: -2, Exp: 1 << 40, Jti: "00ff", Principal: p}
+		got, err := appendSessionClaims(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w map[string]any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("appendSessionClaims:\n %s\nencoding/json:\n %s", got, want)
+		}
+		var back sessionClaims
+		if err := strictUnmarshal(got, &back); err != nil || !reflect.DeepEqual(back.Principal.Attributes, c.Principal.Attributes) && len(c.Principal.Attributes) > 0 {
+			t.Fatalf("decoding back: %v, %+v", err, back)
+		}
+	}
+}
+
+// TestIsSession: the typ header is recognised however it is written, and
+// a CI token's header is not taken for a session's.
+func TestIsSession(t *testing.T) {
+	tok := func(hdr string) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(hdr)) + ".e30.c2ln"
+	}
+	tests := []struct {
+		hdr  string
+		want bool
+	}{
+		{`{"alg":"HS256","typ":"spangate-session+jwt","kid":"k1"}`, true},
+		{`{"alg":"HS256","typ":"spangate-session\u002bjwt","kid":"k1"}`, true},
+		{`{"typ":"\u0073pangate-session+jwt"}`, true},
+		{`{"alg":"RS256","kid":"k","typ":"JWT"}`, false},
+		{`{"alg":"RS256","typ":"spangate-session+jwt2"}`, false},
+		{`{"alg":"RS256","typ":"JWT","x":"spangate-session+jwt"}`, false},
+		{`{"typ":"JWT\u0020"}`, false},
+		{`not json spangate-session+jwt`, false},
+	}
+	for _, tt := range tests {
+		if got := isSession(tok(tt.hdr)); got != tt.want {
+			t.Errorf("isSession(%s) = %v, want %v", tt.hdr, got, tt.want)
+		}
+	}
 }

@@ -45,7 +45,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -382,7 +381,7 @@ type unverifiedToken struct {
 	claims map[string]any
 	// signingInput is the token's first two parts with the dot between
 	// them: the bytes the signature covers.
-	signingInput string
+	signingInput []byte
 	sig          []byte
 }
 
@@ -404,12 +403,14 @@ func parseUnverified(raw string) (unverifiedToken, error) {
 	default:
 		return none, refuse("malformed token: want 3 dot-separated parts, got %d", n+1)
 	}
-	rb := []byte(raw)
+	enc := base64.RawURLEncoding
+	// One buffer holds the token's bytes (what base64 decodes from), then
+	// the decoded header, payload and signature.
+	buf := make([]byte, len(raw)+enc.DecodedLen(len(raw)))
+	rb, buf := buf[:len(raw):len(raw)], buf[len(raw):]
+	copy(rb, raw)
 	h64, rest, _ := bytes.Cut(rb, []byte("."))
 	p64, s64, _ := bytes.Cut(rest, []byte("."))
-	enc := base64.RawURLEncoding
-	// One buffer holds the decoded header, payload and signature.
-	buf := make([]byte, enc.DecodedLen(len(h64))+enc.DecodedLen(len(p64))+enc.DecodedLen(len(s64)))
 	n, err := enc.Decode(buf, h64)
 	if err != nil {
 		return none, refuse("malformed token: header is not base64url: %w", err)
@@ -436,7 +437,7 @@ func parseUnverified(raw string) (unverifiedToken, error) {
 	return unverifiedToken{
 		hdr:          hdr,
 		claims:       claims,
-		signingInput: raw[:len(h64)+1+len(p64)],
+		signingInput: rb[:len(h64)+1+len(p64)],
 		sig:          buf[:n:n],
 	}, nil
 }
@@ -445,31 +446,17 @@ func parseUnverified(raw string) (unverifiedToken, error) {
 // point at keys or demand extensions.
 func checkHeader(hb []byte) (header, error) {
 	var h header
-	// The fields spangate reads or refuses. encoding/json matches names
-	// case-insensitively, so this refuses "JKU" as it refuses "jku";
-	// whatever alg it reads is the one the signature is checked with.
-	var fields struct {
-		Alg  *string         `json:"alg"`
-		Kid  *string         `json:"kid"`
-		Jku  json.RawMessage `json:"jku"`
-		X5u  json.RawMessage `json:"x5u"`
-		Jwk  json.RawMessage `json:"jwk"`
-		X5c  json.RawMessage `json:"x5c"`
-		Crit json.RawMessage `json:"crit"`
-	}
-	if t := bytes.TrimLeft(hb, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+	fields, err := decodeClaims(hb) // names are matched exactly
+	if err != nil {
 		return h, refuse("malformed token: header is not a JSON object")
 	}
-	if err := json.Unmarshal(hb, &fields); err != nil {
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && (te.Field == "alg" || te.Field == "kid") {
-			return h, refuse("malformed token: header %s is not a string", te.Field)
-		}
-		return h, refuse("malformed token: header is not a JSON object")
-	}
-	if fields.Alg == nil {
+	alg, ok := fields["alg"]
+	if !ok {
 		return h, refuse("malformed token: header has no alg")
 	}
-	h.alg = *fields.Alg
+	if h.alg, ok = alg.(string); !ok {
+		return h, refuse("malformed token: header alg is not a string")
+	}
 	switch {
 	case strings.EqualFold(h.alg, "none"):
 		return h, refuse("algorithm %s not allowed: unsigned tokens are refused", quote(h.alg))
@@ -478,19 +465,18 @@ func checkHeader(hb []byte) (header, error) {
 	case !slices.Contains(allowedAlgorithms, h.alg):
 		return h, refuse("algorithm %s not allowed; allowed: %s", quote(h.alg), strings.Join(allowedAlgorithms, ", "))
 	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"jku", fields.Jku}, {"x5u", fields.X5u}, {"jwk", fields.Jwk}, {"x5c", fields.X5c}} {
-		if f.raw != nil {
-			return h, refuse("header %s not allowed: keys are only taken from the issuer's key set", f.name)
+	for _, name := range []string{"jku", "x5u", "jwk", "x5c"} {
+		if _, ok := fields[name]; ok {
+			return h, refuse("header %s not allowed: keys are only taken from the issuer's key set", name)
 		}
 	}
-	if fields.Crit != nil {
+	if _, ok := fields["crit"]; ok {
 		return h, refuse("header crit not allowed: no critical extension is supported")
 	}
-	if fields.Kid != nil {
-		h.kid = *fields.Kid
+	if kid, ok := fields["kid"]; ok && kid != nil {
+		if h.kid, ok = kid.(string); !ok {
+			return h, refuse("malformed token: header kid is not a string")
+		}
 	}
 	return h, nil
 }
@@ -535,16 +521,16 @@ func (is *issuer) verifySignature(ctx context.Context, tok unverifiedToken) erro
 // signedDigest hashes the signing input with alg's hash function. EdDSA
 // signs the input itself: its digest is nil. ok is false for an algorithm
 // outside allowedAlgorithms.
-func signedDigest(alg, input string) (digest []byte, ok bool) {
+func signedDigest(alg string, input []byte) (digest []byte, ok bool) {
 	switch alg {
 	case "RS256", "PS256", "ES256":
-		sum := sha256.Sum256([]byte(input))
+		sum := sha256.Sum256(input)
 		return sum[:], true
 	case "RS384", "PS384", "ES384":
-		sum := sha512.Sum384([]byte(input))
+		sum := sha512.Sum384(input)
 		return sum[:], true
 	case "RS512", "PS512", "ES512":
-		sum := sha512.Sum512([]byte(input))
+		sum := sha512.Sum512(input)
 		return sum[:], true
 	case "EdDSA":
 		return nil, true
@@ -557,7 +543,7 @@ func signedDigest(alg, input string) (digest []byte, ok bool) {
 // (keyFits). The checks are those of RFC 7518 section 3 and RFC 8037:
 // PKCS #1 v1.5 or PSS (salt length read from the signature, as go-jose
 // does) for RSA, a fixed-size r||s pair for ECDSA.
-func verifyWithKey(pub any, alg, input string, digest, sig []byte) bool {
+func verifyWithKey(pub any, alg string, input, digest, sig []byte) bool {
 	hash := crypto.SHA256
 	switch alg[len(alg)-3:] {
 	case "384":
@@ -582,7 +568,7 @@ func verifyWithKey(pub any, alg, input string, digest, sig []byte) bool {
 		s := new(big.Int).SetBytes(sig[size:])
 		return ecdsa.Verify(k, digest, r, s)
 	case ed25519.PublicKey:
-		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize && ed25519.Verify(k, []byte(input), sig)
+		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize && ed25519.Verify(k, input, sig)
 	}
 	return false
 }
