@@ -128,7 +128,6 @@ func (s *sessions) issue(pr spangate.Principal) ([]byte, time.Duration, error) {
 	return tok, s.ttl, nil
 }
 
-
 // appendHeader appends the encoded header of the tokens k signs: the JSON
 // of sessionHeader{sessionAlg, sessionTyp, k.id}.
 func (k *sessionKey) appendHeader(b []byte) []byte {
