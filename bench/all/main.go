@@ -48,12 +48,11 @@ func main() {
 }
 
 type options struct {
-	quick     bool
-	write     string
-	emulator  string
-	only      string
-	applyRuns int
-	tmp       string
+	quick    bool
+	write    string
+	emulator string
+	only     string
+	tmp      string
 }
 
 // errMissed is returned when a quick run finds a ratio clearly below its
@@ -136,10 +135,7 @@ func measure(ctx context.Context, o *options, log io.Writer) ([]row, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(tmp)
-		o.tmp, o.applyRuns = tmp, 7
-		if o.quick {
-			o.applyRuns = 3
-		}
+		o.tmp = tmp
 		tools, err := applybench.Build(ctx, tmp)
 		if err != nil {
 			return nil, err

@@ -173,13 +173,22 @@ func planRow(o options) (row, error) {
 }
 
 // applyRows compares spangate with wrench on the 40-file DDL history and
-// on the DML-heavy history.
+// on a DML-heavy history: 40 files of 50 INSERTs (10 of 10 in a quick
+// run: the emulator takes minutes over the full one).
 func applyRows(ctx context.Context, o options, tools applybench.Tools, em *applybench.Emulator) ([]row, error) {
-	histories := []struct{ name, id, desc string }{
-		{"ddl", "d", "apply of the 40-file history (30 CREATE TABLE + 10 CREATE INDEX)"},
-		{"dml", "m", fmt.Sprintf("apply of a DML-heavy history (1 CREATE TABLE + %d files of %d INSERTs)", applybench.DMLFiles, applybench.DMLRowsPerFile)},
+	files, rowsPer, ddlRuns, dmlRuns := 40, 50, 7, 3
+	if o.quick {
+		files, rowsPer, ddlRuns, dmlRuns = 10, 10, 3, 3
 	}
-	runs := o.applyRuns
+	histories := []struct {
+		name, id, desc string
+		runs           int
+		write          func(string) error
+	}{
+		{"ddl", "d", "apply of the 40-file history (30 CREATE TABLE + 10 CREATE INDEX)", ddlRuns, applybench.WriteDDLHistory},
+		{"dml", "m", fmt.Sprintf("apply of a DML-heavy history (1 CREATE TABLE + %d files of %d INSERTs)", files, rowsPer), dmlRuns,
+			func(dir string) error { return applybench.WriteDMLHistory(dir, files, rowsPer) }},
+	}
 	var rows []row
 	for _, h := range histories {
 		r := row{name: h.desc, unit: "× faster", target: "≥ 3× faster than wrench v1.14.0"}
@@ -189,14 +198,10 @@ func applyRows(ctx context.Context, o options, tools applybench.Tools, em *apply
 			continue
 		}
 		dir := filepath.Join(o.tmp, h.name)
-		write := applybench.WriteDDLHistory
-		if h.name == "dml" {
-			write = applybench.WriteDMLHistory
-		}
-		if err := write(dir); err != nil {
+		if err := h.write(dir); err != nil {
 			return nil, err
 		}
-		sg, wr, err := em.Compare(ctx, tools, dir, h.id, runs)
+		sg, wr, err := em.Compare(ctx, tools, dir, h.id, h.runs)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +209,7 @@ func applyRows(ctx context.Context, o options, tools applybench.Tools, em *apply
 		r.subject = fmt.Sprintf("spangate %s, %d schema operations", fmtDur(s.Wall), s.Ops)
 		r.anchor = fmt.Sprintf("wrench %s, %d schema operations", fmtDur(w.Wall), w.Ops)
 		r.ratio = float64(w.Wall) / float64(s.Wall)
-		r.note = fmt.Sprintf("medians of %d runs each, taking turns; all runs (ms): spangate %v, wrench %v", runs, applybench.Walls(sg), applybench.Walls(wr))
+		r.note = fmt.Sprintf("medians of %d runs each, taking turns; all runs (ms): spangate %v, wrench %v", h.runs, applybench.Walls(sg), applybench.Walls(wr))
 		r.atLeast(3, 1.35)
 		rows = append(rows, r)
 	}
@@ -302,7 +307,9 @@ func execRows(ctx context.Context, o options) ([]row, error) {
 			anchor:  fmt.Sprintf("direct p50 %.2f ms", m["direct_p50_ms"]),
 			ratio:   m["gateway_added_ms"], unit: "ms", target: "≤ +1 ms",
 		}
-		lat.met, lat.fails = lat.ratio <= 1, lat.ratio > 2
+		// The added p50 is a difference, not a ratio: a busy machine
+		// stretches both paths, so the margin grows with direct's p50.
+		lat.met, lat.fails = lat.ratio <= 1, lat.ratio > 1+0.35*m["direct_p50_ms"]
 		rows = append(rows, tp, lat)
 	}
 	return rows, nil

@@ -195,16 +195,10 @@ func WriteDDLHistory(dir string) error {
 	return nil
 }
 
-// DMLFiles and DMLRowsPerFile shape the DML-heavy history.
-const (
-	DMLFiles       = 40
-	DMLRowsPerFile = 50
-)
-
 // WriteDMLHistory writes a DML-heavy history into dir/migrations: one
-// CREATE TABLE file, then DMLFiles files of DMLRowsPerFile INSERTs each
-// (wrench wants DDL and DML in separate files; so does this history).
-func WriteDMLHistory(dir string) error {
+// CREATE TABLE file, then files files of rows INSERTs each (wrench wants
+// DDL and DML in separate files; so does this history).
+func WriteDMLHistory(dir string, files, rows int) error {
 	mdir := filepath.Join(dir, "migrations")
 	if err := os.MkdirAll(mdir, 0o755); err != nil {
 		return err
@@ -213,9 +207,9 @@ func WriteDMLHistory(dir string) error {
 	if err := os.WriteFile(filepath.Join(mdir, "000001_create_items.sql"), []byte(ddl), 0o644); err != nil {
 		return err
 	}
-	for f := 1; f <= DMLFiles; f++ {
+	for f := 1; f <= files; f++ {
 		var sb strings.Builder
-		for r := 1; r <= DMLRowsPerFile; r++ {
+		for r := 1; r <= rows; r++ {
 			id := f*1000 + r
 			fmt.Fprintf(&sb, "INSERT INTO Items (Id, Name, Amount) VALUES (%d, 'item %d', %d);\n", id, id, r)
 		}
