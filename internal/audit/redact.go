@@ -1,57 +1,49 @@
 package audit
 
 import (
-	"fmt"
-	"strconv"
+	"errors"
 	"strings"
+
+	"google.golang.org/grpc/status"
 )
 
-// Redact replaces every parameter value that shows in msg (an error from
-// Spanner may quote one) with @name, so messages can be logged and stored
-// in the audit trail without the values.
-func Redact(msg string, params map[string]any) string {
-	for name, v := range params {
-		for _, text := range valueTexts(v) {
-			if text != "" {
-				msg = strings.ReplaceAll(msg, text, "@"+name)
-			}
-		}
+// ErrorText returns what may be logged or stored (as an entry's Reason) of
+// err: spangate's own messages, with the text of every Spanner (gRPC)
+// error in the chain replaced by its status code. Spanner's messages may
+// quote a statement's parameter values, escaped in ways no substitution
+// can undo (quotes, newlines, control characters), so they are never
+// kept; the code and spangate's message say what failed. The caller still
+// gets the whole error, values included: they are its own.
+func ErrorText(err error) string {
+	if err == nil {
+		return ""
 	}
-	return msg
+	text := err.Error()
+	for range 8 { // a chain holds few gRPC errors; bound the work anyway
+		g, code, ok := grpcCause(err, text)
+		if !ok {
+			return text
+		}
+		text = strings.ReplaceAll(text, g, "Spanner error "+code)
+	}
+	return text
 }
 
-// valueTexts returns the texts a parameter value may show as in a message.
-func valueTexts(v any) []string {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []string{x}
-	case []*string:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, *p)
-			}
+// grpcCause finds, in err's chain, a gRPC error whose text still shows in
+// text, and returns that text and its code's name. An error that carries a
+// gRPC status but whose text does not show (a message spangate rewrote)
+// ends the search: the text kept is then spangate's.
+func grpcCause(err error, text string) (string, string, bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		gs, ok := e.(interface{ GRPCStatus() *status.Status })
+		if !ok {
+			continue
 		}
-		return out
-	case []*int64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, strconv.FormatInt(*p, 10))
-			}
+		msg := e.Error()
+		if msg == "" || !strings.Contains(text, msg) {
+			continue
 		}
-		return out
-	case []*float64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, fmt.Sprint(*p))
-			}
-		}
-		return out
-	default:
-		return []string{fmt.Sprint(x)}
+		return msg, gs.GRPCStatus().Code().String(), true
 	}
+	return "", "", false
 }

@@ -19,6 +19,10 @@ type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Hint    string `json:"hint,omitempty"`
+	// Reference is the request's id (also in the Spangate-Request-Id
+	// header): quoted to the operator, it finds the request's log line,
+	// which explains a denial.
+	Reference string `json:"reference,omitempty"`
 	// Outcome is "unknown" when the change's commit got no answer, so it
 	// may have been made (spangate.ErrOutcomeUnknown); otherwise absent,
 	// and nothing of a failed request was committed.
@@ -33,13 +37,15 @@ type ErrorResponse struct {
 // StatusOf maps an error kind to its HTTP status. It is the one place where
 // kinds become statuses:
 //
-//	Invalid          400 (413 for an oversized body, see tooLarge)
+//	Invalid          400 (413 for an oversized body, see tooLarge; 408 for a
+//	                 body that arrives too slowly, see bodyTimedOut)
 //	Unauthenticated  401
 //	Denied           403
 //	NotFound         404
 //	Conflict         409
 //	Blocked          409 (the plan refuses: an edited applied file, drift, a held lock)
-//	Unavailable      503 (also 429 for the rate limit, see rateLimited)
+//	Unavailable      503 (also 429 for the rate limits, see rateLimited and
+//	                 deniedTooOften)
 //	Canceled         503
 //	Internal         500
 func StatusOf(k spangate.Kind) int {
@@ -76,12 +82,17 @@ func errorBody(err error) ErrorBody {
 	return b
 }
 
-// writeError writes err as a JSON error with its status.
-func writeError(w http.ResponseWriter, err error) int {
+// writeError writes err as a JSON error with its status; ref is the
+// request's id.
+func writeError(w http.ResponseWriter, err error, ref string) int {
 	status := StatusOf(spangate.KindOf(err))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		status = http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, errBodyTimeout) {
+		status = http.StatusRequestTimeout
+		w.Header().Set("Connection", "close")
 	}
 	var rl *rateLimitError
 	if errors.As(err, &rl) {
@@ -91,7 +102,9 @@ func writeError(w http.ResponseWriter, err error) int {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="spangate"`)
 	}
-	writeJSON(w, status, ErrorResponse{Error: errorBody(err)})
+	body := errorBody(err)
+	body.Reference = ref
+	writeJSON(w, status, ErrorResponse{Error: body})
 	return status
 }
 
