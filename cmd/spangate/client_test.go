@@ -132,7 +132,7 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 
 	// The gateway's metrics show how its audited transactions went, per
 	// database.
-	resp, err := http.Get(url + "/metrics")
+	resp, err := http.Get("http://" + d.adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ type devRun struct {
 	spannerHost string // from the export line
 	database    string // from the export line
 	httpAddr    string // from the banner
+	adminAddr   string // from the banner
 	pid         int    // of the emulator it started, 0 if none
 }
 
@@ -57,6 +58,7 @@ var (
 	exportHostLine = regexp.MustCompile(`(?m)^export SPANNER_EMULATOR_HOST=(\S+)$`)
 	exportDBLine   = regexp.MustCompile(`(?m)^export SPANGATE_DATABASE=(\S+)$`)
 	healthzURL     = regexp.MustCompile(`http://(\S+)/healthz`)
+	adminURL       = regexp.MustCompile(`# Admin .*http://(\S+)/metrics`)
 	emulatorPid    = regexp.MustCompile(`\(pid (\d+)\)`)
 )
 
@@ -106,6 +108,9 @@ func startDev(t *testing.T, env map[string]string, find findFunc, args ...string
 	d.database = exportDBLine.FindStringSubmatch(out)[1]
 	if m := healthzURL.FindStringSubmatch(out); m != nil {
 		d.httpAddr = m[1]
+	}
+	if m := adminURL.FindStringSubmatch(out); m != nil {
+		d.adminAddr = m[1]
 	}
 	if m := emulatorPid.FindStringSubmatch(out); m != nil {
 		d.pid, _ = strconv.Atoi(m[1])
