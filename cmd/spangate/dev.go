@@ -388,7 +388,7 @@ func (s *devStack) printBanner(w io.Writer) {
 	if s.configPath == "" {
 		fmt.Fprintf(&b, "# Policy: %s trusts the dev issuer and allows every action on database %q.\n", s.configFile, devDatabaseName)
 	} else {
-		fmt.Fprintf(&b, "# Policy: the rules of %s; the dev issuer and database %q were added to it.\n", s.configFile, devDatabaseName)
+		fmt.Fprintf(&b, "# Policy: the rules of %s, with the dev issuer and database %q added, in %s.\n", s.configPath, devDatabaseName, s.configFile)
 	}
 	fmt.Fprintf(&b, "# Get a CI-shaped token: spangate dev token --gateway http://%s --provider bitbucket\n", s.httpAddr)
 	fmt.Fprintf(&b, "# Explain a decision:    spangate policy explain --config %s --token FILE --database %s --action migrate\n", s.configFile, devDatabaseName)
