@@ -132,3 +132,18 @@ func FuzzCheckLimits(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseAtTheLimits parses the costliest statement the default
+// limits let through: 1 MiB of groups nested 200 deep.
+func BenchmarkParseAtTheLimits(b *testing.B) {
+	group := nested("(", "1", ")", 200)
+	text := "SELECT " + strings.Repeat(group+"+", (1<<20)/(len(group)+1)-1) + "1"
+	if err := sqlstmt.CheckLimits(text, sqlstmt.Limits{MaxStatementBytes: 1 << 20, MaxDepth: 200}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := sqlstmt.ParseOne(text); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
