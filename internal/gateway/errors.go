@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 	"errors"
 	"net/http"
 	"strconv"
@@ -82,9 +86,8 @@ func errorBody(err error) ErrorBody {
 	return b
 }
 
-// writeError writes err as a JSON error with its status; ref is the
-// request's id.
-func writeError(w http.ResponseWriter, err error, ref string) int {
+// writeError writes err as the JSON error body with its status.
+func writeError(w http.ResponseWriter, err error, body ErrorBody) int {
 	status := StatusOf(spangate.KindOf(err))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -102,10 +105,32 @@ func writeError(w http.ResponseWriter, err error, ref string) int {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="spangate"`)
 	}
-	body := errorBody(err)
-	body.Reference = ref
 	writeJSON(w, status, ErrorResponse{Error: body})
 	return status
+}
+
+// publicBody is what the caller of request ref is told about err: the
+// error body, with every configured database's full path replaced by its
+// logical name (a Spanner error may quote the path; callers know
+// databases by their logical names only).
+func (s *Server) publicBody(err error, ref string) ErrorBody {
+	b := errorBody(err)
+	b.Message, b.Hint = s.paths.Replace(b.Message), s.paths.Replace(b.Hint)
+	b.Reference = ref
+	return b
+}
+
+// pathReplacer replaces each configured database path with its logical
+// name, longest path first.
+func pathReplacer(databases map[string]string) *strings.Replacer {
+	names := slices.SortedFunc(maps.Keys(databases), func(a, b string) int {
+		return cmp.Compare(len(databases[b]), len(databases[a]))
+	})
+	var pairs []string
+	for _, name := range names {
+		pairs = append(pairs, databases[name], name)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // writeJSON writes v as the JSON response body with status.

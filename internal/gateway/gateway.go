@@ -156,6 +156,8 @@ type Server struct {
 	params audit.ParamHasher
 	mux    *http.ServeMux
 	admin  *http.ServeMux
+	// paths replaces database paths by their logical names in answers.
+	paths *strings.Replacer
 	// stmts remembers parsed exec statements by their text.
 	stmts sqlstmt.Cache
 
@@ -217,6 +219,7 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		limiter:  newLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, deps.Now),
 		denials:  newLimiter(cfg.Limits.DenyRate, cfg.Limits.DenyBurst, deps.Now),
 		rand:     deps.Rand,
+		paths:    pathReplacer(cfg.Databases),
 		params:   params,
 		metrics:  m,
 	}
@@ -453,7 +456,7 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 		sw := &statusWriter{ResponseWriter: w}
 		err := h(sw, r, c)
 		if err != nil && !sw.wrote {
-			writeError(sw, err, c.id)
+			writeError(sw, err, s.publicBody(err, c.id))
 		}
 		// The answer goes out before the bookkeeping below: the client
 		// need not wait for metrics and the log line. (writeJSON sets

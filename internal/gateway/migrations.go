@@ -250,7 +250,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	resp := PlanResponse{View: p.View(c.database)}
 	if perr := p.Err(); perr != nil {
-		b := errorBody(perr)
+		b := s.publicBody(perr, c.id)
 		resp.Error = &b
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -347,7 +347,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))
 	}
 	if err != nil {
-		stream.close(ApplyError{Type: LineError, Error: errorBody(err)})
+		stream.close(ApplyError{Type: LineError, Error: s.publicBody(err, c.id)})
 		return err
 	}
 	c.auditHead = s.auditHead(ctx, db)

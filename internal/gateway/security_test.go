@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
@@ -355,5 +358,37 @@ func TestSlowClients(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "limits.body_timeout") {
 			t.Errorf("stalled body: %d %s", resp.StatusCode, body)
 		}
+	}
+}
+
+// missingDatabase is a database Spanner does not know: its errors quote
+// the database's full path.
+type missingDatabase struct {
+	gateway.Database
+	path string
+}
+
+func (m missingDatabase) Query(context.Context, string, map[string]any, int) ([]map[string]any, error) {
+	return nil, spangate.Errorf(spangate.NotFound, "run the query: %w", status.Errorf(codes.NotFound, "Database not found: %s", m.path))
+}
+
+func (m missingDatabase) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, error) { return e, nil }
+
+// TestAnswersNameNoPath: an error that quotes a database's full path
+// reaches the caller with the logical name in its place.
+func TestAnswersNameNoPath(t *testing.T) {
+	st := &stack{iss: newIssuer(t), path: "projects/p/instances/i/databases/secret-name", logs: &syncBuffer{}}
+	cfg := st.config(t, nil)
+	deps := st.deps(t, cfg, nil)
+	deps.Databases = openerOf{missingDatabase{path: st.path}}
+	s, err := gateway.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	r := exec(c, "SELECT 1", nil)
+	wantStatus(t, "query of a missing database", r, http.StatusNotFound)
+	if strings.Contains(string(r.body), "projects/") || !strings.Contains(r.errBody(t).Message, "Database not found: "+testDB) {
+		t.Errorf("answer: %s; want the logical name in place of the path", r.body)
 	}
 }
