@@ -372,7 +372,9 @@ func (m missingDatabase) Query(context.Context, string, map[string]any, int) ([]
 	return nil, spangate.Errorf(spangate.NotFound, "run the query: %w", status.Errorf(codes.NotFound, "Database not found: %s", m.path))
 }
 
-func (m missingDatabase) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, error) { return e, nil }
+func (m missingDatabase) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, error) {
+	return e, nil
+}
 
 // TestAnswersNameNoPath: an error that quotes a database's full path
 // reaches the caller with the logical name in its place.
