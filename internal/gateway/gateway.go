@@ -733,7 +733,11 @@ func (s *Server) readLimited(w http.ResponseWriter, r *http.Request, limit int64
 	// one; http.Server always can.
 	deadlineSet := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if deadlineSet {
+	if deadlineSet && err == nil {
+		// Cleared once the body is in: the server's own read of the
+		// connection, which notices a client that goes away, must not
+		// time out during a long request. After an error the deadline
+		// stays, so nothing more is read from a slow client.
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
