@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -28,10 +30,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		return err
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && wantsJSON(cmd) {
+		writeJSONError(stdout, err)
 	}
-	return nil
+	return err
+}
+
+// wantsJSON reports whether the command that ran was asked for --format json.
+func wantsJSON(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("format")
+	return f != nil && f.Value.String() == "json"
 }
 
 // version is set at build time with -ldflags "-X main.version=…".
