@@ -20,8 +20,8 @@ import (
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
-	"github.com/spangate/spangate/internal/emulator/spannerfake"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while the command writes.
