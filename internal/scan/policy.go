@@ -74,15 +74,6 @@ func analysePolicy(env *cel.Env, file string, root *yaml.Node) []Finding {
 	return out
 }
 
-// newPolicyEnv is the CEL environment of rule conditions, for parsing.
-func newPolicyEnv() (*cel.Env, error) {
-	return cel.NewEnv(
-		cel.Variable("issuer", cel.StringType),
-		cel.Variable("subject", cel.StringType),
-		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
-	)
-}
-
 func analyseRule(env *cel.Env, file string, r policyRule) []Finding {
 	at := func(sev Severity, rule, format string, args ...any) Finding {
 		return Finding{Severity: sev, Rule: rule, File: file, Line: r.line, Message: fmt.Sprintf("rule %q: ", r.name) + fmt.Sprintf(format, args...)}
