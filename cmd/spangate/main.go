@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -44,11 +43,4 @@ func wantsJSON(cmd *cobra.Command) bool {
 	}
 	f := cmd.Flags().Lookup("format")
 	return f != nil && f.Value.String() == "json"
-}
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-func versionString() string {
-	return fmt.Sprintf("spangate %s", version)
 }

@@ -62,12 +62,12 @@ then, in another shell, paste the export lines it prints and run:
   spangate migrate apply --dir migrations`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildVersion().Version,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return a.setupLogger()
 		},
 	}
-	root.SetVersionTemplate(versionString() + "\n")
+	root.SetVersionTemplate(buildVersion().String() + "\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{err: err}
 	})
@@ -180,16 +180,4 @@ func (a *app) setupLogger() error {
 	}
 	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	return nil
-}
-
-func (a *app) versionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the spangate version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := io.WriteString(a.stdout, versionString()+"\n")
-			return err
-		},
-	}
 }
