@@ -1101,10 +1101,10 @@ func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
 // setFor sets the FOR clause of cs; on a refusal cs is left unchanged.
 func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
 	if f == nil {
-		cs.For, cs.Tables = "", nil
+		cs.For, cs.Tables, cs.Columns = "", nil, nil
 		return ""
 	}
-	var tables []string
+	var tables, cols []string
 	if ft, ok := f.(*ast.ChangeStreamForTables); ok {
 		for _, tt := range ft.Tables {
 			t := a.s.tables[key(tt.TableName.Name)]
@@ -1118,11 +1118,12 @@ func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
 				if t.IsKey(c.Name) {
 					return fmt.Sprintf("change stream %s: the FOR clause lists key column %s of table %s; list non-key columns only (key columns are always tracked)", cs.Name, c.Name, t.Name)
 				}
+				cols = append(cols, key(t.Name+"."+c.Name))
 			}
 			tables = append(tables, key(tt.TableName.Name))
 		}
 	}
-	cs.For, cs.Tables = f.SQL(), tables
+	cs.For, cs.Tables, cs.Columns = f.SQL(), tables, cols
 	return ""
 }
 
@@ -1135,7 +1136,7 @@ func (a applier) alterChangeStream(n *ast.AlterChangeStream) string {
 	case *ast.ChangeStreamSetFor:
 		return a.setFor(cs, alt.For)
 	case *ast.ChangeStreamDropForAll:
-		cs.For, cs.Tables = "", nil
+		cs.For, cs.Tables, cs.Columns = "", nil, nil
 	case *ast.ChangeStreamSetOptions:
 		for _, o := range options(alt.Options) {
 			cs.Options = cs.Options.set(o.Name, o.Value)

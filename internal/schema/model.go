@@ -287,6 +287,8 @@ type ChangeStream struct {
 	Options Options `json:"options,omitempty"`
 	// Tables are the lower-cased tables the FOR clause names.
 	Tables []string `json:"-"`
+	// Columns are the lower-cased "table.column" it names explicitly.
+	Columns []string `json:"-"`
 }
 
 // Sequence is a sequence.
@@ -342,12 +344,12 @@ type Schema struct {
 // New returns an empty schema.
 func New() *Schema {
 	return &Schema{
-		tables:    map[string]*Table{},
-		indexes:   map[string]*Index{},
-		views:     map[string]*View{},
-		streams:   map[string]*ChangeStream{},
-		sequences: map[string]*Sequence{},
-		roles:     map[string]string{},
+		tables:     map[string]*Table{},
+		indexes:    map[string]*Index{},
+		views:      map[string]*View{},
+		streams:    map[string]*ChangeStream{},
+		sequences:  map[string]*Sequence{},
+		roles:      map[string]string{},
 		grants:     map[string]string{},
 		protoTypes: map[string]string{},
 		viewSeq:    map[string]int{},
@@ -474,6 +476,7 @@ func (s *Schema) Clone() *Schema {
 		cp := *cs
 		cp.Options = append(Options(nil), cs.Options...)
 		cp.Tables = append([]string(nil), cs.Tables...)
+		cp.Columns = append([]string(nil), cs.Columns...)
 		c.streams[k] = &cp
 	}
 	for k, q := range s.sequences {
