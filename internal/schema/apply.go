@@ -57,7 +57,7 @@ func FromStatements(file string, stmts []sqlstmt.Statement) (*Schema, error) {
 func FromDDL(source string, ddl []string) (*Schema, error) {
 	s := New()
 	var deferred []deferredFK
-	a := applier{s: s, deferred: &deferred}
+	a := applier{s: s, deferred: &deferred, live: true}
 	for i, text := range ddl {
 		st, err := sqlstmt.ParseOne(text)
 		if err != nil || st.Kind != sqlstmt.DDL {
@@ -74,6 +74,7 @@ func FromDDL(source string, ddl []string) (*Schema, error) {
 			return s, spangate.Errorf(spangate.Invalid, "%w", &ApplyError{File: source, Line: d.line, Message: msg})
 		}
 	}
+	s.completeFromDDL()
 	return s, nil
 }
 
@@ -119,6 +120,9 @@ type applier struct {
 	// a foreign key inside its table's CREATE TABLE even when the
 	// referenced table is listed later.
 	deferred *[]deferredFK
+	// live is set for GetDatabaseDdl output, which may leave out what
+	// Spanner requires (HIDDEN on a TOKENLIST column on the emulator).
+	live bool
 }
 
 type deferredFK struct {
@@ -1277,6 +1281,9 @@ func ifExists(n ast.DDL) bool {
 // checkType refuses a column type that is neither Spanner's nor a type of
 // the proto bundle (a misspelled STRNG parses as a proto type name).
 func (a applier) checkType(table string, c *Column) string {
+	if c.Type.Base == "TOKENLIST" && !c.Type.Array && !c.Hidden && !a.live {
+		return fmt.Sprintf("TOKENLIST column %s.%s must be HIDDEN", table, c.Name)
+	}
 	if !c.Type.Named {
 		return ""
 	}
