@@ -197,7 +197,7 @@ func (a applier) apply(n ast.DDL) string {
 		if msg := a.nameFree(name); msg != "" {
 			return msg
 		}
-		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: options(n.Options)}
+		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: createOptions(n.Options)}
 	case *ast.AlterSequence:
 		name := sqlstmt.Name(n.Name)
 		q := s.sequences[key(name)]
@@ -287,7 +287,7 @@ func (a applier) createTable(n *ast.CreateTable) string {
 	if msg := a.nameFree(name); msg != "" {
 		return msg
 	}
-	t := &Table{Name: name, Options: options(n.Options)}
+	t := &Table{Name: name, Options: createOptions(n.Options)}
 	for _, cd := range n.Columns {
 		if t.Column(cd.Name.Name) != nil {
 			return fmt.Sprintf("table %s: duplicate column %s", name, cd.Name.Name)
@@ -946,7 +946,7 @@ func (a applier) createIndex(n *ast.CreateIndex) string {
 	if t == nil {
 		return fmt.Sprintf("index %s: table %s does not exist", name, table)
 	}
-	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: options(n.Options)}
+	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: createOptions(n.Options)}
 	for _, k := range n.Keys {
 		kp := keyPart(k)
 		c := t.Column(kp.Column)
@@ -1094,7 +1094,7 @@ func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
 	if msg := a.nameFree(name); msg != "" {
 		return msg
 	}
-	cs := &ChangeStream{Name: name, Options: options(n.Options)}
+	cs := &ChangeStream{Name: name, Options: createOptions(n.Options)}
 	if msg := a.setFor(cs, n.For); msg != "" {
 		return msg
 	}
@@ -1331,7 +1331,7 @@ func (a applier) createSearchIndex(n *ast.CreateSearchIndex) string {
 	if t == nil {
 		return fmt.Sprintf("search index %s: table %s does not exist", name, table)
 	}
-	ix := &Index{Name: name, Table: t.Name, Search: true, Options: options(n.Options)}
+	ix := &Index{Name: name, Table: t.Name, Search: true, Options: createOptions(n.Options)}
 	for _, id := range n.TokenListPart {
 		if t.Column(id.Name) == nil {
 			return fmt.Sprintf("search index %s: table %s has no column %s (its keys must be TOKENLIST columns of the table)", name, t.Name, id.Name)

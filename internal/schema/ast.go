@@ -41,20 +41,32 @@ func rowDeletionPolicy(p *ast.RowDeletionPolicy) *RowDeletionPolicy {
 	return &RowDeletionPolicy{Column: p.ColumnName.Name, Days: p.NumDays.SQL()}
 }
 
+// options returns an OPTIONS clause as written, NULL values included, for
+// SET OPTIONS (where NULL removes an option).
 func options(o *ast.Options) Options {
 	if o == nil {
 		return nil
 	}
 	out := make(Options, 0, len(o.Records))
 	for _, r := range o.Records {
-		out = out.set(r.Name.Name, r.Value.SQL())
+		out = append(out, Option{Name: r.Name.Name, Value: r.Value.SQL()})
+	}
+	return out
+}
+
+// createOptions returns the options an object is created with: NULL
+// values say "unset", as in Spanner.
+func createOptions(o *ast.Options) Options {
+	var out Options
+	for _, op := range options(o) {
+		out = out.set(op.Name, op.Value)
 	}
 	return out
 }
 
 func column(cd *ast.ColumnDef) *Column {
 	c := &Column{Name: cd.Name.Name, Type: schemaType(cd.Type), NotNull: cd.NotNull,
-		Hidden: !cd.Hidden.Invalid(), Options: options(cd.Options)}
+		Hidden: !cd.Hidden.Invalid(), Options: createOptions(cd.Options)}
 	switch d := cd.DefaultSemantics.(type) {
 	case *ast.ColumnDefaultExpr:
 		c.Default = d.Expr.SQL()

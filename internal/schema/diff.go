@@ -561,6 +561,10 @@ func (d *differ) findGone() {
 			for _, dep := range deps {
 				cc := changed[dep]
 				switch {
+				case d.gone[dep] && !contains(d.db[id], dep):
+					// The target no longer needs it: the object's own
+					// change (CREATE OR REPLACE VIEW…) releases it.
+					continue
 				case d.gone[dep]:
 					rebuild(id, "it depends on "+describeID(dep)+", which is dropped and created again")
 				case cc.base && (strings.HasPrefix(id, "v:") || strings.HasPrefix(id, "k:")):
@@ -713,7 +717,7 @@ func zeroDefault(t Type) string {
 		if t.Named || t.ArrayArgs != "" {
 			return ""
 		}
-		return "CAST([] AS " + t.String() + ")"
+		return "CAST([] AS ARRAY<" + t.Base + ">)"
 	}
 	switch t.Base {
 	case "INT64":
