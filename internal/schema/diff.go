@@ -28,6 +28,13 @@ type Change struct {
 	// Warning says what the statement does that a reviewer must know,
 	// such as the default a new NOT NULL column is filled with.
 	Warning string `json:"warning,omitempty"`
+	// Removal is true for a drop of something the target does not have
+	// (not one dropped to be created again).
+	Removal bool `json:"removal,omitempty"`
+
+	// drops, creates and acquires are the step's ids (see order), for
+	// WithoutRemovals.
+	drops, creates, acquires []string
 }
 
 // IsDrop reports whether the change removes something: a drop, a
@@ -46,6 +53,31 @@ type Result struct {
 	Changes []Change `json:"changes"`
 	// Refused lists the differences that have no safe in-place change.
 	Refused []Refusal `json:"refused"`
+}
+
+// WithoutRemovals returns the changes without the removals (drops of what
+// the target does not have) and without what cannot run without them: a
+// create that reuses a removed name, and what needs such a create. The
+// second list holds what was left out, in order.
+func (r *Result) WithoutRemovals() (kept, omitted []Change) {
+	gone := map[string]bool{}
+	for _, c := range r.Changes {
+		skip := c.Removal
+		for _, id := range append(append([]string(nil), c.creates...), c.acquires...) {
+			if gone[id] {
+				skip = true
+			}
+		}
+		if !skip {
+			kept = append(kept, c)
+			continue
+		}
+		omitted = append(omitted, c)
+		for _, id := range append(append([]string(nil), c.drops...), c.creates...) {
+			gone[id] = true
+		}
+	}
+	return kept, omitted
 }
 
 // Statements returns the SQL of the changes.
@@ -207,9 +239,22 @@ func Diff(a, b *Schema) *Result {
 	d := &differ{a: a, b: b, da: a.dependencies(), db: b.dependencies(), gone: map[string]bool{}, rebuilt: map[string]bool{}}
 	d.run()
 	ordered := order(d.steps)
+	created := map[string]bool{}
+	for _, st := range ordered {
+		for _, id := range st.creates {
+			created[id] = true
+		}
+	}
 	r := &Result{Changes: make([]Change, len(ordered)), Refused: d.refused}
 	for i, st := range ordered {
-		r.Changes[i] = st.Change
+		c := st.Change
+		c.drops, c.creates, c.acquires = st.drops, st.creates, st.acquires
+		for _, id := range st.drops {
+			if !created[id] && !strings.HasPrefix(id, "n:") {
+				c.Removal = true
+			}
+		}
+		r.Changes[i] = c
 	}
 	if r.Refused == nil {
 		r.Refused = []Refusal{}
