@@ -137,6 +137,13 @@ type Engine struct {
 	LiveSchema LiveSchema
 	// FailOnDrift makes drift block plan and apply (exit 4).
 	FailOnDrift bool
+	// Authorize, when set, decides whether the plan may run. Apply calls
+	// it under the lock, with the plan it built there from the history
+	// it read there — the plan that actually runs — before any step runs;
+	// an error refuses the apply and is returned as is. A decision made
+	// on a plan built before the lock is only an early answer: the
+	// history may change until the lock is held.
+	Authorize func(ctx context.Context, p *Plan) error
 
 	// Holder identifies this run in the lock and the history.
 	Holder string
@@ -335,6 +342,11 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	plan := NewCheckedPlan(set, settled, opts)
 	if err := plan.Err(); err != nil {
 		return err
+	}
+	if e.Authorize != nil {
+		if err := e.Authorize(ctx, plan); err != nil {
+			return err
+		}
 	}
 	total := len(plan.Steps)
 	for i := range plan.Steps {

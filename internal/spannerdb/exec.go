@@ -77,6 +77,17 @@ ORDER BY ORDINAL_POSITION`,
 	return pk, nil
 }
 
+// KeyColumns returns the primary key columns of table, in key order
+// (cached per table, like the keys DML captures). It returns an Invalid
+// error when the table does not exist.
+func (d *DB) KeyColumns(ctx context.Context, table string) ([]string, error) {
+	pk, err := d.primaryKeyOf(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string(nil), pk.cols...), nil
+}
+
 // thenReturn returns the THEN RETURN clause that selects the key columns.
 func (pk primaryKey) thenReturn() string {
 	quoted := make([]string, len(pk.cols))
@@ -254,6 +265,9 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 	if len(params) != len(e.Params) {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Internal, "the audit entry hashes %d parameters, the statement has %d", len(e.Params), len(params))
 	}
+	if err := st.CheckCaller(); err != nil {
+		return 0, audit.Entry{}, err
+	}
 	if st.Kind != sqlstmt.DML {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "%s is not a DML statement", st.Verb).
 			WithHint("ExecDML runs INSERT, UPDATE and DELETE; queries go through Query")
@@ -339,6 +353,9 @@ func (d *DB) execCaptured(ctx context.Context, c capture, e audit.Entry) (rows i
 func (d *DB) Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error) {
 	st, err := sqlstmt.ParseOne(sql)
 	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckCaller(); err != nil {
 		return nil, err
 	}
 	if st.Kind != sqlstmt.Query {

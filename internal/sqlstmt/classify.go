@@ -99,6 +99,7 @@ func (s Statement) WithKeys(keys []string, params map[string]any) Statement {
 	if !s.keyDependent {
 		return s
 	}
+	s.keyDependent = false
 	ok, why := AnalyzeWhere(s.Node, keys).Bounded(params)
 	if ok {
 		s.Destructive, s.DestructiveReason = false, ""
@@ -186,4 +187,19 @@ func words(n any) string {
 		b.WriteRune(unicode.ToUpper(r))
 	}
 	return b.String()
+}
+
+// Params returns the names of the query parameters the statement uses,
+// each once, in order of appearance.
+func (s *Statement) Params() []string {
+	var names []string
+	seen := map[string]bool{}
+	ast.Inspect(s.Node, func(n ast.Node) bool {
+		if p, ok := n.(*ast.Param); ok && !seen[strings.ToLower(p.Name)] {
+			seen[strings.ToLower(p.Name)] = true
+			names = append(names, p.Name)
+		}
+		return true
+	})
+	return names
 }
