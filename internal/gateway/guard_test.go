@@ -11,7 +11,9 @@ import (
 
 	"cloud.google.com/go/spanner"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/config"
 	"github.com/spangate/spangate/internal/migration"
 )
 
@@ -228,4 +230,128 @@ func TestApplyDecidesOnThePlanThatRuns(t *testing.T) {
 	if n != 1 {
 		t.Fatal("a migrate-only principal dropped table Secrets")
 	}
+}
+
+// TestUnboundedChangesNeedDestructive sends the payloads of point 3 and
+// variations: DML that is not provably bounded by the primary key, and DDL
+// that is not on the allow-list of additive changes, need destructive.
+func TestUnboundedChangesNeedDestructive(t *testing.T) {
+	const repoDDL = "acme/ddl"
+	st := newStack(t)
+	cfg := st.config(t, func(c *config.Config) {
+		c.Rules = append(c.Rules, config.Rule{Name: "ddl-only", When: `claims.repository == "` + repoDDL + `"`,
+			Databases: []string{testDB}, Allow: []spangate.Action{spangate.ActionRead, spangate.ActionDDL}})
+	})
+	h := st.server(t, cfg, nil).Handler()
+	admin := login(t, h, st.iss.mint(t, repoAdmin, nil))
+	if r, _ := applyLines(t, admin, migrations(createOrders, ordersDDL+"\nINSERT INTO Orders (Id, Note, Qty) VALUES (2, 'b', 0), (3, 'c', 0);")); r.status != 200 {
+		t.Fatalf("setup apply: %d %s", r.status, r.body)
+	}
+	writer := login(t, h, st.iss.mint(t, repoWriter, nil))
+	ddl := login(t, h, st.iss.mint(t, repoDDL, nil))
+	migrator := login(t, h, st.iss.mint(t, repoMigrate, nil))
+
+	denied := []struct {
+		name   string
+		c      *client
+		sql    string
+		params map[string]any
+	}{
+		{"1<2", writer, "DELETE FROM Orders WHERE 1<2", nil},
+		{"NOT (1=2)", writer, "DELETE FROM Orders WHERE NOT (1=2)", nil},
+		{"EXISTS", writer, "DELETE FROM Orders WHERE EXISTS(SELECT 1)", nil},
+		{"IS NOT NULL", writer, "DELETE FROM Orders WHERE Id IS NOT NULL", nil},
+		{"> -2^63", writer, "DELETE FROM Orders WHERE Id > -2^63", nil},
+		{"bare parameter", writer, "DELETE FROM Orders WHERE @t", map[string]any{"t": true}},
+		{"column equals itself", writer, "UPDATE Orders SET Note = 'x' WHERE Id = Id", nil},
+		{"insert or update select", writer, "INSERT OR UPDATE INTO Orders (Id, Note) SELECT Id, 'x' FROM Orders", nil},
+		{"insert select", writer, "INSERT INTO Orders (Id) SELECT Id + 1000 FROM Orders", nil},
+		{"full int64 range", writer, "DELETE FROM Orders WHERE Id >= -9223372036854775808 AND Id <= 9223372036854775807", nil},
+		{"wide range in parameters", writer, "DELETE FROM Orders WHERE Id BETWEEN @lo AND @hi", map[string]any{"lo": 0, "hi": 1_000_000_000}},
+		{"or true", writer, "DELETE FROM Orders WHERE Id = 1 OR TRUE", nil},
+		{"or of keys", writer, "DELETE FROM Orders WHERE (Id = 1 OR Id > 0)", nil},
+		{"non-key column", writer, "UPDATE Orders SET Qty = 1 WHERE Note = 'seed'", nil},
+		{"key from a subquery", writer, "DELETE FROM Orders WHERE Id IN (SELECT Id FROM Orders)", nil},
+		{"not in", writer, "DELETE FROM Orders WHERE Id NOT IN (5)", nil},
+		{"not equal", writer, "DELETE FROM Orders WHERE Id != 5", nil},
+		{"one-sided range", writer, "DELETE FROM Orders WHERE (Id > 0)", nil},
+		{"function of the key", writer, "DELETE FROM Orders WHERE Id = Id + 0", nil},
+		{"IF", writer, "DELETE FROM Orders WHERE IF(TRUE, TRUE, FALSE)", nil},
+		{"key qualified by another name", writer, "DELETE FROM Orders AS o WHERE Orders2.Id = 1", nil},
+		{"drop view", ddl, "DROP VIEW V", nil},
+		{"drop sequence", ddl, "DROP SEQUENCE S", nil},
+		{"drop change stream", ddl, "DROP CHANGE STREAM C", nil},
+		{"drop schema", ddl, "DROP SCHEMA sch", nil},
+		{"version retention", ddl, "ALTER DATABASE app SET OPTIONS (version_retention_period = '1h')", nil},
+		{"row deletion policy", ddl, "ALTER TABLE Orders ADD ROW DELETION POLICY (OLDER_THAN(Ts, INTERVAL 0 DAY))", nil},
+		{"create table with a row deletion policy", ddl, "CREATE TABLE E (Id INT64, Ts TIMESTAMP) PRIMARY KEY (Id), ROW DELETION POLICY (OLDER_THAN(Ts, INTERVAL 0 DAY))", nil},
+		{"column type change", ddl, "ALTER TABLE Orders ALTER COLUMN Note STRING(10)", nil},
+		{"replace a view", ddl, "CREATE OR REPLACE VIEW V SQL SECURITY INVOKER AS SELECT 1 AS x", nil},
+		{"cascade", ddl, "ALTER TABLE Orders ADD CONSTRAINT Fk FOREIGN KEY (Qty) REFERENCES Orders (Id) ON DELETE CASCADE", nil},
+		{"rename", ddl, "ALTER TABLE Orders RENAME TO Orders2", nil},
+		{"grant", ddl, "GRANT SELECT ON TABLE Orders TO ROLE r", nil},
+	}
+	for _, tt := range denied {
+		t.Run(tt.name, func(t *testing.T) {
+			r := exec(tt.c, tt.sql, tt.params)
+			wantStatus(t, tt.name, r, http.StatusForbidden)
+			if e := r.errBody(t); e.Code != "denied" || !strings.Contains(e.Message, "destructive") {
+				t.Errorf("error = %+v; want a denial naming destructive", e)
+			}
+		})
+	}
+	if n := countRows(t, admin, "SELECT COUNT(*) AS n FROM Orders WHERE Note IN ('seed', 'b', 'c')"); n != 3 {
+		t.Fatalf("%d rows left untouched, want 3", n)
+	}
+
+	allowed := []struct {
+		name   string
+		c      *client
+		sql    string
+		params map[string]any
+	}{
+		{"key equality", writer, "UPDATE Orders SET Qty = 1 WHERE Id = 1", nil},
+		{"key parameter and more", writer, "UPDATE Orders SET Qty = 2 WHERE Id = @id AND Note = 'b'", map[string]any{"id": 2}},
+		{"key list", writer, "UPDATE Orders SET Qty = 3 WHERE Id IN (1, 2)", nil},
+		{"key array", writer, "UPDATE Orders SET Qty = 4 WHERE Id IN UNNEST(@ids)", map[string]any{"ids": []any{1, 3}}},
+		{"narrow key range", writer, "UPDATE Orders SET Qty = 5 WHERE Id BETWEEN 1 AND 3", nil},
+		{"narrow range in parameters", writer, "UPDATE Orders AS o SET Qty = 6 WHERE o.Id >= @lo AND o.Id < @hi", map[string]any{"lo": 1, "hi": 3}},
+		{"insert values", writer, "INSERT OR UPDATE INTO Orders (Id, Note) VALUES (4, 'd')", nil},
+		{"create table", ddl, "CREATE TABLE Extra (Id INT64 NOT NULL) PRIMARY KEY (Id)", nil},
+		{"add column", ddl, "ALTER TABLE Orders ADD COLUMN Ts TIMESTAMP", nil},
+		{"create index", ddl, "CREATE INDEX OrdersByQty ON Orders (Qty)", nil},
+	}
+	for _, tt := range allowed {
+		wantStatus(t, tt.name, exec(tt.c, tt.sql, tt.params), http.StatusOK)
+	}
+
+	// Through a migration: Partitioned DML runs over the whole table and
+	// needs destructive; a bounded DML migration needs migrate only.
+	partitioned := migrations(createOrders, ordersDDL+"\nINSERT INTO Orders (Id, Note, Qty) VALUES (2, 'b', 0), (3, 'c', 0);",
+		"0002_wipe.sql", "-- spangate:partitioned\nDELETE FROM Orders WHERE Id IS NOT NULL;")
+	r := migrator.post("/v1/databases/"+testDB+"/migrations:apply", partitioned)
+	wantStatus(t, "partitioned delete by a migrate-only principal", r, http.StatusForbidden)
+	if e := r.errBody(t); !strings.Contains(e.Message, "Partitioned DML") {
+		t.Errorf("error = %+v", e)
+	}
+	bounded := migrations(createOrders, ordersDDL+"\nINSERT INTO Orders (Id, Note, Qty) VALUES (2, 'b', 0), (3, 'c', 0);",
+		"0002_fix.sql", "UPDATE Orders SET Note = 'fixed' WHERE Id = 2;")
+	if r, lines := applyLines(t, migrator, bounded); r.status != 200 || lines[len(lines)-1]["type"] != "result" {
+		t.Fatalf("bounded migration: %d %s", r.status, r.body)
+	}
+	if n := countRows(t, admin, "SELECT COUNT(*) AS n FROM Orders"); n != 4 {
+		t.Fatalf("%d rows, want 4", n)
+	}
+}
+
+// countRows runs a COUNT(*) AS n query through exec.
+func countRows(t *testing.T, c *client, sql string) int64 {
+	t.Helper()
+	r := exec(c, sql, nil)
+	wantStatus(t, sql, r, http.StatusOK)
+	var res struct {
+		Rows []map[string]int64 `json:"rows"`
+	}
+	r.decode(t, &res)
+	return res.Rows[0]["n"]
 }
