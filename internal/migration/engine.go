@@ -602,7 +602,9 @@ func (e *Engine) runPartitioned(ctx context.Context, l Lease, step *Step, recs m
 	e.report(Event{Type: "statement_done", Version: p.File.Version, Done: p.To, Total: len(p.File.Statements),
 		Message: fmt.Sprintf("Partitioned DML changed at least %d rows", n)})
 	e.advance(r, p.File, p.To, res)
-	return e.History.Save(sctx, l, *r)
+	saved := *r
+	saved.PartitionedRows = n
+	return e.History.Save(sctx, l, saved)
 }
 
 // recover settles schema operations that an earlier run sent but did not

@@ -52,6 +52,11 @@ type Record struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Error      string
+	// PartitionedRows is what Spanner reported for the Partitioned DML
+	// statement this save records as applied: a lower bound of the rows
+	// it changed. It is for the audit entry of that save and is not
+	// stored in the history.
+	PartitionedRows int64
 }
 
 // MaxHeavyPerBatch is Spanner's limit on statements that need validation or
