@@ -92,7 +92,13 @@ type KeyLookup interface {
 // backend that cannot say, a db that is no KeyLookup) stays destructive:
 // authorization fails closed. Other lookup errors are returned. Decide on
 // the statement Classify returns.
+//
+// It first refuses a statement whose parameters lack a value (CheckParams),
+// so a request that cannot run is answered as such before it is decided.
 func Classify(ctx context.Context, db any, st sqlstmt.Statement, params map[string]any) (sqlstmt.Statement, error) {
+	if err := CheckParams(&st, params); err != nil {
+		return st, err
+	}
 	kl, ok := db.(KeyLookup)
 	if !st.KeyDependent() || !ok {
 		return st, nil

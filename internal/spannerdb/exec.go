@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -312,6 +313,7 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		return 0, audit.Entry{}, asAuditError(err)
 	}
 	// The statement itself failed: record the failure.
+	err = callerStatementError(err, dmlErr, c, st)
 	failed := e
 	failed.Table = c.table
 	failed.Result, failed.Reason = audit.ResultFailed, audit.Redact(dmlErr.Error(), params)
@@ -320,6 +322,22 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
 	}
 	return 0, rec, err
+}
+
+// callerStatementError returns err, the error of a DML statement Spanner
+// refused, as it concerns the statement the caller wrote: Spanner's own
+// description, without the THEN RETURN spangate added to capture keys
+// (Spanner quotes the statement's line), in a message of err's kind.
+func callerStatementError(err, dmlErr error, c capture, st *sqlstmt.Statement) error {
+	var se *spanner.Error
+	if !errors.As(dmlErr, &se) || se.Desc == "" {
+		return err
+	}
+	desc := se.Desc
+	if added := strings.TrimPrefix(c.stmt.SQL, st.SQL); added != c.stmt.SQL && added != "" {
+		desc = strings.ReplaceAll(desc, added, "")
+	}
+	return &spangate.Error{Kind: spangate.KindOf(err), Message: "Spanner refused the statement: " + desc, Hint: spangate.HintOf(err), Err: err}
 }
 
 // execCaptured runs c and appends its entry in one read-write transaction.

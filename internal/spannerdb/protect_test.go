@@ -108,3 +108,23 @@ func TestVerifyChecksTheKeysIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestStatementErrorShowsTheCallersStatement: Spanner quotes the statement
+// it refused; the caller sees the statement it sent, not spangate's
+// rewrite of it (THEN RETURN of the key columns), and no escaped newlines.
+func TestStatementErrorShowsTheCallersStatement(t *testing.T) {
+	db, _ := openAudited(t)
+	for _, sql := range []string{
+		"UPDATE Orders SET Note = 'x' WHERE Nope > 1",
+		"DELETE FROM Orders\nWHERE Id > 0\n  AND Nope = 2",
+	} {
+		_, _, err := db.ExecDML(t.Context(), sql, nil, actor("ci"))
+		if err == nil {
+			t.Fatalf("%s: no error", sql)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "THEN RETURN") || strings.Contains(msg, `\n`) || !strings.Contains(msg, "Nope") || spangate.KindOf(err) != spangate.Invalid {
+			t.Errorf("%s: error %q (kind %v); want Spanner's description of the caller's statement", sql, msg, spangate.KindOf(err))
+		}
+	}
+}

@@ -178,3 +178,25 @@ func TestProtectedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntaxErrorsSayWhatWasExpected: a misspelt first word names the
+// statements expected; an UPDATE or DELETE without WHERE explains why
+// Spanner needs one and what WHERE true needs.
+func TestSyntaxErrorsSayWhatWasExpected(t *testing.T) {
+	tests := []struct{ sql, want string }{
+		{"SELEC 1", `"SELEC" does not start a statement; expected one of SELECT`},
+		{"SELEC 1", "did you mean SELECT?"},
+		{"  DELET FROM Orders WHERE Id = 1", "did you mean DELETE?"},
+		{"DELETE FROM Orders", "Spanner requires a WHERE clause in every UPDATE and DELETE"},
+		{"UPDATE Orders SET Note = 'x'", "WHERE true, which needs the destructive right"},
+		{"SELECT * FROM Orders WHERE Id = 1 Nope", `but found "Nope"`},
+		{"SELECT * FROM Orders WHERE", "the statement ends too early"},
+		{"SELECT * FROM (SELECT 1", "but the statement ends"},
+	}
+	for _, tt := range tests {
+		_, err := sqlstmt.ParseOne(tt.sql)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "<ident>") {
+			t.Errorf("%s: %v; want a message with %q", tt.sql, err, tt.want)
+		}
+	}
+}

@@ -187,7 +187,7 @@ func Parse(file, text string) (stmts []Statement, err error) {
 	src := &token.File{FilePath: file, Buffer: text}
 	raws, err := memefish.SplitRawStatements(file, text)
 	if err != nil {
-		return nil, spangate.Errorf(spangate.Invalid, "%w", toSyntaxErrors(src, 0, err))
+		return nil, spangate.Errorf(spangate.Invalid, "%w", toSyntaxErrors(src, 0, -1, err))
 	}
 	var errs SyntaxErrors
 	for _, raw := range raws {
@@ -243,7 +243,7 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 	)
 	for {
 		if err := lex.NextToken(); err != nil {
-			return nil, toSyntaxErrors(src, base, err)
+			return nil, toSyntaxErrors(src, base, -1, err)
 		}
 		tok := lex.Token
 		if first {
@@ -283,9 +283,9 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 		// Parse the comment-free text, but report positions in the
 		// original file: re-parse the raw text for the positions.
 		if _, rawErr := memefish.ParseStatement(src.FilePath, raw.Statement); rawErr != nil {
-			return nil, toSyntaxErrors(src, base, rawErr)
+			return nil, toSyntaxErrors(src, base, base+int(firstPos), rawErr)
 		}
-		return nil, toSyntaxErrors(src, base+int(firstPos), err)
+		return nil, toSyntaxErrors(src, base+int(firstPos), base+int(firstPos), err)
 	}
 	line, col := resolve(src, base+int(firstPos))
 	endLine, _ := resolve(src, base+int(lastEnd))
@@ -365,31 +365,118 @@ func lineOf(src *token.File, offset int) int {
 }
 
 // toSyntaxErrors converts memefish errors found in a substring starting at
-// base into errors located in the whole file.
-func toSyntaxErrors(src *token.File, base int, err error) SyntaxErrors {
+// base into errors located in the whole file. first is the offset of the
+// statement's first token, or -1 when not known.
+func toSyntaxErrors(src *token.File, base, first int, err error) SyntaxErrors {
 	var multi memefish.MultiError
 	if errors.As(err, &multi) {
 		out := make(SyntaxErrors, 0, len(multi))
 		for _, e := range multi {
-			out = append(out, locate(src, base, e))
+			out = append(out, locate(src, base, first, e))
 		}
 		return out
 	}
 	var single *memefish.Error
 	if errors.As(err, &single) {
-		return SyntaxErrors{locate(src, base, single)}
+		return SyntaxErrors{locate(src, base, first, single)}
 	}
 	line, col := resolve(src, base)
 	return SyntaxErrors{{File: src.FilePath, Line: line, Column: col, Message: err.Error()}}
 }
 
-func locate(src *token.File, base int, e *memefish.Error) *SyntaxError {
+func locate(src *token.File, base, first int, e *memefish.Error) *SyntaxError {
 	off := base
 	if e.Position != nil {
 		off += int(e.Position.Pos)
 	}
 	line, col := resolve(src, off)
-	return &SyntaxError{File: src.FilePath, Line: line, Column: col, Message: e.Message}
+	return &SyntaxError{File: src.FilePath, Line: line, Column: col, Message: explain(e.Message, src.Buffer, off, off == first)}
+}
+
+// statementStarts are the words a statement spangate runs starts with.
+var statementStarts = []string{"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "GRANT", "REVOKE", "ANALYZE", "GRAPH"}
+
+// explain rewrites the parser's messages that name only a class of token
+// (`unexpected token: <ident>`) into ones that say what was found and what
+// was expected, and explains the WHERE that Spanner requires.
+func explain(msg, text string, off int, first bool) string {
+	found := tokenAt(text, off)
+	switch {
+	case strings.Contains(msg, "expected token: WHERE"):
+		return "Spanner requires a WHERE clause in every UPDATE and DELETE: name the rows to change (WHERE Id = @id). " +
+			"To change every row, write WHERE true, which needs the destructive right"
+	case first && strings.HasPrefix(msg, "unexpected token") && found != "":
+		m := fmt.Sprintf("%q does not start a statement; expected one of %s", found, strings.Join(statementStarts, ", "))
+		if near := nearest(strings.ToUpper(found), statementStarts); near != "" {
+			m += fmt.Sprintf(" (did you mean %s?)", near)
+		}
+		return m
+	case strings.HasPrefix(msg, "unexpected token") && found != "":
+		return fmt.Sprintf("unexpected %q here", found)
+	case strings.Contains(msg, "but: <eof>"):
+		return strings.ReplaceAll(msg, "but: <eof>", "but the statement ends")
+	case msg == "unexpected token: <eof>":
+		return "the statement ends too early: something is missing at its end"
+	}
+	if i := strings.Index(msg, "but: "); i >= 0 && found != "" {
+		return msg[:i] + fmt.Sprintf("but found %q", found)
+	}
+	return msg
+}
+
+// tokenAt returns the text of the token at off, at most 40 bytes of it.
+func tokenAt(text string, off int) (raw string) {
+	if off < 0 || off >= len(text) {
+		return ""
+	}
+	defer func() {
+		if recover() != nil {
+			raw = ""
+		}
+	}()
+	lex := &memefish.Lexer{File: &token.File{Buffer: text[off:]}}
+	if lex.NextToken() != nil || lex.Token.Kind == token.TokenEOF {
+		return ""
+	}
+	raw = lex.Token.Raw
+	if len(raw) > 40 {
+		raw = raw[:40] + "…"
+	}
+	return raw
+}
+
+// nearest returns the word of words within two edits of w, or "".
+func nearest(w string, words []string) string {
+	best, bestD := "", 3
+	for _, c := range words {
+		if d := editDistance(w, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 32 || len(b) > 32 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // classify fills Kind, Verb, Table, Protected and the destructive
