@@ -221,4 +221,3 @@ func TestGuards(t *testing.T) {
 		})
 	}
 }
-
