@@ -61,6 +61,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	// Decide on the statement as classified against its table's key.
+	if st, err = execute.Classify(ctx, db, st, params); err != nil {
+		return err
+	}
 	action := execute.Action(&st)
 	if err := s.authorize(ctx, db, c, action, s.policy.DecideParsed(*c.principal, c.database, &st), st.SQL); err != nil {
 		return err
