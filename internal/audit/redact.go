@@ -19,31 +19,34 @@ func ErrorText(err error) string {
 		return ""
 	}
 	text := err.Error()
-	for range 8 { // a chain holds few gRPC errors; bound the work anyway
-		g, code, ok := grpcCause(err, text)
-		if !ok {
-			return text
-		}
-		text = strings.ReplaceAll(text, g, "Spanner error "+code)
-	}
-	return text
-}
-
-// grpcCause finds, in err's chain, a gRPC error whose text still shows in
-// text, and returns that text and its code's name. An error that carries a
-// gRPC status but whose text does not show (a message spangate rewrote)
-// ends the search: the text kept is then spangate's.
-func grpcCause(err error, text string) (string, string, bool) {
+	cut, code := len(text), ""
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		gs, ok := e.(interface{ GRPCStatus() *status.Status })
 		if !ok {
 			continue
 		}
-		msg := e.Error()
-		if msg == "" || !strings.Contains(text, msg) {
-			continue
+		st := gs.GRPCStatus()
+		if code == "" {
+			code = st.Code().String()
 		}
-		return msg, gs.GRPCStatus().Code().String(), true
+		// Spanner's text starts where the first bytes of its message, or
+		// of its error's text, show: spangate quotes it whole or in part
+		// (without a clause it added), but always from its start.
+		for _, frag := range []string{e.Error(), st.Message()} {
+			if frag == "" {
+				continue
+			}
+			if i := strings.Index(text, frag[:min(len(frag), probeLen)]); i >= 0 && i < cut {
+				cut = i
+			}
+		}
 	}
-	return "", "", false
+	if code == "" {
+		return text
+	}
+	return strings.TrimRight(text[:cut], ": ") + ": Spanner error " + code
 }
+
+// probeLen is how many leading bytes of a Spanner message find where it
+// is quoted.
+const probeLen = 16

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +89,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := ctx.Err(); err != nil {
 		return spangate.Errorf(spangate.Unavailable, "the request took longer than limits.request_timeout: %w", err)
 	}
+	// Decide on the statement as classified against its table's key.
+	if st, err = execute.Classify(ctx, db, st, params); err != nil {
+		return err
+	}
 	action := execute.Action(&st)
 	c.what = statementNeeds(&st)
 	if err := s.authorize(ctx, db, c, action, s.policy.DecideParsed(*c.principal, c.database, &st), st.SQL); err != nil {
@@ -144,7 +146,33 @@ func statementNeeds(st *sqlstmt.Statement) string {
 	if st.Table != "" {
 		what += " on " + st.Table
 	}
-	return what + " (needs " + actionNames(st.RequiredActions()) + ")"
+	if err := st.CheckCaller(); err != nil {
+		// A statement on spangate's own objects is refused whatever the
+		// rules say: the caller is told why, which names no rule.
+		return what + " (" + err.Error() + ")"
+	}
+	needs := actionNames(st.RequiredActions())
+	if st.Destructive && st.DestructiveReason != "" {
+		needs += "; destructive: " + st.DestructiveReason
+	}
+	return what + " (needs " + needs + ")"
+}
+
+// migrationNeeds says what a migration's pending statements need, for a
+// refusal: the first statement on spangate's own objects, or the first
+// destructive one.
+func migrationNeeds(stmts []sqlstmt.Statement) string {
+	for i := range stmts {
+		if stmts[i].CheckCaller() != nil {
+			return "the migration's statement " + statementNeeds(&stmts[i])
+		}
+	}
+	for i := range stmts {
+		if stmts[i].Destructive {
+			return fmt.Sprintf("the migration's statement at line %d, %s", stmts[i].Line, statementNeeds(&stmts[i]))
+		}
+	}
+	return "the migration"
 }
 
 // headRecorder passes a statement's audit writes through to its database
@@ -200,11 +228,4 @@ func dbVerb(seg string) (db, verb string, ok bool) {
 		return "", "", false
 	}
 	return seg[:i], seg[i+1:], true
-}
-
-// newOperationID returns a fresh schema operation id for a DDL exec.
-func newOperationID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "spangate_exec_" + hex.EncodeToString(b[:])
 }

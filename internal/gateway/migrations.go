@@ -257,15 +257,17 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-// pendingStatements returns the statements apply would still run.
-func pendingStatements(p *migration.Plan) []sqlstmt.Statement {
-	var stmts []sqlstmt.Statement
-	for _, pd := range p.Pending {
-		if pd.File != nil && pd.ResumeAt < len(pd.File.Statements) {
-			stmts = append(stmts, pd.File.Statements[pd.ResumeAt:]...)
-		}
+// authorizeMigration decides whether the caller may apply plan: migrate,
+// and destructive when a statement it would run is destructive (classified
+// against the schema it meets). A denial is audited.
+func (s *Server) authorizeMigration(ctx context.Context, db Auditor, c *call, p *migration.Plan) error {
+	pending := p.PendingStatements()
+	d := s.policy.DecideMigration(*c.principal, c.database, pending)
+	if d.Allow {
+		return nil
 	}
-	return stmts
+	c.what = migrationNeeds(pending)
+	return s.authorize(ctx, db, c, spangate.ActionDestructive, d, joinStatements(pending))
 }
 
 // ApplyResult is the last line of a successful apply stream: the same
@@ -324,10 +326,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	pending := pendingStatements(p)
-	d := s.policy.DecideMigration(*c.principal, c.database, pending)
-	if !d.Allow {
-		return s.authorize(pre, db, c, spangate.ActionDestructive, d, joinStatements(pending))
+	// An early answer from a plan made without the lock; the decision
+	// that counts is made again under it, on the plan that runs.
+	if err := s.authorizeMigration(pre, db, c, p); err != nil {
+		return err
 	}
 
 	// The apply outlives a client that goes away (a half-sent batch is
@@ -341,6 +343,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	stream := newNDJSON(w)
 	actor := s.entry(c, spangate.ActionMigrate)
 	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	e.Authorize = func(ctx context.Context, p *migration.Plan) error { return s.authorizeMigration(ctx, db, c, p) }
 	e.Reporter = stream
 	res, err := e.Apply(ctx, set)
 	if res != nil {
