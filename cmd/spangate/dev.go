@@ -20,6 +20,7 @@ import (
 	"github.com/spangate/spangate/internal/config"
 	"github.com/spangate/spangate/internal/devoidc"
 	"github.com/spangate/spangate/internal/emulator"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/policy"
 	"github.com/spangate/spangate/internal/spannerdb"
@@ -138,7 +139,7 @@ type devStack struct {
 	// SPANNER_EMULATOR_HOST).
 	spannerHost string
 	emulator    *emulator.Process
-	fake        *emulator.Fake
+	fake        *spannerfake.Fake
 	external    bool
 	reused      bool          // the dev database existed already (external emulator)
 	spannerDone chan struct{} // closed if the started emulator dies
@@ -239,7 +240,7 @@ func (a *app) startSpanner(ctx context.Context, s *devStack, opts devOptions, fi
 		}
 		s.logger.Warn("Cloud Spanner emulator not found; falling back to the in-process fake, which lacks many of Spanner's guarantees",
 			"err", err, "hint", spangate.HintOf(err))
-		f, err := emulator.StartFake(ctx, opts.spannerAddr, s.logger)
+		f, err := spannerfake.Start(ctx, opts.spannerAddr, s.logger)
 		if err != nil {
 			return err
 		}
@@ -359,7 +360,7 @@ func (s *devStack) printBanner(w io.Writer) {
 	case s.fake != nil:
 		fmt.Fprintf(&b, "# WARNING: the Cloud Spanner emulator is not installed; serving the in-process fake (spannertest) at %s.\n", s.spannerHost)
 		b.WriteString("# These Spanner guarantees are NOT real on it:\n")
-		for _, l := range emulator.FakeLimitations() {
+		for _, l := range spannerfake.Limitations() {
 			fmt.Fprintf(&b, "#   - %s\n", l)
 		}
 		fmt.Fprintf(&b, "# Install the emulator for a faithful local Spanner: %s.\n", emulator.InstallHint)

@@ -21,6 +21,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while the command writes.
@@ -306,7 +307,7 @@ func TestDevFallsBackToFake(t *testing.T) {
 	if !strings.Contains(out, "NOT real") {
 		t.Errorf("stdout does not say which guarantees are not real:\n%s", out)
 	}
-	for _, l := range emulator.FakeLimitations() {
+	for _, l := range spannerfake.Limitations() {
 		if !strings.Contains(out, l) {
 			t.Errorf("stdout lacks the limitation %q", l)
 		}

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -112,11 +110,4 @@ func dbVerb(seg string) (db, verb string, ok bool) {
 		return "", "", false
 	}
 	return seg[:i], seg[i+1:], true
-}
-
-// newOperationID returns a fresh schema operation id for a DDL exec.
-func newOperationID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "spangate_exec_" + hex.EncodeToString(b[:])
 }

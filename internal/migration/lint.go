@@ -346,8 +346,12 @@ func (l *linter) alterTable(step int, f *File, st *sqlstmt.Statement, n *ast.Alt
 				"Spanner can change a length or STRING ↔ BYTES in place (ALTER COLUMN); for other types add a new column, backfill it, and switch readers", table, a.Column.Name.Name))
 		}
 		if existing && a.Column.NotNull {
-			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("ADD COLUMN %s NOT NULL on existing table %s: Spanner writes the default into every row and validates it; "+
-				"this is a long-running schema change on a large table", a.Column.Name.Name, table))
+			def := "its default"
+			if d, ok := a.Column.DefaultSemantics.(*ast.ColumnDefaultExpr); ok {
+				def = "the default " + d.Expr.SQL()
+			}
+			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("ADD COLUMN %s NOT NULL on existing table %s: Spanner writes %s into every existing row and validates it; "+
+				"this is a long-running schema change on a large table, and readers see that value in old rows", a.Column.Name.Name, table, def))
 		}
 		if g, ok := a.Column.DefaultSemantics.(*ast.GeneratedColumnExpr); ok && existing && !g.Stored.Invalid() {
 			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("a STORED generated column on existing table %s is computed and validated for every row: a long-running schema change", table))

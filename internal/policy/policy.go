@@ -69,7 +69,7 @@ func New(cfg *config.Config) (*Policy, error) {
 			return nil, err
 		}
 	}
-	env, err := newEnv()
+	env, err := NewEnv()
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "policy: create CEL environment: %w", err)
 	}

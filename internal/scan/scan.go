@@ -22,9 +22,10 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/policy"
 )
 
 // Severity ranks a finding. Errors make `spangate scan` exit 4.
@@ -108,7 +109,7 @@ type Scanner struct {
 
 // New returns a Scanner.
 func New() (*Scanner, error) {
-	env, err := newPolicyEnv()
+	env, err := policy.NewEnv()
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "CEL environment: %w", err)
 	}

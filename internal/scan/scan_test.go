@@ -289,6 +289,9 @@ func TestPolicyRules(t *testing.T) {
 		{"subject prefix and protected ref", `subject.startsWith("project_path:acme/app:") && claims.ref_protected == "true"`, "migrate", ""},
 		{"false", `false`, "migrate", ""},
 		{"does not parse", `claims.x ==`, "plan", RulePolicyUnreadable},
+		// The policy's own environment and size limit: a condition the
+		// gateway would refuse is not analysed as if it were fine.
+		{"over the policy's size limit", `claims.repositoryUuid == "{x}" && claims.deploymentEnvironmentUuid == "` + strings.Repeat("e", 5000) + `"`, "migrate", RulePolicyUnreadable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
