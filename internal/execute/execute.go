@@ -249,7 +249,7 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 // recordFailure records a statement that failed, even when ctx is done.
 func recordFailure(ctx context.Context, t Target, e audit.Entry, err error, params map[string]any, obs Observer) {
 	e.Result = audit.ResultFailed
-	e.Reason = audit.Redact(err.Error(), params)
+	e.Reason = audit.ErrorText(err)
 	_, aerr := t.AppendAudit(context.WithoutCancel(ctx), e)
 	obs.AuditWrite(e.Result, aerr)
 }

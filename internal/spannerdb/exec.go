@@ -316,7 +316,7 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 	err = callerStatementError(err, dmlErr, c, st)
 	failed := e
 	failed.Table = c.table
-	failed.Result, failed.Reason = audit.ResultFailed, audit.Redact(dmlErr.Error(), params)
+	failed.Result, failed.Reason = audit.ResultFailed, audit.ErrorText(dmlErr)
 	rec, aerr := d.AppendAudit(ctx, failed)
 	if aerr != nil {
 		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
