@@ -71,8 +71,9 @@ func (a *app) newDevCommand(find findFunc) *cobra.Command {
     lacks many of Spanner's guarantees and says which;
   - the instance projects/spangate-dev/instances/dev and the database
     projects/spangate-dev/instances/dev/databases/dev in it;
-  - an HTTP server at --addr (health check now; the gateway and the dev
-    OIDC issuer are mounted there too).
+  - an HTTP server at --addr (health check, the gateway's API and the dev
+    OIDC issuer), and the gateway's admin listener (/metrics, /readyz) at
+    --admin-addr, loopback by default.
 
 It prints shell lines to paste into another shell (export
 SPANNER_EMULATOR_HOST=… and export SPANGATE_DATABASE=…) and runs until

@@ -82,7 +82,11 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.checkSQL("", req.SQL); err != nil {
 		return err
 	}
-	st, err := s.stmts.ParseOne(req.SQL)
+	var st sqlstmt.Statement
+	err = s.parsing(ctx, len(req.SQL), func() (err error) {
+		st, err = s.stmts.ParseOne(req.SQL)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -126,6 +130,27 @@ func (s *Server) canRunStatements(ctx context.Context, db Auditor, c *call, sql 
 	c.what = "a statement (it needs one of " + actionNames(execRights) + ")"
 	d := spangate.Decision{Reason: fmt.Sprintf("no rule gives %s any of %s on database %s; the statement was not parsed", c.principal, actionNames(execRights), c.database)}
 	return s.authorize(ctx, db, c, spangate.ActionRead, d, sql)
+}
+
+// largeSQL is the length from which a text waits for a parse slot.
+const largeSQL = 16 << 10
+
+// parsing runs parse, a parse of n bytes of SQL. A large text first waits
+// for one of the gateway's parse slots (one per CPU), within the request's
+// deadline: the parser cannot be interrupted, so many large statements at
+// once are parsed a few at a time, and one whose request has timed out
+// while it waited is not parsed at all.
+func (s *Server) parsing(ctx context.Context, n int, parse func() error) error {
+	if n >= largeSQL {
+		select {
+		case s.parseSlots <- struct{}{}:
+			defer func() { <-s.parseSlots }()
+		case <-ctx.Done():
+			return spangate.Errorf(spangate.Unavailable, "the gateway is busy parsing other large statements, past this request's timeout: %w", ctx.Err()).
+				WithHint("retry later; the operator can raise limits.request_timeout")
+		}
+	}
+	return parse()
 }
 
 // checkSQL refuses text over the gateway's statement limits before it is

@@ -43,6 +43,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +161,8 @@ type Server struct {
 	paths *strings.Replacer
 	// stmts remembers parsed exec statements by their text.
 	stmts sqlstmt.Cache
+	// parseSlots bounds the large texts parsed at once (see parsing).
+	parseSlots chan struct{}
 
 	// stopping is set by Shutdown: /readyz fails and new applies are
 	// refused, so a load balancer drains this replica.
@@ -220,8 +223,10 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		denials:  newLimiter(cfg.Limits.DenyRate, cfg.Limits.DenyBurst, deps.Now),
 		rand:     deps.Rand,
 		paths:    pathReplacer(cfg.Databases),
-		params:   params,
-		metrics:  m,
+
+		parseSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		params:     params,
+		metrics:    m,
 	}
 	s.hardStop, s.cancelHard = context.WithCancel(context.Background())
 	s.routes()

@@ -172,7 +172,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 // readMigrations decodes a MigrationsRequest body into a migration set.
-func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+func (s *Server) readMigrations(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
@@ -186,6 +186,7 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
 	}
 	srcs := make([]migration.Source, len(req.Migrations))
+	size := 0
 	for i, m := range req.Migrations {
 		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
 			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
@@ -195,8 +196,14 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 			return nil, err
 		}
 		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
+		size += len(m.Content)
 	}
-	return migration.Parse(srcs), nil
+	var set *migration.Set
+	err = s.parsing(ctx, size, func() error {
+		set = migration.Parse(srcs)
+		return nil
+	})
+	return set, err
 }
 
 // decodeJSON decodes one JSON object strictly: unknown fields and trailing
@@ -240,7 +247,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(ctx, w, r)
 	if err != nil {
 		return err
 	}
@@ -315,7 +322,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(pre, w, r)
 	if err != nil {
 		return err
 	}
