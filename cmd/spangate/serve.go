@@ -18,6 +18,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/execute"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/identity"
 	"github.com/spangate/spangate/internal/migration"
@@ -298,6 +299,11 @@ func (s *spannerDatabases) Close() {
 type gatewayDB struct {
 	*spannerdb.DB
 }
+
+// The gateway decides an UPDATE or DELETE against its table's key, which
+// it looks up through the database (execute.Classify): without it every
+// such statement would need destructive.
+var _ execute.KeyLookup = (*gatewayDB)(nil)
 
 // WithAudit returns the audited history store of the database.
 func (g *gatewayDB) WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore {

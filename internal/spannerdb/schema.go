@@ -22,6 +22,10 @@ import (
 // call was lost, or the wait was interrupted; AwaitOperation can settle it
 // later). A batch already sent under opID is re-attached, never re-sent.
 func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	// A schema change may give a table another primary key: forget the
+	// cached keys, which also decide whether a statement is bounded, once
+	// the change has been sent, whatever its outcome.
+	defer d.pks.Clear()
 	var (
 		op  *database.UpdateDatabaseDdlOperation
 		err error
