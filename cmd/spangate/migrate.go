@@ -267,8 +267,9 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	rep := newProgress(a.stderr, a.isTerminal(a.stderr) && a.getenv("CI") == "")
 	defer startLogGroup(a.stderr, a.runMetadata().CI, "spangate_apply", "spangate migrate apply", a.now).end()
 	var (
-		res  *migration.Result
-		name string
+		res       *migration.Result
+		name      string
+		auditHead string
 	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
 		name = db
@@ -281,6 +282,7 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		if err == nil {
 			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
 				Duration: time.Duration(r.DurationMS) * time.Millisecond}
+			auditHead = r.AuditHead
 		}
 		return err
 	}, func(db *spannerdb.DB) error {
@@ -294,6 +296,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	rep.finish()
 	if err != nil {
 		return err
+	}
+	if auditHead != "" {
+		// The chain head after the apply: kept in the CI log, it is an
+		// anchor for audit verify --anchor.
+		fmt.Fprintf(a.stderr, "%s=%s\n", anchorKey, auditHead)
 	}
 	if f.format == "json" {
 		return writeJSON(a.stdout, map[string]any{

@@ -18,7 +18,10 @@
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
 //	GET  /v1/databases/{db}/audit:verify        (audit)
-//	GET  /healthz  /readyz  /metrics
+//	GET  /healthz                               bare liveness
+//
+// The admin handler (AdminHandler, served on admin_listen) has /readyz and
+// /metrics, which name every configured database, and /healthz.
 //
 // Every endpoint but the token exchange and the health checks takes
 // "Authorization: Bearer <token>", where the token is a session token from
@@ -26,7 +29,12 @@
 // headers (see SetRunMetadata).
 //
 // Security caveats: the gateway never logs a token, a parameter value or a
-// query string, and never tells a caller more than why it was refused. A
+// query string (nor Spanner's error text, which may quote values: see
+// audit.ErrorText). A refused caller is told the decision and a reference,
+// never the rules; a caller with no right on a database gets the answer of
+// an unknown one, before anything is opened. Statements are measured before
+// they are parsed, bodies must arrive within limits.body_timeout, and
+// denials are bounded per principal and per client address. A
 // session token cannot be revoked before it expires (session_ttl, at most an
 // hour): remove its key from every replica to invalidate all sessions
 // signed with it.
@@ -675,7 +683,7 @@ func denied(action spangate.Action, c *call) error {
 func (s *Server) appendAudit(ctx context.Context, db Auditor, e audit.Entry) {
 	if _, err := db.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.metrics.auditWrites.WithLabelValues(e.Result, "error").Inc()
-		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", err)
+		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", audit.ErrorText(err))
 		return
 	}
 	s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()
