@@ -350,10 +350,9 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
-		if err := db.Init(ctx); err != nil {
-			return err
-		}
-		hist, err = db.History(ctx)
+		// The history as the next apply will find it: schema operations
+		// that earlier runs left are looked up (not waited for).
+		hist, _, err = a.engine(db, f, set).SettledHistory(ctx, set.Files)
 		return err
 	})
 	if err != nil {
@@ -382,6 +381,9 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	for _, s := range sts {
 		if s.Error != "" {
 			fmt.Fprintf(a.stdout, "\n%d_%s last failed: %s\n", s.Version, s.Name, s.Error)
+		}
+		if s.Note != "" {
+			fmt.Fprintf(a.stdout, "\n%d_%s %s: %s\n", s.Version, s.Name, s.State, s.Note)
 		}
 	}
 	return nil

@@ -83,19 +83,25 @@ type StatusResponse struct {
 
 // HistoryRecord is one row of the migration history as JSON.
 type HistoryRecord struct {
-	Version           int64      `json:"version"`
-	Name              string     `json:"name"`
-	Checksum          string     `json:"checksum"`
-	State             string     `json:"state"`
-	StatementsApplied int        `json:"statements_applied"`
-	StatementsTotal   int        `json:"statements_total"`
-	PrefixChecksum    string     `json:"prefix_checksum,omitempty"`
-	AppliedBy         string     `json:"applied_by,omitempty"`
-	Commit            string     `json:"commit,omitempty"`
-	Pipeline          string     `json:"pipeline,omitempty"`
-	StartedAt         *time.Time `json:"started_at,omitempty"`
-	FinishedAt        *time.Time `json:"finished_at,omitempty"`
-	Error             string     `json:"error,omitempty"`
+	Version           int64  `json:"version"`
+	Name              string `json:"name"`
+	Checksum          string `json:"checksum"`
+	State             string `json:"state"`
+	StatementsApplied int    `json:"statements_applied"`
+	StatementsTotal   int    `json:"statements_total"`
+	PrefixChecksum    string `json:"prefix_checksum,omitempty"`
+	// Operation, OpStart and OpCount name the schema operation still in
+	// flight with statements OpStart+1…OpStart+OpCount of the file.
+	Operation  string     `json:"operation,omitempty"`
+	OpStart    int        `json:"op_start,omitempty"`
+	OpCount    int        `json:"op_count,omitempty"`
+	Failures   int        `json:"failures,omitempty"`
+	AppliedBy  string     `json:"applied_by,omitempty"`
+	Commit     string     `json:"commit,omitempty"`
+	Pipeline   string     `json:"pipeline,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // Record returns the history row as the migration package's Record.
@@ -103,6 +109,7 @@ func (h HistoryRecord) Record() migration.Record {
 	r := migration.Record{
 		Version: h.Version, Name: h.Name, Checksum: h.Checksum, State: migration.State(h.State),
 		StatementsApplied: h.StatementsApplied, StatementsTotal: h.StatementsTotal, PrefixChecksum: h.PrefixChecksum,
+		OperationName: h.Operation, OpStart: h.OpStart, OpCount: h.OpCount, Failures: h.Failures,
 		AppliedBy: h.AppliedBy, Commit: h.Commit, Pipeline: h.Pipeline, Error: h.Error,
 	}
 	if h.StartedAt != nil {
@@ -118,7 +125,11 @@ func historyRecord(r migration.Record) HistoryRecord {
 	h := HistoryRecord{
 		Version: r.Version, Name: r.Name, Checksum: r.Checksum, State: string(r.State),
 		StatementsApplied: r.StatementsApplied, StatementsTotal: r.StatementsTotal, PrefixChecksum: r.PrefixChecksum,
+		Failures:  r.Failures,
 		AppliedBy: r.AppliedBy, Commit: r.Commit, Pipeline: r.Pipeline, Error: r.Error,
+	}
+	if r.Unsettled() {
+		h.Operation, h.OpStart, h.OpCount = r.OperationName, r.OpStart, r.OpCount
 	}
 	if !r.StartedAt.IsZero() {
 		t := r.StartedAt
@@ -151,10 +162,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.authorize(ctx, db, c, spangate.ActionPlan, d, ""); err != nil {
 		return err
 	}
-	if err := db.Init(ctx); err != nil {
-		return err
-	}
-	hist, err := db.History(ctx)
+	// The history as the next apply will find it: schema operations that
+	// earlier runs left are looked up (not waited for), so a finished one
+	// shows as applied and a running one as in flight.
+	hist, _, err := s.engine(db, c, db).SettledHistory(ctx, nil)
 	if err != nil {
 		return err
 	}

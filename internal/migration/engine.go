@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
@@ -184,11 +183,33 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The live schema is read before the operations are looked up: an
+	// operation found unfinished had not changed it yet.
 	opts, err := e.checkOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return NewCheckedPlan(set, hist, opts), nil
+	settled, notes, err := e.settleView(ctx, hist, set.Files)
+	if err != nil {
+		return nil, err
+	}
+	running := false
+	for i := range settled {
+		running = running || settled[i].Unsettled()
+	}
+	if running && opts.HaveLive {
+		// The live schema is between two states: comparing it with the
+		// migrations would report the operation's own work as drift.
+		opts.HaveLive = false
+		notes = append(notes, Finding{Severity: SeverityInfo, Rule: RuleDrift, File: "live schema", Line: 1,
+			Message: "drift was not checked: a schema operation is still running; plan again once it has ended"})
+	}
+	p := NewCheckedPlan(set, settled, opts)
+	if len(notes) > 0 {
+		p.Findings = append(p.Findings, notes...)
+		sortFindings(p.Findings)
+	}
+	return p, nil
 }
 
 // Apply applies every pending statement of set under the migration lock.
@@ -231,6 +252,22 @@ func (e *Engine) Apply(ctx context.Context, set *Set) (*Result, error) {
 	}
 	res.Duration = e.Now().Sub(start)
 	return res, err
+}
+
+// opStatements returns the statements of the operation whose rows are rs,
+// in order, when every file is at hand and unchanged.
+func opStatements(rs []*Record, files map[int64]*File) ([]string, bool) {
+	var out []string
+	for _, r := range rs {
+		f := files[r.Version]
+		if f == nil || f.Checksum != r.Checksum || r.OpStart+r.OpCount > len(f.Statements) {
+			return nil, false
+		}
+		for i := r.OpStart; i < r.OpStart+r.OpCount; i++ {
+			out = append(out, f.Statements[i].SQL)
+		}
+	}
+	return out, true
 }
 
 // current returns the latest lease without taking it from the channel.
@@ -594,49 +631,45 @@ func (e *Engine) runPartitioned(ctx context.Context, l Lease, step *Step, recs m
 }
 
 // recover settles schema operations that an earlier run sent but did not
-// record the end of (it crashed, lost the connection, or was interrupted).
+// record the end of (it crashed, lost the connection, or was interrupted):
+// it waits for each, then records what it applied. It runs under the lock,
+// before anything is planned.
 func (e *Engine) recover(ctx context.Context, set *Set, l Lease, recs map[int64]*Record) error {
 	files := make(map[int64]*File, len(set.Files))
 	for _, f := range set.Files {
 		files[f.Version] = f
 	}
-	byOp := map[string][]*Record{}
+	all := make([]*Record, 0, len(recs))
 	for _, r := range recs {
-		if r.State == StateApplying && r.OperationName != "" && r.OpCount > 0 {
-			byOp[r.OperationName] = append(byOp[r.OperationName], r)
-		}
+		all = append(all, r)
 	}
-	for opID, rs := range byOp {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].Version < rs[j].Version })
-		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s left by an earlier run", opID)})
+	names, byOp := unsettledOps(all)
+	for _, opID := range names {
+		rs := byOp[opID]
+		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s (%s) left by an earlier run", opID, describeRows(rs))})
 		applied, err := e.Schema.AwaitOperation(ctx, opID)
 		if err != nil && spangate.KindOf(err) == spangate.NotFound {
-			// The batch never reached Spanner: nothing of it applied.
+			// Spanner does not know the batch: it never arrived, or (the
+			// emulator) it is still running. Send it now under the same
+			// ID: that re-attaches to it if it exists.
 			applied, err = 0, nil
+			if stmts, ok := opStatements(rs, files); ok {
+				e.report(Event{Type: "recover", Message: fmt.Sprintf("schema operation %s is not known to Spanner; sending it under the same ID", opID)})
+				applied, err = e.Schema.UpdateSchema(ctx, opID, stmts)
+			}
 		}
 		if applied < 0 {
+			if spangate.KindOf(err) == spangate.Canceled || spangate.KindOf(err) == spangate.Unavailable {
+				return spangate.Errorf(spangate.KindOf(err), "re-attach to schema operation %s left by an earlier run: %w", opID, err).
+					WithHint("re-run apply: it re-attaches to the operation again; nothing is sent twice")
+			}
 			return spangate.Errorf(spangate.Internal, "cannot tell how much of schema operation %s was applied: %w", opID, err).
 				WithHint("compare the live schema (gcloud spanner databases ddl describe) with the migrations and fix the history row")
 		}
-		left := applied
-		tmp := &Result{}
-		var saves []Record
-		for _, r := range rs {
-			n := min(left, r.OpCount)
-			left -= n
-			start, count := r.OpStart, r.OpCount
-			r.OpCount = 0
-			f := files[r.Version]
-			if f == nil {
-				r.StatementsApplied = start + n
-			} else {
-				e.advance(r, f, start+n, tmp)
-			}
-			if err != nil && n < count && r.State != StateFailed {
-				e.fail(r, err)
-				err = nil
-			}
-			saves = append(saves, *r)
+		e.settleOp(rs, files, applied, err, &Result{})
+		saves := make([]Record, len(rs))
+		for i, r := range rs {
+			saves[i] = *r
 		}
 		if err := e.History.Save(ctx, l, saves...); err != nil {
 			return err
