@@ -193,16 +193,8 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	running := false
-	for i := range settled {
-		running = running || settled[i].Unsettled()
-	}
-	if running && opts.HaveLive {
-		// The live schema is between two states: comparing it with the
-		// migrations would report the operation's own work as drift.
-		opts.HaveLive = false
-		notes = append(notes, Finding{Severity: SeverityInfo, Rule: RuleDrift, File: "live schema", Line: 1,
-			Message: "drift was not checked: a schema operation is still running; plan again once it has ended"})
+	if opts.HaveLive {
+		opts.Live = withInFlight(opts.Live, settled, set)
 	}
 	p := NewCheckedPlan(set, settled, opts)
 	if len(notes) > 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/spangate/spangate/internal/schema"
 )
 
 // RuleInFlight marks the info findings about schema operations that an
@@ -206,4 +208,40 @@ func orSomeone(s string) string {
 		return "an earlier run"
 	}
 	return s
+}
+
+// withInFlight returns the live schema as it will be once the operations
+// still in flight in hist have ended: live with those of their statements
+// appended that it does not show yet (a running operation may have made
+// some of its changes already). Plan then neither reports the operations'
+// own work as drift nor lints the statements after them against a schema
+// they have not reached.
+func withInFlight(live []string, hist []Record, set *Set) []string {
+	files := make(map[int64]*File, len(set.Files))
+	for _, f := range set.Files {
+		files[f.Version] = f
+	}
+	var model *schema.Schema
+	for i := range hist {
+		r := &hist[i]
+		f := files[r.Version]
+		if !r.Unsettled() || f == nil || r.OpStart+r.OpCount > len(f.Statements) {
+			continue
+		}
+		if model == nil {
+			m, err := schema.FromDDL("live schema", live)
+			if err != nil {
+				return live
+			}
+			model = m
+			live = append([]string(nil), live...)
+		}
+		for j := r.OpStart; j < r.OpStart+r.OpCount; j++ {
+			st := &f.Statements[j]
+			if f.KindOf(j) == KindDDL && model.Apply(f.Path, st) == nil {
+				live = append(live, st.SQL)
+			}
+		}
+	}
+	return live
 }
