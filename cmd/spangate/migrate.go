@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/migration"
@@ -292,6 +293,12 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		return err
 	})
 	rep.finish()
+	if err != nil && ctx.Err() != nil && spangate.KindOf(err) != spangate.Canceled {
+		// Interrupted (SIGINT, SIGTERM) while waiting on something that
+		// reported the cancellation in its own words: exit 130 all the same.
+		err = spangate.Errorf(spangate.Canceled, "interrupted: %w", err).
+			WithHint("run spangate migrate status to see what was applied; re-run apply to resume")
+	}
 	if err != nil {
 		return err
 	}

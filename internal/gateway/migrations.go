@@ -332,18 +332,28 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 		return s.authorize(pre, db, c, spangate.ActionDestructive, d, joinStatements(pending))
 	}
 
-	// The apply outlives a client that goes away (a half-sent batch is
-	// worse than a finished one); it stops when Shutdown's grace ends or
-	// the apply timeout passes, leaving resumable state.
+	// A client that goes away (Ctrl-C, a cancelled pipeline) stops the
+	// apply at the next step boundary, as an interrupt does in direct
+	// mode: the step under way is not cut off (a half-sent batch is worse
+	// than a finished one), then the lock is released and the history
+	// says where to resume. Shutdown's grace ending or the apply timeout
+	// passing interrupts the step itself, leaving resumable state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Limits.ApplyTimeout)
 	defer cancel()
 	stop := context.AfterFunc(s.hardStop, cancel)
 	defer stop()
+	clientGone := make(chan struct{})
+	watch := context.AfterFunc(r.Context(), func() {
+		s.log.Warn("apply: the client went away; stopping at the next step boundary", "database", c.database, "principal", c.principal.String())
+		close(clientGone)
+	})
+	defer watch()
 
 	stream := newNDJSON(w)
 	actor := s.entry(c, spangate.ActionMigrate)
 	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
 	e.Reporter = stream
+	e.Stop = clientGone
 	res, err := e.Apply(ctx, set)
 	if res != nil {
 		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))

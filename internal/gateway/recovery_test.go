@@ -62,18 +62,18 @@ func (s *stopAtSend) UpdateSchema(ctx context.Context, opID string, stmts []stri
 	return -1, spangate.Errorf(spangate.Canceled, "send schema update %s: interrupted: %w", opID, ctx.Err())
 }
 
-type stopAtSendOpener struct {
+// wrapOpener opens the stack's database and wraps it.
+type wrapOpener struct {
 	inner *testDatabases
-	db    *stopAtSend
+	wrap  func(*adapterDB) gateway.Database
 }
 
-func (o *stopAtSendOpener) Open(ctx context.Context, name string) (gateway.Database, error) {
+func (o *wrapOpener) Open(ctx context.Context, name string) (gateway.Database, error) {
 	db, err := o.inner.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	o.db.adapterDB = db.(*adapterDB)
-	return o.db, nil
+	return o.wrap(db.(*adapterDB)), nil
 }
 
 func planOf(t *testing.T, c *client, body map[string]any) gateway.PlanResponse {
@@ -120,13 +120,16 @@ func TestGatewayRecoversSchemaOperationOfStoppedGateway(t *testing.T) {
 
 	// The first gateway: its apply is cut off when the operation is sent.
 	deps := st.deps(t, cfg, nil)
-	opener := &stopAtSendOpener{inner: st.databases(t, deps.Logger), db: &stopAtSend{sent: make(chan struct{})}}
-	deps.Databases = opener
+	stopper := &stopAtSend{sent: make(chan struct{})}
+	deps.Databases = &wrapOpener{inner: st.databases(t, deps.Logger), wrap: func(db *adapterDB) gateway.Database {
+		stopper.adapterDB = db
+		return stopper
+	}}
 	first, err := gateway.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opener.db.stop = func() {
+	stopper.stop = func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		go first.Shutdown(ctx) // the deadline has passed: cancel running applies now
@@ -152,7 +155,7 @@ func TestGatewayRecoversSchemaOperationOfStoppedGateway(t *testing.T) {
 
 	// Once it has ended, the history still says applying: plan and status
 	// show the file applied.
-	<-opener.db.sent
+	<-stopper.sent
 	p = planOf(t, c, body)
 	checkPlanNotBlocked(t, "plan after the operation", p)
 	if fmt.Sprint(p.Applied) != "[1]" || len(p.Pending) != 2 {

@@ -149,6 +149,12 @@ type Engine struct {
 	Reporter    Reporter
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Stop, when set and closed, stops the apply at the next step
+	// boundary: the step under way finishes and is recorded, then Apply
+	// releases the lock and returns an error of kind Canceled. (The
+	// gateway closes it when its client goes away; cancelling ctx instead
+	// interrupts the step under way.)
+	Stop <-chan struct{}
 }
 
 func (e *Engine) defaults() {
@@ -369,6 +375,12 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	for i := range plan.Steps {
 		if err := ctx.Err(); err != nil {
 			return spangate.Errorf(spangate.Canceled, "apply interrupted before step %d of %d; progress is recorded, re-run apply to resume: %w", i+1, total, err)
+		}
+		select {
+		case <-e.Stop:
+			return spangate.Errorf(spangate.Canceled, "apply stopped before step %d of %d at the caller's request; the steps before it are applied and recorded", i+1, total).
+				WithHint("re-run apply to resume at this step")
+		default:
 		}
 		step := &plan.Steps[i]
 		e.report(Event{Type: "step", Step: i + 1, Steps: total, Total: step.Len(),
