@@ -95,7 +95,9 @@ type Database interface {
 	// Query runs one query with bound params and returns at most limit
 	// rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
-	// Ping checks that the database can be reached.
+	// Ping checks what the next audited write would meet: it reads
+	// spangate's own tables (healing what an outage left broken, such as
+	// a lost session or tables missing from a re-created database).
 	Ping(ctx context.Context) error
 }
 

@@ -151,22 +151,28 @@ func (d *DB) ensureLockRow(ctx context.Context) error {
 func (d *DB) History(ctx context.Context) ([]migration.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	it := d.client.Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
-	defer it.Stop()
 	var out []migration.Record
-	for {
-		row, err := it.Next()
-		if err == iterator.Done {
-			break
+	err := d.retryHealed(ctx, func() error {
+		out = nil
+		it := d.data().Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
+		defer it.Stop()
+		for {
+			row, err := it.Next()
+			if err == iterator.Done {
+				return nil
+			}
+			if err != nil {
+				return mapErr(err, "read the migration history")
+			}
+			r, err := decodeRecord(row)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
-		if err != nil {
-			return nil, mapErr(err, "read the migration history")
-		}
-		r, err := decodeRecord(row)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b migration.Record) int { return int(a.Version - b.Version) })
 	return out, nil
@@ -374,7 +380,7 @@ func (d *DB) PartitionedUpdate(ctx context.Context, stmt string) (int64, error) 
 	wait := 20 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
+		n, err := d.data().PartitionedUpdate(ctx, spanner.NewStatement(stmt))
 		if err == nil {
 			return n, nil
 		}

@@ -49,7 +49,11 @@ func (lr lockRow) heldAt(now time.Time) bool { return lr.holder != "" && now.Bef
 func (d *DB) peekLock(ctx context.Context) (lockRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	row, err := d.client.Single().ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Holder", "Fence", "AcquiredAt", "ExpiresAt"})
+	var row *spanner.Row
+	err := d.retryHealed(ctx, func() (err error) {
+		row, err = d.data().Single().ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Holder", "Fence", "AcquiredAt", "ExpiresAt"})
+		return err
+	})
 	if err != nil {
 		return lockRow{}, mapErr(err, "read the migration lock")
 	}
