@@ -462,6 +462,9 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 	}
 	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
 	seqs = slices.Compact(seqs)
+	if f.Before > 0 {
+		seqs = slices.DeleteFunc(seqs, func(s int64) bool { return s >= f.Before })
+	}
 	var out []audit.Entry
 	for len(seqs) > 0 && len(out) < limit {
 		n := min(len(seqs), max(limit-len(out), 64))
@@ -512,6 +515,10 @@ func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 	if !f.Since.IsZero() {
 		where = append(where, "CreatedAt >= @since")
 		params["since"] = f.Since
+	}
+	if f.Before > 0 {
+		where = append(where, "Seq < @before")
+		params["before"] = f.Before
 	}
 	sql := "SELECT " + strings.Join(auditColumns, ", ") + " FROM " + AuditTable
 	if len(where) > 0 {
