@@ -369,6 +369,43 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
+// UnlockResponse is the answer of the unlock endpoint: the migration lock
+// as it was found, and whether it was broken.
+type UnlockResponse struct {
+	Database string `json:"database"`
+	migration.LockState
+}
+
+// unlock is POST /v1/databases/{db}/migrations:unlock; it needs migrate.
+// With ?force=true it breaks a migration lock whose holder is gone (its
+// lease no longer renewed), audited; without, it reports the lock. A lease
+// still being renewed is refused (409): its apply is alive.
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionMigrate)
+	if err != nil {
+		return err
+	}
+	force := false
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		return spangate.Errorf(spangate.Invalid, "force=%q is not true or false", v)
+	}
+	st, err := db.BreakLock(ctx, s.entry(c, spangate.ActionMigrate), force)
+	if err != nil {
+		return err
+	}
+	if st.Broken {
+		s.log.Warn("migration lock broken", "database", c.database, "principal", c.principal.String(), "holder", st.Holder, "fence", st.Fence)
+	}
+	writeJSON(w, http.StatusOK, UnlockResponse{Database: c.database, LockState: st})
+	return nil
+}
+
 func joinStatements(stmts []sqlstmt.Statement) string {
 	parts := make([]string, len(stmts))
 	for i, st := range stmts {

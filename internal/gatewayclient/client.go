@@ -159,6 +159,18 @@ func interrupted(cause error) error {
 		WithHint("run spangate migrate status to see what was applied; re-run apply to resume")
 }
 
+// Unlock reports db's migration lock and, with force, breaks it when its
+// holder is gone (the gateway refuses while the lease is being renewed).
+func (c *Client) Unlock(ctx context.Context, db string, force bool) (*gateway.UnlockResponse, error) {
+	var resp gateway.UnlockResponse
+	path := "/v1/databases/" + url.PathEscape(db) + "/migrations:unlock"
+	if force {
+		path += "?force=true"
+	}
+	err := c.do(ctx, http.MethodPost, path, "", nil, &resp)
+	return &resp, err
+}
+
 // Exec runs one statement on db with bound parameters.
 func (c *Client) Exec(ctx context.Context, db, sql string, params map[string]json.RawMessage) (*gateway.ExecResponse, error) {
 	var resp gateway.ExecResponse

@@ -28,11 +28,42 @@ type LockHeldError struct {
 	Holder  string
 	Since   time.Time
 	Expires time.Time
+	// Host and Pid name the holder's process, when the lock row records
+	// them; HolderGone says that it ran on this host and is gone.
+	Host       string
+	Pid        int
+	HolderGone bool
 }
 
 func (e *LockHeldError) Error() string {
-	return fmt.Sprintf("migration lock is held by %s since %s (lease expires %s unless renewed)",
+	msg := fmt.Sprintf("migration lock is held by %s since %s (lease expires %s unless renewed)",
 		e.Holder, e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+	if e.HolderGone {
+		msg += fmt.Sprintf("; its process (pid %d on this host, %s) is gone, so nothing renews the lease: "+
+			"wait for it to expire, or break the lock now with spangate migrate unlock --force", e.Pid, e.Host)
+	}
+	return msg
+}
+
+// LockState is the migration lock as a lock breaker (spangate migrate
+// unlock) found it.
+type LockState struct {
+	// Held is false when nobody held the lock (or its lease had expired).
+	Held       bool      `json:"held"`
+	Holder     string    `json:"holder,omitempty"`
+	Host       string    `json:"host,omitempty"`
+	Pid        int64     `json:"pid,omitempty"`
+	Fence      int64     `json:"fence"`
+	AcquiredAt time.Time `json:"acquired_at,omitzero"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	RenewedAt  time.Time `json:"renewed_at,omitzero"`
+	// HolderGone says that the holder ran on this host and its process is
+	// gone.
+	HolderGone bool `json:"holder_gone"`
+	// Stale says that the lease missed its renewals.
+	Stale bool `json:"stale"`
+	// Broken says that BreakLock freed it.
+	Broken bool `json:"broken"`
 }
 
 // Locker takes and keeps the per-database migration lock.

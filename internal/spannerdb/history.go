@@ -63,6 +63,9 @@ var stateDDL = map[string]string{
   Fence INT64 NOT NULL,
   AcquiredAt TIMESTAMP,
   ExpiresAt TIMESTAMP,
+  HolderHost STRING(MAX),
+  HolderPid INT64,
+  RenewedAt TIMESTAMP,
 ) PRIMARY KEY (Name)`,
 	AuditTable:     auditDDL,
 	AuditHeadTable: auditHeadDDL,
@@ -84,8 +87,17 @@ func (d *DB) Init(ctx context.Context) error {
 		}
 		var missing []string
 		for _, name := range []string{MigrationsTable, LocksTable, AuditTable, AuditHeadTable, AuditKeysTable} {
-			if !existing[strings.ToLower(name)] {
+			cols, ok := existing[strings.ToLower(name)]
+			if !ok {
 				missing = append(missing, stateDDL[name])
+				continue
+			}
+			// Columns added since the table was created by an older
+			// spangate.
+			for _, c := range addedColumns[name] {
+				if !cols[strings.ToLower(c.name)] {
+					missing = append(missing, "ALTER TABLE "+name+" ADD COLUMN "+c.name+" "+c.typ)
+				}
 			}
 		}
 		if len(missing) == 0 {
@@ -112,13 +124,20 @@ func (d *DB) Init(ctx context.Context) error {
 	}
 }
 
-// tables returns the lower-cased names of the tables in the database.
-func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
+// addedColumns are the columns of spangate's tables added after their
+// first version; Init adds them to tables an older spangate created.
+var addedColumns = map[string][]struct{ name, typ string }{
+	LocksTable: {{"HolderHost", "STRING(MAX)"}, {"HolderPid", "INT64"}, {"RenewedAt", "TIMESTAMP"}},
+}
+
+// tables returns the lower-cased names of the tables in the database, each
+// with the lower-cased names of its columns.
+func (d *DB) tables(ctx context.Context) (map[string]map[string]bool, error) {
 	stmts, err := d.Schema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for _, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil {
@@ -126,8 +145,12 @@ func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
 			// spangate's plain CREATE TABLEs.
 			continue
 		}
-		if _, ok := st.Node.(*ast.CreateTable); ok {
-			out[strings.ToLower(st.Table)] = true
+		if ct, ok := st.Node.(*ast.CreateTable); ok {
+			cols := map[string]bool{}
+			for _, c := range ct.Columns {
+				cols[strings.ToLower(c.Name.Name)] = true
+			}
+			out[strings.ToLower(st.Table)] = cols
 		}
 	}
 	return out, nil
