@@ -22,7 +22,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate/internal/devoidc"
 	"github.com/spangate/spangate/internal/emulator"

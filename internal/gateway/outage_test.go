@@ -80,9 +80,10 @@ func (e *outageEmulator) createDatabase(path string, ddl ...string) {
 	}
 }
 
-func readyz(t *testing.T, c *client) (int, gateway.HealthResponse) {
+// readyz asks the admin listener's /readyz.
+func readyz(t *testing.T, admin *client) (int, gateway.HealthResponse) {
 	t.Helper()
-	r := c.get("/readyz")
+	r := admin.get("/readyz")
 	var h gateway.HealthResponse
 	r.decode(t, &h)
 	return r.status, h
@@ -109,26 +110,27 @@ func TestGatewayHealsAfterSpannerOutage(t *testing.T) {
 	st.direct = direct
 	s := st.server(t, st.config(t, nil), nil)
 	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	admin := &client{t: t, h: s.AdminHandler()}
 
 	wantStatus(t, "exec before the outage", exec(c, "INSERT INTO T (Id, N) VALUES (1, 1)", nil), http.StatusOK)
-	if code, h := readyz(t, c); code != http.StatusOK {
+	if code, h := readyz(t, admin); code != http.StatusOK {
 		t.Fatalf("readyz before the outage: %d %+v", code, h)
 	}
 
 	// Stopped: the probe's deadline passes; not ready.
 	emu.signal(syscall.SIGSTOP)
-	if code, h := readyz(t, c); code != http.StatusServiceUnavailable || !strings.HasPrefix(h.Databases[testDB], "unavailable") {
+	if code, h := readyz(t, admin); code != http.StatusServiceUnavailable || !strings.HasPrefix(h.Databases[testDB], "unavailable") {
 		t.Errorf("readyz while Spanner is stopped: %d %+v, want 503 unavailable", code, h)
 	}
 	emu.signal(syscall.SIGCONT)
-	if code, h := readyz(t, c); code != http.StatusOK {
+	if code, h := readyz(t, admin); code != http.StatusOK {
 		t.Errorf("readyz once Spanner continues: %d %+v, want 200", code, h)
 	}
 
 	// Killed: the port is closed; requests fail at once, saying so.
 	emu.signal(syscall.SIGKILL)
 	<-emu.proc.Done()
-	if code, h := readyz(t, c); code != http.StatusServiceUnavailable || !strings.Contains(h.Databases[testDB], "refused the connection") {
+	if code, h := readyz(t, admin); code != http.StatusServiceUnavailable || !strings.Contains(h.Databases[testDB], "refused the connection") {
 		t.Errorf("readyz with the port closed: %d %+v, want 503 naming the refused connection", code, h)
 	}
 	r := exec(c, "INSERT INTO T (Id, N) VALUES (2, 1)", nil)
@@ -139,7 +141,7 @@ func TestGatewayHealsAfterSpannerOutage(t *testing.T) {
 	// Started again on the same port, the database re-created empty.
 	emu.start()
 	emu.createDatabase(path, ddl)
-	if code, h := readyz(t, c); code != http.StatusOK {
+	if code, h := readyz(t, admin); code != http.StatusOK {
 		t.Errorf("readyz once Spanner is back: %d %+v, want 200 (healed)", code, h)
 	}
 	wantStatus(t, "exec after the outage", exec(c, "INSERT INTO T (Id, N) VALUES (3, 1)", nil), http.StatusOK)

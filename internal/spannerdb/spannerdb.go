@@ -112,10 +112,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		}, copts...)
 	}
-	cfg := spanner.ClientConfig{
-		SessionPoolConfig:    spanner.DefaultSessionPoolConfig,
-		DisableNativeMetrics: true,
-	}
+	cfg := spanner.ClientConfig{DisableNativeMetrics: true}
 	// A refused connection fails the call at once (see refusedError)
 	// instead of being retried until the call's deadline.
 	copts = append(copts,
