@@ -290,22 +290,6 @@ func (e *Engine) Apply(ctx context.Context, set *Set) (*Result, error) {
 	return res, err
 }
 
-// opStatements returns the statements of the operation whose rows are rs,
-// in order, when every file is at hand and unchanged.
-func opStatements(rs []*Record, files map[int64]*File) ([]string, bool) {
-	var out []string
-	for _, r := range rs {
-		f := files[r.Version]
-		if f == nil || f.Checksum != r.Checksum || r.OpStart+r.OpCount > len(f.Statements) {
-			return nil, false
-		}
-		for i := r.OpStart; i < r.OpStart+r.OpCount; i++ {
-			out = append(out, f.Statements[i].SQL)
-		}
-	}
-	return out, true
-}
-
 // current returns the latest lease without taking it from the channel.
 func current(ch chan Lease) Lease {
 	l := <-ch
@@ -698,14 +682,13 @@ func (e *Engine) recover(ctx context.Context, set *Set, l Lease, recs map[int64]
 		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s (%s) left by an earlier run", opID, describeRows(rs))})
 		applied, err := e.Schema.AwaitOperation(ctx, opID)
 		if err != nil && spangate.KindOf(err) == spangate.NotFound {
-			// Spanner does not know the batch: it never arrived, or (the
-			// emulator) it is still running. Send it now under the same
-			// ID: that re-attaches to it if it exists.
+			// Spanner does not know the batch: it never arrived (or, on
+			// the emulator, it is still running). Nothing of it is
+			// recorded as applied; the plan below holds its statements
+			// again, decided and linted like any other, and sends them
+			// under the same deterministic ID, which re-attaches to the
+			// operation should it exist after all.
 			applied, err = 0, nil
-			if stmts, ok := opStatements(rs, files); ok {
-				e.report(Event{Type: "recover", Message: fmt.Sprintf("schema operation %s is not known to Spanner; sending it under the same ID", opID)})
-				applied, err = e.Schema.UpdateSchema(ctx, opID, stmts)
-			}
 		}
 		if applied < 0 {
 			if spangate.KindOf(err) == spangate.Canceled || spangate.KindOf(err) == spangate.Unavailable {

@@ -27,8 +27,8 @@ const (
 	OperationFailed OperationState = "failed"
 	// OperationNotFound: Spanner does not know the operation: it never
 	// arrived. (The emulator also answers so while it is still running an
-	// operation; apply therefore sends it again under the same ID, which
-	// re-attaches to it when it exists.)
+	// operation; apply then plans its statements again and sends them
+	// under the same ID, which re-attaches to it when it exists.)
 	OperationNotFound OperationState = "not_found"
 )
 
@@ -161,7 +161,7 @@ func (e *Engine) settleView(ctx context.Context, hist []Record, files []*File) (
 			// until it has ended, and whatever became of it, apply
 			// settles it before planning.
 			findings = append(findings, Finding{Severity: SeverityInfo, Rule: RuleInFlight, File: where, Line: 1,
-				Message: what + " is not known to Spanner yet (it never arrived, or the emulator is still running it); apply sends it under the same ID, which re-attaches to it if it exists, before anything else"})
+				Message: what + " is not known to Spanner yet (it never arrived, or the emulator is still running it); apply plans its statements again and sends them under the same ID, which re-attaches to it if it exists"})
 		case OperationDone:
 			e.settleOp(rs, byVersion, st.Applied, nil, &Result{})
 			findings = append(findings, Finding{Severity: SeverityInfo, Rule: RuleInFlight, File: where, Line: 1,
