@@ -850,14 +850,21 @@ func (a applier) foreignKeyOn(t *Table, col string) string {
 			return orAnonymous(fk.Name)
 		}
 	}
-	for _, other := range sortedValues(a.s.tables, func(t *Table) string { return key(t.Name) }) {
+	// The first by table name, without sorting every table on every
+	// ALTER COLUMN.
+	found, from := "", ""
+	for _, other := range a.s.tables {
+		if len(other.ForeignKeys) == 0 || (from != "" && key(other.Name) > from) {
+			continue
+		}
 		for _, fk := range other.ForeignKeys {
 			if strings.EqualFold(fk.RefTable, t.Name) && containsFold(fk.RefColumns, col) {
-				return orAnonymous(fk.Name)
+				found, from = orAnonymous(fk.Name), key(other.Name)
+				break
 			}
 		}
 	}
-	return ""
+	return found
 }
 
 func (a applier) dropTable(n *ast.DropTable) string {

@@ -444,8 +444,8 @@ func (d *differ) run() {
 			}
 		}
 	}
-	for _, tb := range b.orderedTables() {
-		for _, ix := range b.IndexesOn(tb.Name) {
+	{
+		for _, ix := range b.Indexes() {
 			id := indexID(ix.Name)
 			ia := a.indexes[key(ix.Name)]
 			if ia == nil || d.gone[id] {
