@@ -17,6 +17,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/execute"
+	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
@@ -88,7 +89,25 @@ chain must still hold that entry with that hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditVerify(cmd.Context(), &f) },
 	}
-	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify (repeatable)")
+	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify or audit anchor, or a gateway log line or answer carrying audit_head (repeatable)")
+	anchor := &cobra.Command{
+		Use:   "anchor",
+		Short: "Print the audit chain's head (SEQ:HASH), to keep outside the database for a later verify --anchor",
+		Long: `anchor prints the newest entry of the audit chain as audit_head=SEQ:HASH: keep
+the line somewhere the database's writers cannot reach (a CI log, an
+artifact, a ticket) and pass it to a later audit verify --anchor, which
+then detects a rewrite of the chain's tail made together with its head
+row. The gateway puts the same head in every change's answer (header
+Spangate-Audit-Head, field audit_head), prints it after exec, and logs it
+on the request's line; audit verify --anchor takes any of those forms.
+
+It does not check the chain: run audit verify for that.`,
+		Example: `  spangate audit anchor >> anchors.txt
+  spangate audit anchor --format json   # {"database", "seq", "hash", "anchor"}
+  spangate audit verify --anchor "$(tail -1 anchors.txt)"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditAnchor(cmd.Context(), &f) },
+	}
 	var keyFile string
 	hashParam := &cobra.Command{
 		Use:   "hash-param [NAME=VALUE]...",
@@ -111,7 +130,7 @@ SPANGATE_PARAM_HASH_KEY_FILE) to reproduce them. Without a key the hash is
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditHashParam(args, keyFile, f.format) },
 	}
 	hashParam.Flags().StringVar(&keyFile, "key-file", "", "the parameter hash key file (base64; env SPANGATE_PARAM_HASH_KEY_FILE)")
-	cmd.AddCommand(list, verify, hashParam)
+	cmd.AddCommand(list, verify, anchor, hashParam)
 	return cmd
 }
 
@@ -234,7 +253,7 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 	}
 	var anchors []audit.Anchor
 	for _, s := range f.anchors {
-		an, err := audit.ParseAnchor(s)
+		an, err := parseAnchorArg(s)
 		if err != nil {
 			return usageError{err: fmt.Errorf("--anchor: %w", err)}
 		}
@@ -279,6 +298,77 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 		return silentError{code: exitBlocked, err: spangate.Errorf(spangate.Blocked, "audit chain broken: %s", res.String())}
 	}
 	return nil
+}
+
+// AnchorJSON is the --format json output of audit anchor.
+type AnchorJSON struct {
+	Database string `json:"database"`
+	Seq      int64  `json:"seq"`
+	Hash     string `json:"hash"`
+	Anchor   string `json:"anchor"`
+}
+
+func (a *app) runAuditAnchor(ctx context.Context, f *auditFlags) error {
+	if err := checkFormat(f.format, "text", "json"); err != nil {
+		return err
+	}
+	var newest []audit.Entry
+	var database string
+	err := a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
+		database = name
+		resp, err := c.AuditList(ctx, name, url.Values{"limit": {"1"}})
+		if err == nil {
+			newest = resp.Entries
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		if err := db.Init(ctx); err != nil {
+			return err
+		}
+		database = db.Path()
+		var err error
+		newest, err = db.ListAudit(ctx, audit.Filter{Limit: 1})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(newest) == 0 {
+		return spangate.Errorf(spangate.NotFound, "the audit trail of %s has no entries yet, so there is no head to anchor", database).
+			WithHint("anchor after the first change")
+	}
+	head := audit.Anchor{Seq: newest[0].Seq, Hash: newest[0].Hash}
+	if f.format == "json" {
+		return writeJSON(a.stdout, AnchorJSON{Database: database, Seq: head.Seq, Hash: head.Hash, Anchor: head.String()})
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s=%s\n", anchorKey, head)
+	return err
+}
+
+// anchorKey names the chain head in the gateway's log lines, its answers
+// (audit_head) and audit anchor's output.
+const anchorKey = "audit_head"
+
+// parseAnchorArg reads an --anchor value: SEQ:HASH, or any text that
+// carries the head after audit_head (audit anchor's output, a gateway log
+// line in text or JSON, an exec answer) or Spangate-Audit-Head (a response
+// header line).
+func parseAnchorArg(s string) (audit.Anchor, error) {
+	for _, key := range []string{anchorKey, gateway.HeaderAuditHead} {
+		i := strings.Index(strings.ToLower(s), strings.ToLower(key))
+		if i < 0 {
+			continue
+		}
+		rest := strings.TrimLeft(s[i+len(key):], `"'=: `)
+		end := strings.IndexFunc(rest, func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == ':')
+		})
+		if end >= 0 {
+			rest = rest[:end]
+		}
+		return audit.ParseAnchor(rest)
+	}
+	return audit.ParseAnchor(s)
 }
 
 // abbreviate cuts s to n characters with an ellipsis.

@@ -127,6 +127,7 @@ func (st *stack) config(t testing.TB, edit func(*config.Config)) *config.Config 
 	}
 	cfg.SessionKeys = []config.SessionKey{{ID: "k1", Secret: key1}}
 	cfg.Limits.RateLimit = 0
+	cfg.Limits.DenyRate = 0 // tests deny often; TestDenialFlood sets its own budget
 	if edit != nil {
 		edit(cfg)
 	}

@@ -7,11 +7,13 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
@@ -170,7 +172,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 // readMigrations decodes a MigrationsRequest body into a migration set.
-func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+func (s *Server) readMigrations(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
@@ -184,13 +186,24 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
 	}
 	srcs := make([]migration.Source, len(req.Migrations))
+	size := 0
 	for i, m := range req.Migrations {
 		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
 			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
 		}
+		// Measured before it is parsed: the parser cannot be interrupted.
+		if err := s.checkSQL("migrations["+strconv.Itoa(i)+"] "+m.Name, m.Content); err != nil {
+			return nil, err
+		}
 		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
+		size += len(m.Content)
 	}
-	return migration.Parse(srcs), nil
+	var set *migration.Set
+	err = s.parsing(ctx, size, func() error {
+		set = migration.Parse(srcs)
+		return nil
+	})
+	return set, err
 }
 
 // decodeJSON decodes one JSON object strictly: unknown fields and trailing
@@ -234,7 +247,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(ctx, w, r)
 	if err != nil {
 		return err
 	}
@@ -244,26 +257,30 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	resp := PlanResponse{View: p.View(c.database)}
 	if perr := p.Err(); perr != nil {
-		b := errorBody(perr)
+		b := s.publicBody(perr, c.id)
 		resp.Error = &b
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
-// pendingStatements returns the statements apply would still run.
-func pendingStatements(p *migration.Plan) []sqlstmt.Statement {
-	var stmts []sqlstmt.Statement
-	for _, pd := range p.Pending {
-		if pd.File != nil && pd.ResumeAt < len(pd.File.Statements) {
-			stmts = append(stmts, pd.File.Statements[pd.ResumeAt:]...)
-		}
+// authorizeMigration decides whether the caller may apply plan: migrate,
+// and destructive when a statement it would run is destructive (classified
+// against the schema it meets). A denial is audited.
+func (s *Server) authorizeMigration(ctx context.Context, db Auditor, c *call, p *migration.Plan) error {
+	pending := p.PendingStatements()
+	d := s.policy.DecideMigration(*c.principal, c.database, pending)
+	if d.Allow {
+		return nil
 	}
-	return stmts
+	c.what = migrationNeeds(pending)
+	return s.authorize(ctx, db, c, spangate.ActionDestructive, d, joinStatements(pending))
 }
 
 // ApplyResult is the last line of a successful apply stream: the same
-// fields as `spangate migrate apply --format json`, with Type "result".
+// fields as `spangate migrate apply --format json`, with Type "result",
+// and the audit chain's head after the apply (SEQ:HASH, an anchor for
+// audit verify --anchor).
 type ApplyResult struct {
 	Type             string  `json:"type"`
 	Database         string  `json:"database"`
@@ -271,6 +288,7 @@ type ApplyResult struct {
 	SchemaOperations int     `json:"schema_operations"`
 	Statements       int     `json:"statements"`
 	DurationMS       int64   `json:"duration_ms"`
+	AuditHead        string  `json:"audit_head,omitempty"`
 }
 
 // ApplyError is the last line of a failed apply stream, with Type "error".
@@ -304,7 +322,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(pre, w, r)
 	if err != nil {
 		return err
 	}
@@ -315,10 +333,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	pending := pendingStatements(p)
-	d := s.policy.DecideMigration(*c.principal, c.database, pending)
-	if !d.Allow {
-		return s.authorize(pre, db, c, spangate.ActionDestructive, d, joinStatements(pending))
+	// An early answer from a plan made without the lock; the decision
+	// that counts is made again under it, on the plan that runs.
+	if err := s.authorizeMigration(pre, db, c, p); err != nil {
+		return err
 	}
 
 	// The apply outlives a client that goes away (a half-sent batch is
@@ -332,20 +350,35 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	stream := newNDJSON(w)
 	actor := s.entry(c, spangate.ActionMigrate)
 	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	e.Authorize = func(ctx context.Context, p *migration.Plan) error { return s.authorizeMigration(ctx, db, c, p) }
 	e.Reporter = stream
 	res, err := e.Apply(ctx, set)
 	if res != nil {
 		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))
 	}
 	if err != nil {
-		stream.close(ApplyError{Type: LineError, Error: errorBody(err)})
+		stream.close(ApplyError{Type: LineError, Error: s.publicBody(err, c.id)})
 		return err
 	}
+	c.auditHead = s.auditHead(ctx, db)
 	stream.close(ApplyResult{
 		Type: LineResult, Database: c.database, Applied: append([]int64{}, res.Applied...),
 		SchemaOperations: res.SchemaOperations, Statements: res.Statements, DurationMS: res.Duration.Milliseconds(),
+		AuditHead: c.auditHead,
 	})
 	return nil
+}
+
+// auditHead returns the newest entry of db's audit chain as SEQ:HASH, or
+// "" when it cannot be read (the answer does not wait on it).
+func (s *Server) auditHead(ctx context.Context, db Auditor) string {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.SpannerTimeout)
+	defer cancel()
+	entries, err := db.ListAudit(ctx, audit.Filter{Limit: 1})
+	if err != nil || len(entries) == 0 {
+		return ""
+	}
+	return audit.Anchor{Seq: entries[0].Seq, Hash: entries[0].Hash}.String()
 }
 
 func joinStatements(stmts []sqlstmt.Statement) string {

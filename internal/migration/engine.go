@@ -137,6 +137,13 @@ type Engine struct {
 	LiveSchema LiveSchema
 	// FailOnDrift makes drift block plan and apply (exit 4).
 	FailOnDrift bool
+	// Authorize, when set, decides whether the plan may run. Apply calls
+	// it under the lock, with the plan it built there from the history
+	// it read there — the plan that actually runs — before any step runs;
+	// an error refuses the apply and is returned as is. A decision made
+	// on a plan built before the lock is only an early answer: the
+	// history may change until the lock is held.
+	Authorize func(ctx context.Context, p *Plan) error
 
 	// Holder identifies this run in the lock and the history.
 	Holder string
@@ -335,6 +342,11 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	plan := NewCheckedPlan(set, settled, opts)
 	if err := plan.Err(); err != nil {
 		return err
+	}
+	if e.Authorize != nil {
+		if err := e.Authorize(ctx, plan); err != nil {
+			return err
+		}
 	}
 	total := len(plan.Steps)
 	for i := range plan.Steps {
@@ -590,7 +602,9 @@ func (e *Engine) runPartitioned(ctx context.Context, l Lease, step *Step, recs m
 	e.report(Event{Type: "statement_done", Version: p.File.Version, Done: p.To, Total: len(p.File.Statements),
 		Message: fmt.Sprintf("Partitioned DML changed at least %d rows", n)})
 	e.advance(r, p.File, p.To, res)
-	return e.History.Save(sctx, l, *r)
+	saved := *r
+	saved.PartitionedRows = n
+	return e.History.Save(sctx, l, saved)
 }
 
 // recover settles schema operations that an earlier run sent but did not

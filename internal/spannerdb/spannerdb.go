@@ -101,10 +101,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		}, copts...)
 	}
-	cfg := spanner.ClientConfig{
-		SessionPoolConfig:    spanner.DefaultSessionPoolConfig,
-		DisableNativeMetrics: true,
-	}
+	cfg := spanner.ClientConfig{DisableNativeMetrics: true}
 	client, err := spanner.NewClientWithConfig(ctx, path, cfg, copts...)
 	if err != nil {
 		return nil, mapErr(err, "connect to Spanner")
