@@ -1197,6 +1197,11 @@ func (a applier) other(n ast.DDL) string {
 		if !found && !ifExists(n) {
 			return fmt.Sprintf("%s %s does not exist", strings.ToLower(family), name)
 		}
+		if family == "SCHEMA" {
+			if user := s.schemaUser(name); user != "" {
+				return fmt.Sprintf("cannot drop schema %s while it holds %s; drop what it holds first", name, user)
+			}
+		}
 		if family == "LOCALITY GROUP" {
 			if user := s.localityGroupUser(name); user != "" {
 				return fmt.Sprintf("cannot drop locality group %s: %s still uses it; set its locality_group option to another group or NULL first", name, user)
@@ -1541,4 +1546,33 @@ func (a applier) rdpAllowed(t *Table) string {
 		return ""
 	}
 	return walk(t.Name, 0)
+}
+
+// schemaUser names an object of the named schema sch, or "".
+func (s *Schema) schemaUser(sch string) string {
+	in := func(name string) bool {
+		p, _, ok := strings.Cut(name, ".")
+		return ok && strings.EqualFold(p, sch)
+	}
+	for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+		if in(t.Name) {
+			return "table " + t.Name
+		}
+	}
+	for _, ix := range s.Indexes() {
+		if in(ix.Name) {
+			return "index " + ix.Name
+		}
+	}
+	for _, v := range s.Views() {
+		if in(v.Name) {
+			return "view " + v.Name
+		}
+	}
+	for _, q := range s.Sequences() {
+		if in(q.Name) {
+			return "sequence " + q.Name
+		}
+	}
+	return ""
 }

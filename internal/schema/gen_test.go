@@ -245,7 +245,7 @@ func (g *gen) mutate(s *schema.Schema) []string {
 		return g.try(s, g.schema()[:1])
 	}
 	t := tables[g.pick(len(tables))]
-	switch g.pick(26) {
+	switch g.pick(27) {
 	case 0:
 		name := g.name("T")
 		col := g.column(g.name("C"))
@@ -549,6 +549,28 @@ func (g *gen) mutate(s *schema.Schema) []string {
 				return g.try(s, []string{fmt.Sprintf("ALTER TABLE %s ADD ROW DELETION POLICY (OLDER_THAN(%s, INTERVAL %d DAY))", t.Name, c.Name, 1+g.pick(30))})
 			}
 		}
+	case 26: // a table in a named schema, or the schema dropped with its tables
+		var in []*schema.Table
+		for _, x := range tables {
+			if strings.Contains(x.Name, ".") {
+				in = append(in, x)
+			}
+		}
+		if len(in) > 0 && g.chance(0.5) {
+			var stmts []string
+			for _, x := range in {
+				stmts = append(append(stmts, dependants(s, x, "")...), "DROP TABLE "+x.Name)
+			}
+			sch, _, _ := strings.Cut(in[0].Name, ".")
+			return g.try(s, append(stmts, "DROP SCHEMA "+sch))
+		}
+		sch := g.ns + "sch"
+		var stmts []string
+		if len(in) == 0 {
+			stmts = append(stmts, "CREATE SCHEMA "+sch)
+		}
+		name := sch + "." + g.name("T")
+		return g.try(s, append(stmts, fmt.Sprintf("CREATE TABLE %s (Id INT64 NOT NULL, %s) PRIMARY KEY (Id)", name, g.column(g.name("C")))))
 	case 25: // a STRING column a view reads becomes BYTES
 		for _, c := range ofBase(plain(t), "STRING") {
 			if g.indexed(s, t, c) || fkUses(s, t, c.Name) || c.Default != "" {
