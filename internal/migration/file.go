@@ -114,6 +114,9 @@ const (
 	RuleMissingFile       = "missing-applied-file"
 	RuleOutOfOrder        = "out-of-order"
 	RuleStatementCount    = "statement-count"
+	// RuleProtected is a statement that names one of spangate's own
+	// objects (Spangate*): refused, whoever applies it.
+	RuleProtected = "spangate-object"
 )
 
 // Set is the content of a migrations directory: the files that parsed, in
@@ -286,6 +289,10 @@ func parseFile(src Source) (*File, []Finding) {
 				findings = append(findings, Finding{Severity: SeverityError, Rule: RuleUnknownDirective, File: src.Name, Line: d.Line, Blocks: spangate.Invalid,
 					Message: fmt.Sprintf("unknown directive spangate:%s (known: partitioned, allow)", d.Name)})
 			}
+		}
+		if err := st.CheckCaller(); err != nil {
+			findings = append(findings, Finding{Severity: SeverityError, Rule: RuleProtected, File: src.Name, Line: st.Line, Blocks: spangate.Denied,
+				Message: err.Error()})
 		}
 		if st.Partitioned() && verbIsInsertOrDDL(st) {
 			findings = append(findings, Finding{Severity: SeverityError, Rule: RulePartitionedInsert, File: src.Name, Line: st.Line, Blocks: spangate.Invalid,
