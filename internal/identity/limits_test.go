@@ -59,6 +59,15 @@ func TestTokenLimits(t *testing.T) {
 		{"several audiences, azp is another party", Options{}, token(aud(other, other, testAudience)), `issued to "https://other-service.example.com" (azp), not to spangate`},
 		{"several audiences, azp not a string", Options{}, token(aud([]string{testAudience}, other, testAudience)), "claim azp is not a string"},
 		{"one audience in an array, no azp", Options{}, token(aud(nil, testAudience)), ""},
+		{"Bitbucket: workspace audience and ours, no azp", Options{}, token(aud(nil, "ari:cloud:bitbucket::workspace/5b0e1c7a", testAudience)), ""},
+		{"Bitbucket: workspace audience, ours and another party, no azp", Options{}, token(aud(nil, "ari:cloud:bitbucket::workspace/5b0e1c7a", testAudience, other)), "several audiences"},
+		{"Bitbucket: workspace audience and ours, azp of another party", Options{}, token(aud(other, "ari:cloud:bitbucket::workspace/5b0e1c7a", testAudience)), "(azp), not to spangate"},
+		{"not Bitbucket: a workspace-like audience is another party", Options{}, token(func(c map[string]any) {
+			c["aud"] = []string{"ari:cloud:bitbucket::workspace/5b0e1c7a", testAudience}
+			delete(c, "workspaceUuid")
+			delete(c, "repositoryUuid")
+			c["repository"], c["run_id"] = "acme/app", "1" // a GitHub claim set
+		}), "several audiences"},
 		{"one audience, azp of another party is not checked", Options{}, token(func(c map[string]any) { c["azp"] = "1234567890" }), ""},
 
 		// Clock leeway, default 30 s, configurable up to MaxLeeway.

@@ -20,7 +20,8 @@
 //     leeway that cannot exceed MaxLeeway; an iat in the future is refused,
 //     and so is a token that lives longer than a maximum lifetime (exp -
 //     iat, default 24 h) or expires later than that from now.
-//   - A token for several audiences must name one of spangate's in azp.
+//   - A token for several audiences must name one of spangate's in azp,
+//     unless its other audience is its Bitbucket workspace's own.
 //   - Discovery and JWKS responses are fetched lazily, with timeouts and size
 //     limits. A token whose kid is unknown refetches the JWKS at most once per
 //     cooldown, and concurrent callers share one fetch, so a flood of tokens
@@ -592,12 +593,12 @@ func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
 		azp, present := claims["azp"]
 		s, isStr := azp.(string)
 		switch {
-		case !present:
+		case !present && !v.ownAudiencesOnly(is, claims, aud, accepted):
 			return refuse("token has several audiences (%s) and no azp claim naming the party it was issued to", quoteList(aud)).
 				WithHint("request the token for spangate's audience alone, or with azp set to it")
-		case !isStr:
+		case present && !isStr:
 			return refuse("claim azp is not a string")
-		case !accepted(s):
+		case present && !accepted(s):
 			return refuse("token was issued to %s (azp), not to spangate: want one of %s", quote(s), quoteList(is.cfg.Audiences))
 		}
 	}
@@ -642,6 +643,28 @@ func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
 	}
 	return nil
 }
+
+// ownAudiencesOnly reports whether a token without azp names, besides
+// spangate's audiences, only its issuer's own default audience: Bitbucket
+// Pipelines appends custom audiences to its workspace's
+// (ari:cloud:bitbucket::workspace/…) and sets no azp. Such a token was
+// issued to no other party.
+func (v *Verifier) ownAudiencesOnly(is *issuer, claims map[string]any, aud []string, accepted func(string) bool) bool {
+	p := is.cfg.Provider
+	if is.infer {
+		p = InferProvider(claims) // the claims are signed by now
+	}
+	for _, a := range aud {
+		if !accepted(a) && (p != spangate.ProviderBitbucket || !strings.HasPrefix(a, bitbucketWorkspaceAudience)) {
+			return false
+		}
+	}
+	return true
+}
+
+// bitbucketWorkspaceAudience prefixes the default audience of Bitbucket
+// Pipelines tokens.
+const bitbucketWorkspaceAudience = "ari:cloud:bitbucket::workspace/"
 
 // audiences reads aud, a string or an array of strings.
 func audiences(v any) ([]string, error) {
