@@ -74,13 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench/all: -write takes a full run; drop -quick")
 		return 2
 	}
-	start := time.Now()
+	start, load, commit := time.Now(), loadAverage(), gitCommit()
 	rows, err := measure(ctx, &o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench/all:", err)
 		return 1
 	}
-	rep := report{rows: rows, quick: o.quick, started: start, took: time.Since(start), command: command(args)}
+	rep := report{rows: rows, quick: o.quick, started: start, took: time.Since(start), command: command(args),
+		load: load + " → " + loadAverage(), commit: commit}
 	rep.print(stdout)
 	if o.write != "" {
 		if err := rep.writeDoc(o.write); err != nil {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	_ "embed"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"text/template"
@@ -19,6 +21,8 @@ type report struct {
 	started time.Time
 	took    time.Duration
 	command string
+	load    string // load averages at the start and the end
+	commit  string
 }
 
 func (r report) failed() bool {
@@ -63,7 +67,7 @@ func (r report) print(w io.Writer) {
 	if r.quick {
 		mode = "quick run: fails only when a ratio misses its target by more than its margin"
 	}
-	fmt.Fprintf(w, "\n%s — %s\n%s\n\n", r.command, mode, machine())
+	fmt.Fprintf(w, "\n%s — %s\n%s\nCommit %s; load average at the start and the end: %s\n\n", r.command, mode, machine(), r.commit, r.load)
 	fmt.Fprint(w, r.table())
 	if n := r.notes(); n != "" {
 		fmt.Fprint(w, "\n"+n)
@@ -86,6 +90,8 @@ func (r report) writeDoc(name string) error {
 		"Date":    r.started.UTC().Format("2006-01-02 15:04 MST"),
 		"Took":    r.took.Round(time.Second).String(),
 		"Machine": machine(),
+		"Load":    r.load,
+		"Commit":  r.commit,
 		"Table":   r.table(),
 		"Notes":   r.notes(),
 	})
@@ -93,6 +99,33 @@ func (r report) writeDoc(name string) error {
 		return err
 	}
 	return os.WriteFile(name, []byte(b.String()), 0o644)
+}
+
+// loadAverage returns the 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// gitCommit returns the checkout's commit, marked when the tree has
+// changes, or "unknown".
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		c += " with uncommitted changes"
+	}
+	return c
 }
 
 // machine describes the machine: CPU model, cores, memory, OS and Go.
