@@ -310,8 +310,6 @@ func (g *gatewayDB) WithAudit(actor audit.Entry, files ...*migration.File) migra
 	return g.DB.WithAudit(actor, files...)
 }
 
-// Ping runs SELECT 1.
-func (g *gatewayDB) Ping(ctx context.Context) error {
-	_, err := g.Query(ctx, "SELECT 1", nil, 1)
-	return err
-}
+// Ping reads spangate's own tables as a write would meet them, healing
+// what an outage left broken (spannerdb.DB.Probe).
+func (g *gatewayDB) Ping(ctx context.Context) error { return g.Probe(ctx) }
