@@ -451,6 +451,8 @@ type call struct {
 	// auditHead is the chain head after the request's change, logged and
 	// returned to the caller.
 	auditHead string
+	// gateAllowed is the action that let the request through the gate.
+	gateAllowed spangate.Action
 }
 
 // wrap turns a handler that returns an error into an http.Handler that
