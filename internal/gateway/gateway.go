@@ -657,6 +657,9 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	e.Result = audit.ResultDenied
 	e.Reason = c.explanation
 	e.Params = s.deniedParams(c.params)
+	if n := len(c.params); n > deniedMaxParams {
+		e.Reason += fmt.Sprintf(" (%d parameters, not recorded)", n)
+	}
 	s.appendAudit(ctx, db, e)
 	return denied(action, c)
 }
