@@ -15,6 +15,7 @@
 //	GET  /v1/databases/{db}/migrations          history and status (plan or migrate)
 //	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
 //	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
+//	POST /v1/databases/{db}/migrations:unlock   ?force=true breaks a stale migration lock (migrate)
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
 //	GET  /v1/databases/{db}/audit:verify        (audit)
@@ -106,7 +107,13 @@ type Database interface {
 	// Query runs one query with bound params and returns at most limit
 	// rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
-	// Ping checks that the database can be reached.
+	// BreakLock frees a migration lock whose holder is gone, writing the
+	// audit entry actor in the same transaction; it refuses while the
+	// lease is being renewed. Without force it only reports the lock.
+	BreakLock(ctx context.Context, actor audit.Entry, force bool) (migration.LockState, error)
+	// Ping checks what the next audited write would meet: it reads
+	// spangate's own tables (healing what an outage left broken, such as
+	// a lost session or tables missing from a re-created database).
 	Ping(ctx context.Context) error
 }
 
@@ -367,6 +374,7 @@ const (
 	routeStatus      = "migrations_status"
 	routePlan        = "migrations_plan"
 	routeApply       = "migrations_apply"
+	routeUnlock      = "migrations_unlock"
 	routeExec        = "exec"
 	routeAuditList   = "audit_list"
 	routeAuditVerify = "audit_verify"
@@ -387,6 +395,7 @@ func (s *Server) routes() {
 		{"GET", "/v1/databases/{db}/migrations", routeStatus, s.status},
 		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
 		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
+		{"POST", "/v1/databases/{db}/migrations:unlock", routeUnlock, s.unlock},
 		// {db}:exec: a wildcard must fill its whole segment, so the
 		// segment is split by dbVerb.
 		{"POST", "/v1/databases/{dbverb}", routeExec, s.exec},

@@ -215,6 +215,15 @@ func (a applier) apply(n ast.DDL) string {
 			}
 			return fmt.Sprintf("sequence %s does not exist", name)
 		}
+		for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+			for _, c := range t.Columns {
+				for _, e := range []string{c.Default, c.OnUpdate, c.Generated} {
+					if e != "" && contains(sequenceRefs(e), key(name)) {
+						return fmt.Sprintf("cannot drop sequence %s: column %s.%s uses it", name, t.Name, c.Name)
+					}
+				}
+			}
+		}
 		delete(s.sequences, key(name))
 	case *ast.CreateRole:
 		if _, dup := s.roles[key(n.Name.Name)]; dup {
@@ -518,6 +527,9 @@ func (a applier) alterTable(n *ast.AlterTable) string {
 	case *ast.AddTableConstraint:
 		switch c := alt.TableConstraint.Constraint.(type) {
 		case *ast.ForeignKey:
+			if ref := s.tables[key(sqlstmt.Name(c.ReferenceTable))]; ref != nil && ref.RowDeletionPolicy != nil {
+				return fmt.Sprintf("table %s: a foreign key cannot be added to reference table %s, which has a row deletion policy", t.Name, ref.Name)
+			}
 			return a.addForeignKey(t, alt.TableConstraint)
 		case *ast.Check:
 			ck := &Check{Name: identName(alt.TableConstraint.Name), Expr: c.Expr.SQL()}
@@ -551,6 +563,9 @@ func (a applier) alterTable(n *ast.AlterTable) string {
 	case *ast.AddRowDeletionPolicy:
 		if t.RowDeletionPolicy != nil {
 			return fmt.Sprintf("table %s already has a row deletion policy; use REPLACE ROW DELETION POLICY", t.Name)
+		}
+		if msg := a.rdpAllowed(t); msg != "" {
+			return msg
 		}
 		prev := t.RowDeletionPolicy
 		t.RowDeletionPolicy = rowDeletionPolicy(alt.RowDeletionPolicy)
@@ -714,6 +729,9 @@ func (a applier) alterColumn(t *Table, alt *ast.AlterColumn) string {
 			if fk := a.foreignKeyOn(t, c.Name); fk != "" {
 				return fmt.Sprintf("cannot set allow_commit_timestamp on column %s.%s: foreign key %s uses it", t.Name, c.Name, fk)
 			}
+			if c.Default != "" {
+				return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
+			}
 		}
 		for _, o := range opts {
 			c.Options = c.Options.set(o.Name, o.Value)
@@ -721,6 +739,9 @@ func (a applier) alterColumn(t *Table, alt *ast.AlterColumn) string {
 	case *ast.AlterColumnSetDefault:
 		if c.Generated != "" {
 			return fmt.Sprintf("cannot set a default on generated column %s.%s", t.Name, c.Name)
+		}
+		if c.AllowCommitTimestamp() {
+			return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
 		}
 		if refs := exprColumnRefs(ca.DefaultExpr.Expr.SQL()); len(refs) > 0 {
 			return fmt.Sprintf("the DEFAULT of column %s.%s reads %s; a default cannot read columns", t.Name, c.Name, refs[0])
@@ -829,14 +850,21 @@ func (a applier) foreignKeyOn(t *Table, col string) string {
 			return orAnonymous(fk.Name)
 		}
 	}
-	for _, other := range sortedValues(a.s.tables, func(t *Table) string { return key(t.Name) }) {
+	// The first by table name, without sorting every table on every
+	// ALTER COLUMN.
+	found, from := "", ""
+	for _, other := range a.s.tables {
+		if len(other.ForeignKeys) == 0 || (from != "" && key(other.Name) > from) {
+			continue
+		}
 		for _, fk := range other.ForeignKeys {
 			if strings.EqualFold(fk.RefTable, t.Name) && containsFold(fk.RefColumns, col) {
-				return orAnonymous(fk.Name)
+				found, from = orAnonymous(fk.Name), key(other.Name)
+				break
 			}
 		}
 	}
-	return ""
+	return found
 }
 
 func (a applier) dropTable(n *ast.DropTable) string {
@@ -1169,6 +1197,11 @@ func (a applier) other(n ast.DDL) string {
 		if !found && !ifExists(n) {
 			return fmt.Sprintf("%s %s does not exist", strings.ToLower(family), name)
 		}
+		if family == "SCHEMA" {
+			if user := s.schemaUser(name); user != "" {
+				return fmt.Sprintf("cannot drop schema %s while it holds %s; drop what it holds first", name, user)
+			}
+		}
 		if family == "LOCALITY GROUP" {
 			if user := s.localityGroupUser(name); user != "" {
 				return fmt.Sprintf("cannot drop locality group %s: %s still uses it; set its locality_group option to another group or NULL first", name, user)
@@ -1313,6 +1346,9 @@ func checkColumnExprs(t *Table, c *Column) string {
 		if msg := checkExprColumns(t, "generated column "+t.Name+"."+c.Name, c.Generated); msg != "" {
 			return msg
 		}
+	}
+	if c.Default != "" && c.AllowCommitTimestamp() {
+		return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
 	}
 	if c.Default != "" && len(exprColumnRefs(c.Default)) > 0 {
 		return fmt.Sprintf("the DEFAULT of column %s.%s reads %s; a default cannot read columns", t.Name, c.Name, exprColumnRefs(c.Default)[0])
@@ -1478,6 +1514,64 @@ func (s *Schema) localityGroupUser(lg string) string {
 	for _, ix := range s.Indexes() {
 		if uses(ix.Options) {
 			return "index " + ix.Name
+		}
+	}
+	return ""
+}
+
+// rdpAllowed refuses a row deletion policy added to a table that foreign
+// keys reference, or that has a descendant interleaved with ON DELETE NO
+// ACTION.
+func (a applier) rdpAllowed(t *Table) string {
+	all := sortedValues(a.s.tables, func(t *Table) string { return key(t.Name) })
+	for _, other := range all {
+		for _, fk := range other.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, t.Name) {
+				return fmt.Sprintf("cannot add a row deletion policy to table %s: foreign key %s of table %s references it", t.Name, orAnonymous(fk.Name), other.Name)
+			}
+		}
+	}
+	var walk func(parent string, depth int) string
+	walk = func(parent string, depth int) string {
+		for _, c := range all {
+			if depth < 8 && strings.EqualFold(c.Parent, parent) {
+				if c.OnDelete != "CASCADE" {
+					return fmt.Sprintf("cannot add a row deletion policy to table %s: its descendant %s is interleaved with ON DELETE NO ACTION", t.Name, c.Name)
+				}
+				if msg := walk(c.Name, depth+1); msg != "" {
+					return msg
+				}
+			}
+		}
+		return ""
+	}
+	return walk(t.Name, 0)
+}
+
+// schemaUser names an object of the named schema sch, or "".
+func (s *Schema) schemaUser(sch string) string {
+	in := func(name string) bool {
+		p, _, ok := strings.Cut(name, ".")
+		return ok && strings.EqualFold(p, sch)
+	}
+	for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+		if in(t.Name) {
+			return "table " + t.Name
+		}
+	}
+	for _, ix := range s.Indexes() {
+		if in(ix.Name) {
+			return "index " + ix.Name
+		}
+	}
+	for _, v := range s.Views() {
+		if in(v.Name) {
+			return "view " + v.Name
+		}
+	}
+	for _, q := range s.Sequences() {
+		if in(q.Name) {
+			return "sequence " + q.Name
 		}
 	}
 	return ""

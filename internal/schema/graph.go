@@ -146,6 +146,12 @@ func (s *Schema) dependencies() map[string][]string {
 			for _, c := range fk.RefColumns {
 				add(id, columnID(fk.RefTable, c))
 			}
+			// Spanner refuses a row deletion policy added to a table
+			// that foreign keys reference, but not a foreign key to a
+			// table that has one: the policy comes first.
+			if ref := s.tables[key(fk.RefTable)]; ref != nil && ref.RowDeletionPolicy != nil {
+				add(id, rdpID(ref.Name))
+			}
 		}
 		for _, ck := range t.Checks {
 			id := checkID(t, ck)

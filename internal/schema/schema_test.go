@@ -42,7 +42,8 @@ func TestApplyRefusals(t *testing.T) {
 		{"foreign key type mismatch", "ALTER TABLE Tags ADD CONSTRAINT fk2 FOREIGN KEY (Name) REFERENCES Singers (Id)", "different types"},
 		{"array key", "CREATE TABLE Bad (A ARRAY<INT64>) PRIMARY KEY (A)", "cannot be part of the primary key"},
 		{"interleaved index not prefixed", "CREATE INDEX X ON Albums (Title), INTERLEAVE IN Singers", "does not reference index parent key column Id"},
-		{"row deletion policy on a string", "ALTER TABLE Singers ADD ROW DELETION POLICY (OLDER_THAN(Name, INTERVAL 1 DAY))", "must be a TIMESTAMP"},
+		{"row deletion policy on a string", "ALTER TABLE Albums ADD ROW DELETION POLICY (OLDER_THAN(Title, INTERVAL 1 DAY))", "must be a TIMESTAMP"},
+		{"row deletion policy on a referenced table", "ALTER TABLE Singers ADD ROW DELETION POLICY (OLDER_THAN(Name, INTERVAL 1 DAY))", "foreign key fk_singer of table Tags references it"},
 		{"drop a missing index", "DROP INDEX Nope", "index Nope does not exist"},
 		{"stored key column", "CREATE INDEX X ON Singers (Name) STORING (Id)", "is a key column"},
 	}
