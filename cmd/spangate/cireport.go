@@ -54,7 +54,7 @@ func (a *app) writeReports(r *reportFlags, v migration.View) error {
 		}
 	}
 	if r.sarif != "" {
-		if err := writeJSONFile(r.sarif, "--report-sarif", cireport.SARIF(v, version)); err != nil {
+		if err := writeJSONFile(r.sarif, "--report-sarif", cireport.SARIF(v, buildVersion().Version)); err != nil {
 			return err
 		}
 	}
