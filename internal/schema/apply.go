@@ -974,6 +974,9 @@ func (a applier) createIndex(n *ast.CreateIndex) string {
 	if t == nil {
 		return fmt.Sprintf("index %s: table %s does not exist", name, table)
 	}
+	if msg := sameNamedSchema(name, t.Name); msg != "" {
+		return msg
+	}
 	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: createOptions(n.Options)}
 	for _, k := range n.Keys {
 		kp := keyPart(k)
@@ -1367,6 +1370,9 @@ func (a applier) createSearchIndex(n *ast.CreateSearchIndex) string {
 	if t == nil {
 		return fmt.Sprintf("search index %s: table %s does not exist", name, table)
 	}
+	if msg := sameNamedSchema(name, t.Name); msg != "" {
+		return msg
+	}
 	ix := &Index{Name: name, Table: t.Name, Search: true, Options: createOptions(n.Options)}
 	for _, id := range n.TokenListPart {
 		if t.Column(id.Name) == nil {
@@ -1573,6 +1579,22 @@ func (s *Schema) schemaUser(sch string) string {
 		if in(q.Name) {
 			return "sequence " + q.Name
 		}
+	}
+	return ""
+}
+
+// sameNamedSchema refuses an index in another named schema than its
+// table's.
+func sameNamedSchema(index, table string) string {
+	schemaOf := func(n string) string {
+		p, _, ok := strings.Cut(n, ".")
+		if !ok {
+			return ""
+		}
+		return key(p)
+	}
+	if schemaOf(index) != schemaOf(table) {
+		return fmt.Sprintf("index %s must be in the named schema of its table %s", index, table)
 	}
 	return ""
 }
