@@ -832,6 +832,13 @@ func (a applier) columnChange(t *Table, c *Column, nt Type, notNull bool) string
 	if c.Generated != "" && typeChanged && nt.Base != c.Type.Base {
 		return fmt.Sprintf("cannot change the type of generated column %s.%s", t.Name, c.Name)
 	}
+	if nt.Base != c.Type.Base || nt.Named != c.Type.Named {
+		for _, g := range t.Columns {
+			if g.Generated != "" && g.Stored && contains(lowerAll(exprColumnRefs(g.Generated)), key(c.Name)) {
+				return fmt.Sprintf("cannot change the type of column %s.%s: stored generated column %s reads it", t.Name, c.Name, g.Name)
+			}
+		}
+	}
 	if notNull != c.NotNull {
 		for _, ix := range a.s.IndexesOn(t.Name) {
 			if ix.keyUses(c.Name) && !ix.NullFiltered && !ix.Search {
@@ -1597,4 +1604,12 @@ func sameNamedSchema(index, table string) string {
 		return fmt.Sprintf("index %s must be in the named schema of its table %s", index, table)
 	}
 	return ""
+}
+
+func lowerAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = key(n)
+	}
+	return out
 }

@@ -67,6 +67,8 @@ func TestModelAgreesWithEmulator(t *testing.T) {
 		{"commit timestamps on a key column", "CREATE TABLE tk (k TIMESTAMP OPTIONS (allow_commit_timestamp = true)) PRIMARY KEY (k)", false},
 		{"drop a column an index uses", "ALTER TABLE t DROP COLUMN b", true},
 		{"drop a table with a search index", "DROP TABLE t", true},
+		{"type change of a column a stored generated column reads", "ALTER TABLE t ADD COLUMN g STRING(MAX) AS (s) STORED; ALTER TABLE t ALTER COLUMN s BYTES(MAX)", true},
+		{"length change of a column a stored generated column reads", "ALTER TABLE t ADD COLUMN g STRING(MAX) AS (s) STORED; ALTER TABLE t ALTER COLUMN s STRING(100)", false},
 		{"index outside its table's named schema", "CREATE SCHEMA sch; CREATE TABLE sch.x (k INT64) PRIMARY KEY (k); CREATE INDEX xk ON sch.x (k)", true},
 		{"index in its table's named schema", "CREATE SCHEMA sch; CREATE TABLE sch.x (k INT64) PRIMARY KEY (k); CREATE INDEX sch.xk ON sch.x (k)", false},
 	}
