@@ -56,6 +56,15 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&opts.CACerts, "ca-certs", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to put into the image")
 	fs.StringVar(&opts.Source, "source", "https://github.com/spangate/spangate", "source repository URL for the image's label")
 	fs.BoolVar(&opts.Image, "image", true, "also build the container image")
+	opts.Shells = map[string]string{}
+	fs.Func("shell", "ARCH=PATH: the static busybox that gives the ARCH image its /bin/sh (default: /bin/busybox for this machine's architecture; repeat for others)", func(v string) error {
+		arch, path, ok := strings.Cut(v, "=")
+		if !ok || arch == "" || path == "" {
+			return fmt.Errorf("want ARCH=PATH, for example arm64=/tmp/busybox-arm64/bin/busybox")
+		}
+		opts.Shells[arch] = path
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return spangate.Errorf(spangate.Invalid, "%w", err)
 	}

@@ -33,3 +33,22 @@ func TestParseAnchorArg(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseAnchorArg: any text is read without panicking, and an anchor
+// read from it reads back the same from its own SEQ:HASH form.
+func FuzzParseAnchorArg(f *testing.F) {
+	hash := strings.Repeat("ab", 32)
+	for _, s := range []string{"12:" + hash, "audit_head=12:" + hash, `{"audit_head":"3:` + hash + `"}`, "Spangate-Audit-Head: 1:" + hash, "audit_head", "AUDIT_HEAD=:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := parseAnchorArg(s)
+		if err != nil {
+			return
+		}
+		b, err := parseAnchorArg(a.String())
+		if err != nil || b != a {
+			t.Fatalf("%q read as %v, which reads back as %v, %v", s, a, b, err)
+		}
+	})
+}

@@ -68,7 +68,7 @@ action; directly, a Google credential that can read the database.`,
 	lf.StringVar(&f.principal, "principal", "", "only entries of this principal (as shown in the list)")
 	lf.StringVar(&f.action, "action", "", "only entries of this action: plan, migrate, read, write, ddl, destructive or audit")
 	lf.StringVar(&f.since, "since", "", "only entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z)")
-	lf.IntVar(&f.limit, "limit", audit.DefaultLimit, fmt.Sprintf("at most this many entries (1 to %d)", audit.MaxLimit))
+	lf.IntVar(&f.limit, "limit", audit.DefaultLimit, fmt.Sprintf("at most this many entries, read in pages of %d; the output says when more match", audit.MaxLimit))
 
 	verify := &cobra.Command{
 		Use:   "verify",
@@ -182,8 +182,8 @@ func (f *auditFlags) filter() (audit.Filter, error) {
 	if f.key != "" && f.table == "" {
 		return flt, usageError{err: fmt.Errorf("--key needs --table")}
 	}
-	if f.limit < 1 || f.limit > audit.MaxLimit {
-		return flt, usageError{err: fmt.Errorf("--limit %d is not between 1 and %d", f.limit, audit.MaxLimit)}
+	if f.limit < 1 {
+		return flt, usageError{err: fmt.Errorf("--limit %d is not a positive number", f.limit)}
 	}
 	if f.action != "" && !spangate.Action(f.action).Valid() {
 		return flt, usageError{err: fmt.Errorf("--action %q is not one of plan, migrate, read, write, ddl, destructive, audit", f.action)}
@@ -206,32 +206,46 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 	if err != nil {
 		return err
 	}
-	var entries []audit.Entry
+	var (
+		entries   []audit.Entry
+		truncated bool
+	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
-		q := url.Values{}
-		for k, v := range map[string]string{"table": f.table, "key": f.key, "principal": f.principal, "action": f.action, "since": f.since} {
-			if v != "" {
-				q.Set(k, v)
+		entries, truncated, err = a.auditPages(flt, func(page audit.Filter) ([]audit.Entry, error) {
+			q := url.Values{}
+			for k, v := range map[string]string{"table": f.table, "key": f.key, "principal": f.principal, "action": f.action, "since": f.since} {
+				if v != "" {
+					q.Set(k, v)
+				}
 			}
-		}
-		q.Set("limit", strconv.Itoa(f.limit))
-		resp, err := c.AuditList(ctx, name, q)
-		if err == nil {
-			entries = resp.Entries
-		}
+			q.Set("limit", strconv.Itoa(page.Limit))
+			if page.Before > 0 {
+				q.Set("before", strconv.FormatInt(page.Before, 10))
+			}
+			resp, err := c.AuditList(ctx, name, q)
+			if err != nil {
+				return nil, err
+			}
+			return resp.Entries, nil
+		})
 		return err
 	}, func(db *spannerdb.DB) error {
 		if err := db.Init(ctx); err != nil {
 			return err
 		}
-		entries, err = db.ListAudit(ctx, flt)
+		entries, truncated, err = a.auditPages(flt, func(page audit.Filter) ([]audit.Entry, error) {
+			return db.ListAudit(ctx, page)
+		})
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if f.format == "json" {
-		return writeJSON(a.stdout, map[string]any{"entries": nonNil(entries)})
+		return writeJSON(a.stdout, map[string]any{"entries": nonNil(entries), "truncated": truncated})
+	}
+	if truncated {
+		defer fmt.Fprintf(a.stdout, "\nMore entries match: these are the newest %d; raise --limit, or narrow the search with --since, --action or --principal.\n", len(entries))
 	}
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "No audit entries match.")
@@ -245,6 +259,43 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 			abbreviate(strings.Join(strings.Fields(e.Statement), " "), 60))
 	}
 	return tw.Flush()
+}
+
+// auditPages reads up to flt.Limit entries, newest first, a page of at
+// most a.auditPage (default audit.MaxLimit) at a time, each page after the
+// last entry of the one before. truncated says that more entries match
+// than were read.
+func (a *app) auditPages(flt audit.Filter, list func(audit.Filter) ([]audit.Entry, error)) (entries []audit.Entry, truncated bool, err error) {
+	pageSize := a.auditPage
+	if pageSize <= 0 || pageSize > audit.MaxLimit {
+		pageSize = audit.MaxLimit
+	}
+	want := flt.Limit
+	page := flt
+	for {
+		// Ask for one more than wanted on the last page: it says whether
+		// the result was cut.
+		page.Limit = min(want-len(entries)+1, pageSize)
+		got, err := list(page)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(entries)+len(got) > want {
+			return append(entries, got[:want-len(entries)]...), true, nil
+		}
+		entries = append(entries, got...)
+		if len(got) < page.Limit || len(entries) == want {
+			// Fewer than asked: nothing more matches. (Exactly want read
+			// with a full page: ask once more whether anything follows.)
+			if len(got) == page.Limit && len(entries) == want {
+				more, err := list(audit.Filter{Table: flt.Table, Key: flt.Key, Principal: flt.Principal, Action: flt.Action,
+					Since: flt.Since, Limit: 1, Before: entries[len(entries)-1].Seq})
+				return entries, err == nil && len(more) > 0, err
+			}
+			return entries, false, nil
+		}
+		page.Before = got[len(got)-1].Seq
+	}
 }
 
 func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {

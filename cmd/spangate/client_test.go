@@ -80,6 +80,9 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	if !strings.Contains(stderr, "applied 0002_seed") {
 		t.Errorf("apply progress was not streamed to stderr:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "audit_head=") {
+		t.Errorf("apply printed no chain head on stderr:\n%s", stderr)
+	}
 
 	out, _, code = cli(t, env, "migrate", "status", "--dir", dir, "--format", "json")
 	if code != 0 || strings.Count(out, `"state": "applied"`) != 2 {

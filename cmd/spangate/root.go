@@ -23,6 +23,9 @@ type app struct {
 
 	logLevel string
 	logger   *slog.Logger
+	// auditPage is the page size of audit list (audit.MaxLimit when zero);
+	// tests make it small.
+	auditPage int
 }
 
 func newApp(lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *app {

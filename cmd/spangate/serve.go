@@ -18,6 +18,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/execute"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/identity"
 	"github.com/spangate/spangate/internal/migration"
@@ -299,13 +300,16 @@ type gatewayDB struct {
 	*spannerdb.DB
 }
 
+// The gateway decides an UPDATE or DELETE against its table's key, which
+// it looks up through the database (execute.Classify): without it every
+// such statement would need destructive.
+var _ execute.KeyLookup = (*gatewayDB)(nil)
+
 // WithAudit returns the audited history store of the database.
 func (g *gatewayDB) WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore {
 	return g.DB.WithAudit(actor, files...)
 }
 
-// Ping runs SELECT 1.
-func (g *gatewayDB) Ping(ctx context.Context) error {
-	_, err := g.Query(ctx, "SELECT 1", nil, 1)
-	return err
-}
+// Ping reads spangate's own tables as a write would meet them, healing
+// what an outage left broken (spannerdb.DB.Probe).
+func (g *gatewayDB) Ping(ctx context.Context) error { return g.Probe(ctx) }

@@ -15,10 +15,14 @@
 //	GET  /v1/databases/{db}/migrations          history and status (plan or migrate)
 //	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
 //	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
+//	POST /v1/databases/{db}/migrations:unlock   ?force=true breaks a stale migration lock (migrate)
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
 //	GET  /v1/databases/{db}/audit:verify        (audit)
-//	GET  /healthz  /readyz  /metrics
+//	GET  /healthz                               bare liveness
+//
+// The admin handler (AdminHandler, served on admin_listen) has /readyz and
+// /metrics, which name every configured database, and /healthz.
 //
 // Every endpoint but the token exchange and the health checks takes
 // "Authorization: Bearer <token>", where the token is a session token from
@@ -26,7 +30,12 @@
 // headers (see SetRunMetadata).
 //
 // Security caveats: the gateway never logs a token, a parameter value or a
-// query string, and never tells a caller more than why it was refused. A
+// query string (nor Spanner's error text, which may quote values: see
+// audit.ErrorText). A refused caller is told the decision and a reference,
+// never the rules; a caller with no right on a database gets the answer of
+// an unknown one, before anything is opened. Statements are measured before
+// they are parsed, bodies must arrive within limits.body_timeout, and
+// denials are bounded per principal and per client address. A
 // session token cannot be revoked before it expires (session_ttl, at most an
 // hour): remove its key from every replica to invalidate all sessions
 // signed with it.
@@ -98,7 +107,13 @@ type Database interface {
 	// Query runs one query with bound params and returns at most limit
 	// rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
-	// Ping checks that the database can be reached.
+	// BreakLock frees a migration lock whose holder is gone, writing the
+	// audit entry actor in the same transaction; it refuses while the
+	// lease is being renewed. Without force it only reports the lock.
+	BreakLock(ctx context.Context, actor audit.Entry, force bool) (migration.LockState, error)
+	// Ping checks what the next audited write would meet: it reads
+	// spangate's own tables (healing what an outage left broken, such as
+	// a lost session or tables missing from a re-created database).
 	Ping(ctx context.Context) error
 }
 
@@ -359,6 +374,7 @@ const (
 	routeStatus      = "migrations_status"
 	routePlan        = "migrations_plan"
 	routeApply       = "migrations_apply"
+	routeUnlock      = "migrations_unlock"
 	routeExec        = "exec"
 	routeAuditList   = "audit_list"
 	routeAuditVerify = "audit_verify"
@@ -379,6 +395,7 @@ func (s *Server) routes() {
 		{"GET", "/v1/databases/{db}/migrations", routeStatus, s.status},
 		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
 		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
+		{"POST", "/v1/databases/{db}/migrations:unlock", routeUnlock, s.unlock},
 		// {db}:exec: a wildcard must fill its whole segment, so the
 		// segment is split by dbVerb.
 		{"POST", "/v1/databases/{dbverb}", routeExec, s.exec},
@@ -443,6 +460,8 @@ type call struct {
 	// auditHead is the chain head after the request's change, logged and
 	// returned to the caller.
 	auditHead string
+	// gateAllowed is the action that let the request through the gate.
+	gateAllowed spangate.Action
 }
 
 // wrap turns a handler that returns an error into an http.Handler that
@@ -647,6 +666,9 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	e.Result = audit.ResultDenied
 	e.Reason = c.explanation
 	e.Params = s.deniedParams(c.params)
+	if n := len(c.params); n > deniedMaxParams {
+		e.Reason += fmt.Sprintf(" (%d parameters, not recorded)", n)
+	}
 	s.appendAudit(ctx, db, e)
 	return denied(action, c)
 }
@@ -675,7 +697,7 @@ func denied(action spangate.Action, c *call) error {
 func (s *Server) appendAudit(ctx context.Context, db Auditor, e audit.Entry) {
 	if _, err := db.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.metrics.auditWrites.WithLabelValues(e.Result, "error").Inc()
-		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", err)
+		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", audit.ErrorText(err))
 		return
 	}
 	s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()

@@ -244,10 +244,7 @@ func (d *adapterDB) WithAudit(actor audit.Entry, files ...*migration.File) migra
 	return d.DB.WithAudit(actor, files...)
 }
 
-func (d *adapterDB) Ping(ctx context.Context) error {
-	_, err := d.Query(ctx, "SELECT 1", nil, 1)
-	return err
-}
+func (d *adapterDB) Ping(ctx context.Context) error { return d.Probe(ctx) }
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {

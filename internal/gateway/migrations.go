@@ -85,19 +85,25 @@ type StatusResponse struct {
 
 // HistoryRecord is one row of the migration history as JSON.
 type HistoryRecord struct {
-	Version           int64      `json:"version"`
-	Name              string     `json:"name"`
-	Checksum          string     `json:"checksum"`
-	State             string     `json:"state"`
-	StatementsApplied int        `json:"statements_applied"`
-	StatementsTotal   int        `json:"statements_total"`
-	PrefixChecksum    string     `json:"prefix_checksum,omitempty"`
-	AppliedBy         string     `json:"applied_by,omitempty"`
-	Commit            string     `json:"commit,omitempty"`
-	Pipeline          string     `json:"pipeline,omitempty"`
-	StartedAt         *time.Time `json:"started_at,omitempty"`
-	FinishedAt        *time.Time `json:"finished_at,omitempty"`
-	Error             string     `json:"error,omitempty"`
+	Version           int64  `json:"version"`
+	Name              string `json:"name"`
+	Checksum          string `json:"checksum"`
+	State             string `json:"state"`
+	StatementsApplied int    `json:"statements_applied"`
+	StatementsTotal   int    `json:"statements_total"`
+	PrefixChecksum    string `json:"prefix_checksum,omitempty"`
+	// Operation, OpStart and OpCount name the schema operation still in
+	// flight with statements OpStart+1…OpStart+OpCount of the file.
+	Operation  string     `json:"operation,omitempty"`
+	OpStart    int        `json:"op_start,omitempty"`
+	OpCount    int        `json:"op_count,omitempty"`
+	Failures   int        `json:"failures,omitempty"`
+	AppliedBy  string     `json:"applied_by,omitempty"`
+	Commit     string     `json:"commit,omitempty"`
+	Pipeline   string     `json:"pipeline,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // Record returns the history row as the migration package's Record.
@@ -105,6 +111,7 @@ func (h HistoryRecord) Record() migration.Record {
 	r := migration.Record{
 		Version: h.Version, Name: h.Name, Checksum: h.Checksum, State: migration.State(h.State),
 		StatementsApplied: h.StatementsApplied, StatementsTotal: h.StatementsTotal, PrefixChecksum: h.PrefixChecksum,
+		OperationName: h.Operation, OpStart: h.OpStart, OpCount: h.OpCount, Failures: h.Failures,
 		AppliedBy: h.AppliedBy, Commit: h.Commit, Pipeline: h.Pipeline, Error: h.Error,
 	}
 	if h.StartedAt != nil {
@@ -120,7 +127,11 @@ func historyRecord(r migration.Record) HistoryRecord {
 	h := HistoryRecord{
 		Version: r.Version, Name: r.Name, Checksum: r.Checksum, State: string(r.State),
 		StatementsApplied: r.StatementsApplied, StatementsTotal: r.StatementsTotal, PrefixChecksum: r.PrefixChecksum,
+		Failures:  r.Failures,
 		AppliedBy: r.AppliedBy, Commit: r.Commit, Pipeline: r.Pipeline, Error: r.Error,
+	}
+	if r.Unsettled() {
+		h.Operation, h.OpStart, h.OpCount = r.OperationName, r.OpStart, r.OpCount
 	}
 	if !r.StartedAt.IsZero() {
 		t := r.StartedAt
@@ -153,10 +164,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.authorize(ctx, db, c, spangate.ActionPlan, d, ""); err != nil {
 		return err
 	}
-	if err := db.Init(ctx); err != nil {
-		return err
-	}
-	hist, err := db.History(ctx)
+	// The history as the next apply will find it: schema operations that
+	// earlier runs left are looked up (not waited for), so a finished one
+	// shows as applied and a running one as in flight.
+	hist, _, err := s.engine(db, c, db).SettledHistory(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -339,19 +350,29 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 
-	// The apply outlives a client that goes away (a half-sent batch is
-	// worse than a finished one); it stops when Shutdown's grace ends or
-	// the apply timeout passes, leaving resumable state.
+	// A client that goes away (Ctrl-C, a cancelled pipeline) stops the
+	// apply at the next step boundary, as an interrupt does in direct
+	// mode: the step under way is not cut off (a half-sent batch is worse
+	// than a finished one), then the lock is released and the history
+	// says where to resume. Shutdown's grace ending or the apply timeout
+	// passing interrupts the step itself, leaving resumable state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Limits.ApplyTimeout)
 	defer cancel()
 	stop := context.AfterFunc(s.hardStop, cancel)
 	defer stop()
+	clientGone := make(chan struct{})
+	watch := context.AfterFunc(r.Context(), func() {
+		s.log.Warn("apply: the client went away; stopping at the next step boundary", "database", c.database, "principal", c.principal.String())
+		close(clientGone)
+	})
+	defer watch()
 
 	stream := newNDJSON(w)
 	actor := s.entry(c, spangate.ActionMigrate)
 	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
 	e.Authorize = func(ctx context.Context, p *migration.Plan) error { return s.authorizeMigration(ctx, db, c, p) }
 	e.Reporter = stream
+	e.Stop = clientGone
 	res, err := e.Apply(ctx, set)
 	if res != nil {
 		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))
@@ -366,6 +387,43 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 		SchemaOperations: res.SchemaOperations, Statements: res.Statements, DurationMS: res.Duration.Milliseconds(),
 		AuditHead: c.auditHead,
 	})
+	return nil
+}
+
+// UnlockResponse is the answer of the unlock endpoint: the migration lock
+// as it was found, and whether it was broken.
+type UnlockResponse struct {
+	Database string `json:"database"`
+	migration.LockState
+}
+
+// unlock is POST /v1/databases/{db}/migrations:unlock; it needs migrate.
+// With ?force=true it breaks a migration lock whose holder is gone (its
+// lease no longer renewed), audited; without, it reports the lock. A lease
+// still being renewed is refused (409): its apply is alive.
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionMigrate)
+	if err != nil {
+		return err
+	}
+	force := false
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		return spangate.Errorf(spangate.Invalid, "force=%q is not true or false", v)
+	}
+	st, err := db.BreakLock(ctx, s.entry(c, spangate.ActionMigrate), force)
+	if err != nil {
+		return err
+	}
+	if st.Broken {
+		s.log.Warn("migration lock broken", "database", c.database, "principal", c.principal.String(), "holder", st.Holder, "fence", st.Fence)
+	}
+	writeJSON(w, http.StatusOK, UnlockResponse{Database: c.database, LockState: st})
 	return nil
 }
 

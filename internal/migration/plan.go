@@ -119,8 +119,12 @@ type Pending struct {
 	Statements int             `json:"statements"`
 	Kinds      []StatementKind `json:"kinds"`
 	// ResumeAt is the first statement not yet applied (0 for a new file).
-	ResumeAt int   `json:"resume_at,omitempty"`
-	File     *File `json:"-"`
+	ResumeAt int `json:"resume_at,omitempty"`
+	// InFlight names the schema operation an earlier run sent with the
+	// statements before ResumeAt and did not see end; apply re-attaches to
+	// it first.
+	InFlight string `json:"in_flight,omitempty"`
+	File     *File  `json:"-"`
 }
 
 // Plan is what apply would do, and what blocks it.
@@ -278,6 +282,14 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 				continue
 			}
 			p.Applied = append(p.Applied, f.Version)
+		case r.Unsettled():
+			if f.Checksum != r.Checksum {
+				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleModified, File: f.Path, Line: 1, Blocks: spangate.Blocked,
+					Message: fmt.Sprintf("migration %d was edited while schema operation %s, which holds statements %d-%d of it, has not been seen to end; restore the file until apply has re-attached to the operation", f.Version, r.OperationName, r.OpStart+1, r.OpStart+r.OpCount)})
+				continue
+			}
+			p.addPending(f, min(r.OpStart+r.OpCount, len(f.Statements)))
+			p.Pending[len(p.Pending)-1].InFlight = r.OperationName
 		default: // applying or failed: resume
 			resume := r.StatementsApplied
 			if r.Checksum != f.Checksum && resume > 0 && PrefixChecksum(f, resume) != r.PrefixChecksum {

@@ -3,6 +3,8 @@ package release
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,7 +63,11 @@ func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	var arts []Artifact
 	for _, t := range targets {
-		img, err := buildImage(opts, t, binaries[t], certs)
+		shell, err := shellFor(opts, t)
+		if err != nil {
+			return nil, err
+		}
+		img, err := buildImage(opts, t, binaries[t], certs, shell)
 		if err != nil {
 			return nil, err
 		}
@@ -95,14 +101,54 @@ func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
 	return append(arts, Artifact{Name: dir, Kind: "image-layout"}), nil
 }
 
+// shellFor reads the static busybox that gives the image of t its /bin/sh
+// (CI systems run a step's script with the image's shell): the one given
+// for t's architecture, else the build machine's own (Debian's
+// busybox-static) when it is of that architecture.
+func shellFor(opts Options, t Target) ([]byte, error) {
+	path, given := opts.Shells[t.Arch]
+	if !given {
+		path = "/bin/busybox"
+	}
+	hint := fmt.Sprintf("install Debian's busybox-static for %s (on another architecture: dpkg --add-architecture %s && apt-get update && apt-get download busybox-static:%s && dpkg-deb -x busybox-static_*_%s.deb DIR) and pass -shell %s=DIR/bin/busybox", t.Arch, t.Arch, t.Arch, t.Arch, t.Arch)
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "the image for %s needs a static busybox for its shell: %w", t, err).WithHint(hint)
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[t.Arch]
+	if f.Machine != want {
+		return nil, spangate.Errorf(spangate.Invalid, "%s is a %s binary, not one for %s", path, f.Machine, t).WithHint(hint)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return nil, spangate.Errorf(spangate.Invalid, "%s is linked dynamically; the image has no C library", path).WithHint(hint)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// ShellApplets are the busybox commands linked under /bin in the image:
+// what CI step scripts and the integrations' entry scripts use.
+func ShellApplets() []string {
+	return []string{"[", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo", "env", "false", "grep",
+		"head", "id", "ln", "ls", "mkdir", "mktemp", "mv", "printf", "pwd", "rm", "sed", "sh", "sha256sum", "sleep",
+		"sort", "tail", "tar", "tee", "test", "tr", "true", "uname", "wc", "wget", "which"}
+}
+
 // buildImage makes the image of one platform from nothing: one layer with
-// the binary, the CA bundle and the non-root user's files.
-func buildImage(opts Options, t Target, binary string, certs []byte) (v1.Image, error) {
+// the binary, the CA bundle, a static busybox for /bin/sh and the non-root
+// user's files.
+func buildImage(opts Options, t Target, binary string, certs, shell []byte) (v1.Image, error) {
 	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "read %s: %w", binary, err)
 	}
-	content, err := layerTar(opts.Date, bin, certs)
+	content, err := layerTar(opts.Date, bin, certs, shell)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +177,7 @@ func buildImage(opts Options, t Target, binary string, certs []byte) (v1.Image, 
 		User:       imageUser,
 		WorkingDir: imageHome,
 		Env: []string{
-			"PATH=/",
+			"PATH=/bin:/",
 			"HOME=" + imageHome,
 			"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
 		},
@@ -161,33 +207,45 @@ func ImageLabels(opts Options) map[string]string {
 
 // layerTar writes the layer's files with fixed times and owners, so that
 // one commit always gives the same layer.
-func layerTar(at time.Time, bin, certs []byte) ([]byte, error) {
+func layerTar(at time.Time, bin, certs, shell []byte) ([]byte, error) {
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:" + imageHome + ":/sbin/nologin\n"
 	group := "root:x:0:\nnonroot:x:65532:\n"
-	entries := []struct {
+	type entry struct {
 		name string
 		mode int64
 		uid  int
 		data []byte // nil for a directory
-	}{
-		{"etc/", 0o755, 0, nil},
-		{"etc/group", 0o644, 0, []byte(group)},
-		{"etc/passwd", 0o644, 0, []byte(passwd)},
-		{"etc/ssl/", 0o755, 0, nil},
-		{"etc/ssl/certs/", 0o755, 0, nil},
-		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, certs},
-		{"home/", 0o755, 0, nil},
-		{strings.TrimPrefix(imageHome, "/") + "/", 0o700, imageUID, nil},
-		{"spangate", 0o755, 0, bin},
-		{"tmp/", 0o1777, 0, nil},
+		link string // for a symbolic link
 	}
+	entries := []entry{
+		{"bin/", 0o755, 0, nil, ""},
+		{"bin/busybox", 0o755, 0, shell, ""},
+	}
+	for _, a := range ShellApplets() {
+		entries = append(entries, entry{name: "bin/" + a, mode: 0o777, link: "busybox"})
+	}
+	entries = append(entries, []entry{
+		{"etc/", 0o755, 0, nil, ""},
+		{"etc/group", 0o644, 0, []byte(group), ""},
+		{"etc/passwd", 0o644, 0, []byte(passwd), ""},
+		{"etc/ssl/", 0o755, 0, nil, ""},
+		{"etc/ssl/certs/", 0o755, 0, nil, ""},
+		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, certs, ""},
+		{"home/", 0o755, 0, nil, ""},
+		{strings.TrimPrefix(imageHome, "/") + "/", 0o700, imageUID, nil, ""},
+		{"spangate", 0o755, 0, bin, ""},
+		{"tmp/", 0o1777, 0, nil, ""},
+	}...)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: at, Format: tar.FormatPAX}
-		if e.data == nil {
+		switch {
+		case e.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		case e.data == nil:
 			h.Typeflag = tar.TypeDir
-		} else {
+		default:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
 		}
 		if err := tw.WriteHeader(h); err != nil {

@@ -72,6 +72,10 @@ type Options struct {
 	// builds no image.
 	CACerts string
 	Image   bool
+	// Shells maps an architecture to the static busybox that gives its
+	// image /bin/sh (default: /bin/busybox, for the build machine's own
+	// architecture; Debian's busybox-static).
+	Shells map[string]string
 	// Go is the go command (default "go"); Progress receives one line per
 	// step (may be nil).
 	Go       string

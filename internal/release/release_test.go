@@ -132,7 +132,7 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 	}
 
 	files := extract(t, img)
-	for _, name := range []string{"spangate", "etc/ssl/certs/ca-certificates.crt", "etc/passwd"} {
+	for _, name := range []string{"spangate", "bin/busybox", "etc/ssl/certs/ca-certificates.crt", "etc/passwd"} {
 		if _, ok := files[name]; !ok {
 			t.Errorf("image lacks /%s", name)
 		}
@@ -157,6 +157,14 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 	}
 	if v.Version != opts.Version || v.Commit != opts.Commit || v.Date != "2026-12-06T08:00:00Z" {
 		t.Errorf("the image's binary says %+v", v)
+	}
+	// The image's shell runs a CI step's script.
+	sh := filepath.Join(t.TempDir(), "busybox")
+	if err := os.WriteFile(sh, files["bin/busybox"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(t.Context(), sh, "sh", "-c", "echo $((6*7)) | sha256sum").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "084c799cd551dd1d8d5c5f9a5d593b2e931f5e36122ee5c793c1d08a19839cc0") {
+		t.Errorf("the image's sh: %v %s", err, out)
 	}
 }
 

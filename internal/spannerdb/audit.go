@@ -381,7 +381,7 @@ func decodeEntry(row *spanner.Row) (audit.Entry, error) {
 // consistent snapshot. It stops at fn's first error and returns it. The
 // scan has no time limit of its own: bound it with ctx.
 func (d *DB) ScanAudit(ctx context.Context, fn func(audit.Entry) error) error {
-	ro := d.client.ReadOnlyTransaction()
+	ro := d.data().ReadOnlyTransaction()
 	defer ro.Close()
 	return d.scanAudit(ctx, ro, fn)
 }
@@ -411,7 +411,7 @@ func (d *DB) scanAudit(ctx context.Context, ro *spanner.ReadOnlyTransaction, fn 
 // against the chain head and the anchors, entries recorded by an earlier
 // verify; see audit.Verifier for what it detects.
 func (d *DB) VerifyAudit(ctx context.Context, anchors ...audit.Anchor) (audit.VerifyResult, error) {
-	ro := d.client.ReadOnlyTransaction()
+	ro := d.data().ReadOnlyTransaction()
 	defer ro.Close()
 	var (
 		v  audit.Verifier
@@ -569,7 +569,7 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 		opts.Limit = limit
 	}
 	var seqs []int64
-	it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)
+	it := d.data().Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)
 	err := it.Do(func(row *spanner.Row) error {
 		var s int64
 		if err := row.Columns(&s); err != nil {
@@ -583,6 +583,9 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 	}
 	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
 	seqs = slices.Compact(seqs)
+	if f.Before > 0 {
+		seqs = slices.DeleteFunc(seqs, func(s int64) bool { return s >= f.Before })
+	}
 	var out []audit.Entry
 	for len(seqs) > 0 && len(out) < limit {
 		n := min(len(seqs), max(limit-len(out), 64))
@@ -607,7 +610,7 @@ func (d *DB) readEntries(ctx context.Context, seqs []int64) ([]audit.Entry, erro
 	for i, s := range seqs {
 		keys[i] = spanner.Key{s}
 	}
-	out, err := collectEntries(d.client.Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns), "read audit entries")
+	out, err := collectEntries(d.data().Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns), "read audit entries")
 	if err != nil {
 		return nil, err
 	}
@@ -634,12 +637,16 @@ func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 		where = append(where, "CreatedAt >= @since")
 		params["since"] = f.Since
 	}
+	if f.Before > 0 {
+		where = append(where, "Seq < @before")
+		params["before"] = f.Before
+	}
 	sql := "SELECT " + strings.Join(auditColumns, ", ") + " FROM " + AuditTable
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY Seq DESC LIMIT @limit"
-	return collectEntries(d.client.Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}), "list audit entries")
+	return collectEntries(d.data().Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}), "list audit entries")
 }
 
 // collectEntries decodes every row of it as an audit entry.

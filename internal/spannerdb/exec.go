@@ -53,7 +53,7 @@ ORDER BY ORDINAL_POSITION`,
 		Params: map[string]any{"schema": schema, "table": bare},
 	}
 	var pk primaryKey
-	err := d.client.Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
+	err := d.data().Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
 		var (
 			col string
 			typ spanner.NullString
@@ -388,13 +388,22 @@ func (d *DB) Query(ctx context.Context, sql string, params map[string]any, limit
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	it := d.client.Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
-	defer it.Stop()
+	it := d.data().Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
+	defer func() { it.Stop() }()
 	var out []map[string]any
 	for len(out) < limit {
 		row, err := it.Next()
 		if err == iterator.Done {
 			break
+		}
+		if err != nil && len(out) == 0 && d.heal(ctx, err) {
+			// The first read met a lost session: once more, healed.
+			it.Stop()
+			it = d.data().Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
+			row, err = it.Next()
+			if err == iterator.Done {
+				break
+			}
 		}
 		if err != nil {
 			return nil, mapErr(err, "run the query")

@@ -63,6 +63,9 @@ var stateDDL = map[string]string{
   Fence INT64 NOT NULL,
   AcquiredAt TIMESTAMP,
   ExpiresAt TIMESTAMP,
+  HolderHost STRING(MAX),
+  HolderPid INT64,
+  RenewedAt TIMESTAMP,
 ) PRIMARY KEY (Name)`,
 	AuditTable:     auditDDL,
 	AuditHeadTable: auditHeadDDL,
@@ -84,8 +87,17 @@ func (d *DB) Init(ctx context.Context) error {
 		}
 		var missing []string
 		for _, name := range []string{MigrationsTable, LocksTable, AuditTable, AuditHeadTable, AuditKeysTable} {
-			if !existing[strings.ToLower(name)] {
+			cols, ok := existing[strings.ToLower(name)]
+			if !ok {
 				missing = append(missing, stateDDL[name])
+				continue
+			}
+			// Columns added since the table was created by an older
+			// spangate.
+			for _, c := range addedColumns[name] {
+				if !cols[strings.ToLower(c.name)] {
+					missing = append(missing, "ALTER TABLE "+name+" ADD COLUMN "+c.name+" "+c.typ)
+				}
 			}
 		}
 		if len(missing) == 0 {
@@ -112,13 +124,20 @@ func (d *DB) Init(ctx context.Context) error {
 	}
 }
 
-// tables returns the lower-cased names of the tables in the database.
-func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
+// addedColumns are the columns of spangate's tables added after their
+// first version; Init adds them to tables an older spangate created.
+var addedColumns = map[string][]struct{ name, typ string }{
+	LocksTable: {{"HolderHost", "STRING(MAX)"}, {"HolderPid", "INT64"}, {"RenewedAt", "TIMESTAMP"}},
+}
+
+// tables returns the lower-cased names of the tables in the database, each
+// with the lower-cased names of its columns.
+func (d *DB) tables(ctx context.Context) (map[string]map[string]bool, error) {
 	stmts, err := d.Schema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for _, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil {
@@ -126,8 +145,12 @@ func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
 			// spangate's plain CREATE TABLEs.
 			continue
 		}
-		if _, ok := st.Node.(*ast.CreateTable); ok {
-			out[strings.ToLower(st.Table)] = true
+		if ct, ok := st.Node.(*ast.CreateTable); ok {
+			cols := map[string]bool{}
+			for _, c := range ct.Columns {
+				cols[strings.ToLower(c.Name.Name)] = true
+			}
+			out[strings.ToLower(st.Table)] = cols
 		}
 	}
 	return out, nil
@@ -151,22 +174,28 @@ func (d *DB) ensureLockRow(ctx context.Context) error {
 func (d *DB) History(ctx context.Context) ([]migration.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	it := d.client.Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
-	defer it.Stop()
 	var out []migration.Record
-	for {
-		row, err := it.Next()
-		if err == iterator.Done {
-			break
+	err := d.retryHealed(ctx, func() error {
+		out = nil
+		it := d.data().Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
+		defer it.Stop()
+		for {
+			row, err := it.Next()
+			if err == iterator.Done {
+				return nil
+			}
+			if err != nil {
+				return mapErr(err, "read the migration history")
+			}
+			r, err := decodeRecord(row)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
-		if err != nil {
-			return nil, mapErr(err, "read the migration history")
-		}
-		r, err := decodeRecord(row)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b migration.Record) int { return int(a.Version - b.Version) })
 	return out, nil
@@ -374,7 +403,7 @@ func (d *DB) PartitionedUpdate(ctx context.Context, stmt string) (int64, error) 
 	wait := 20 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
+		n, err := d.data().PartitionedUpdate(ctx, spanner.NewStatement(stmt))
 		if err == nil {
 			return n, nil
 		}
