@@ -238,7 +238,7 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 		return nil, err
 	}
 	if opts.HaveLive {
-		opts.Live = withInFlight(opts.Live, settled, set)
+		opts.Live = withInFlight(opts.Live, hist, settled, set)
 	}
 	p := NewCheckedPlan(set, settled, opts)
 	if len(notes) > 0 {
