@@ -85,22 +85,30 @@ type progress struct {
 	failures int
 }
 
-func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, version int64) (progress, error) {
-	row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{version}, []string{"StatementsApplied", "State", "Failures"})
-	if rowMissing(err) {
-		return progress{}, nil
+// storedProgress reads the stored progress of the history rows of
+// versions in one read; a version without a row has zero progress.
+func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, versions []int64) (map[int64]progress, error) {
+	keys := make([]spanner.KeySet, len(versions))
+	for i, v := range versions {
+		keys[i] = spanner.Key{v}
 	}
+	out := make(map[int64]progress, len(versions))
+	it := txn.Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "StatementsApplied", "State", "Failures"})
+	err := it.Do(func(row *spanner.Row) error {
+		var (
+			version, applied, failures int64
+			state                      string
+		)
+		if err := row.Columns(&version, &applied, &state, &failures); err != nil {
+			return err
+		}
+		out[version] = progress{applied: int(applied), state: migration.State(state), failures: int(failures)}
+		return nil
+	})
 	if err != nil {
-		return progress{}, err
+		return nil, err
 	}
-	var (
-		applied, failures int64
-		state             string
-	)
-	if err := row.Columns(&applied, &state, &failures); err != nil {
-		return progress{}, err
-	}
-	return progress{applied: int(applied), state: migration.State(state), failures: int(failures)}, nil
+	return out, nil
 }
 
 func (h *AuditedHistory) saveEntries(before progress, r migration.Record) []audit.Entry {

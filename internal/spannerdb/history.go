@@ -89,17 +89,15 @@ func (d *DB) Init(ctx context.Context) error {
 			}
 		}
 		if len(missing) == 0 {
-			if err := d.ensureLockRow(ctx); err != nil {
-				return err
-			}
-			return d.ensureAuditHead(ctx)
+			return d.ensureStateRows(ctx)
 		}
 		op, err := d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: d.path, Statements: missing})
 		if err == nil {
 			err = op.Wait(ctx)
 		}
 		if err == nil {
-			continue
+			// Created: no need to read the schema again.
+			return d.ensureStateRows(ctx)
 		}
 		// Another process created them first, or the emulator refused a
 		// concurrent schema change: look again.
@@ -133,13 +131,29 @@ func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-func (d *DB) ensureLockRow(ctx context.Context) error {
-	err := d.runRW(ctx, "create the migration lock row", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+// ensureStateRows creates the migration lock row and the audit chain head
+// when they are missing, in one transaction.
+func (d *DB) ensureStateRows(ctx context.Context) error {
+	err := d.runRW(ctx, "create the migration lock row and the audit chain head", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		var ms []*spanner.Mutation
 		_, err := txn.ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Name"})
-		if rowMissing(err) {
-			return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)})})
+		switch {
+		case rowMissing(err):
+			ms = append(ms, spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)}))
+		case err != nil:
+			return err
 		}
-		return err
+		head, err := auditHeadMutation(ctx, txn)
+		if err != nil {
+			return err
+		}
+		if head != nil {
+			ms = append(ms, head)
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		return txn.BufferWrite(ms)
 	})
 	if spangate.KindOf(err) == spangate.Conflict && strings.Contains(strings.ToLower(err.Error()), "already exists") {
 		return nil
@@ -278,11 +292,16 @@ func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, re
 		kept = kept[:0]
 		saved := make([]migration.Record, 0, len(recs))
 		before := make([]progress, 0, len(recs))
+		versions := make([]int64, len(recs))
+		for i, r := range recs {
+			versions[i] = r.Version
+		}
+		stored, err := storedProgress(ctx, txn, versions)
+		if err != nil {
+			return err
+		}
 		for _, r := range recs {
-			p, err := storedProgress(ctx, txn, r.Version)
-			if err != nil {
-				return err
-			}
+			p := stored[r.Version]
 			if p.applied > r.StatementsApplied {
 				kept = append(kept, r.Version)
 				continue
