@@ -61,6 +61,19 @@ type HistoryStore interface {
 	ApplyDML(ctx context.Context, l Lease, stmts []string, rec Record, fromApplied int) ([]int64, error)
 }
 
+// StatementError says which statement of a DML run failed: Index counts
+// from the first statement passed to ApplyDML. A HistoryStore returns it
+// (wrapped) when it can tell.
+type StatementError struct {
+	Index int
+	Err   error
+}
+
+func (e *StatementError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the statement's error.
+func (e *StatementError) Unwrap() error { return e.Err }
+
 // SchemaUpdater sends schema update batches.
 type SchemaUpdater interface {
 	// UpdateSchema sends stmts as one batch under opID and waits for it.
@@ -509,12 +522,32 @@ func ddlError(step *Step, applied int, err error) error {
 
 func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64]*Record, res *Result) error {
 	p := step.Parts[0]
-	r := e.record(recs, p.File)
-	from := r.StatementsApplied
+	return e.runDMLRange(ctx, l, p.File, p.From, p.To, recs, res)
+}
+
+// runDMLRange runs statements [from, to) of f in one transaction with the
+// file's history row. When Spanner refuses the commit for holding too many
+// mutations, the run is split in two halves, each committed with its
+// progress, as often as needed: the file's DML then commits in as few
+// transactions as the mutation limit allows.
+func (e *Engine) runDMLRange(ctx context.Context, l Lease, f *File, from, to int, recs map[int64]*Record, res *Result) error {
+	r := e.record(recs, f)
 	next := *r
 	next.OperationName, next.OpCount = "", 0
-	e.setProgress(&next, p.File, p.To)
-	_, err := e.History.ApplyDML(ctx, l, step.Statements(), next, from)
+	e.setProgress(&next, f, to)
+	stmts := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		stmts = append(stmts, f.Statements[i].SQL)
+	}
+	_, err := e.History.ApplyDML(ctx, l, stmts, next, r.StatementsApplied)
+	if err != nil && to-from > 1 && tooManyMutations(err) && !errors.Is(err, spangate.ErrOutcomeUnknown) {
+		mid := from + (to-from)/2
+		e.report(Event{Type: "info", Version: f.Version, Message: fmt.Sprintf("%s: statements %d to %d exceed Spanner's mutation limit in one transaction; committing them in two parts", f.Base(), from+1, to)})
+		if err := e.runDMLRange(ctx, l, f, from, mid, recs, res); err != nil {
+			return err
+		}
+		return e.runDMLRange(ctx, l, f, mid, to, recs, res)
+	}
 	if err != nil {
 		// Whether the DML may have committed is a property of its own
 		// error, not of the failure record saved below.
@@ -527,20 +560,33 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 				err = errors.Join(err, serr)
 			}
 		}
-		st := &p.File.Statements[p.From]
+		failed := from
+		var se *StatementError
+		if errors.As(err, &se) && se.Index >= 0 && from+se.Index < to {
+			failed = from + se.Index
+		}
+		st := &f.Statements[failed]
 		if unknown {
 			// The history row commits with the DML, so the next apply
 			// knows whether it ran; the failure saved above never sets
 			// the stored progress back.
-			return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d may or may not have been applied: %w", p.File.Path, st.Line, p.File.Version, err).
+			return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d may or may not have been applied: %w", f.Path, f.Statements[from].Line, f.Version, err).
 				WithHint("re-run apply: the history row is written in the same transaction as the DML, so apply knows whether it ran and never runs it twice")
 		}
-		return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d failed and was rolled back: %w", p.File.Path, st.Line, p.File.Version, err).
+		return spangate.Errorf(spangate.KindOf(err), "%s:%d: statement %d of migration %d failed; the DML of statements %d to %d was rolled back: %w",
+			f.Path, st.Line, failed+1, f.Version, from+1, to, err).
 			WithHint(dmlHint(err))
 	}
-	res.Statements += p.To - p.From
-	e.advance(r, p.File, p.To, res)
+	res.Statements += to - from
+	e.advance(r, f, to, res)
 	return nil
+}
+
+// tooManyMutations reports Spanner's refusal of a commit that holds more
+// mutations than one transaction may.
+func tooManyMutations(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "too many mutations") || strings.Contains(msg, "mutation limit")
 }
 
 // setProgress sets the progress fields of r to n statements of f applied,
@@ -559,7 +605,7 @@ func (e *Engine) setProgress(r *Record, f *File, n int) bool {
 
 func dmlHint(err error) string {
 	switch {
-	case strings.Contains(strings.ToLower(err.Error()), "mutation"):
+	case tooManyMutations(err):
 		return "one transaction holds at most 80,000 mutations; split the statement, or mark an UPDATE/DELETE with -- spangate:partitioned if it is idempotent"
 	case spangate.KindOf(err) == spangate.Unavailable || spangate.KindOf(err) == spangate.Canceled:
 		return "re-run apply once Spanner answers again; nothing of this DML run was committed"

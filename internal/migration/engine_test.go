@@ -489,3 +489,58 @@ func TestLostCommitOfDMLRunsItOnce(t *testing.T) {
 		t.Errorf("T has %d rows; the seed ran more than once", n)
 	}
 }
+
+// mutationLimit refuses, as Spanner does past 80,000 mutations, every DML
+// run of more than max statements; the emulator does not enforce the limit.
+type mutationLimit struct {
+	migration.HistoryStore
+	max  int
+	runs []int
+}
+
+func (m *mutationLimit) ApplyDML(ctx context.Context, lease migration.Lease, stmts []string, rec migration.Record, from int) ([]int64, error) {
+	if len(stmts) > m.max {
+		return nil, spangate.Errorf(spangate.Invalid, "apply DML: spanner: code = InvalidArgument, desc = The transaction contains too many mutations.")
+	}
+	m.runs = append(m.runs, len(stmts))
+	return m.HistoryStore.ApplyDML(ctx, lease, stmts, rec, from)
+}
+
+// TestDMLSplitAtMutationLimit: a file's DML that one commit cannot hold is
+// committed in as few parts as the limit allows, each with its progress,
+// and every statement runs once.
+func TestDMLSplitAtMutationLimit(t *testing.T) {
+	db := openDB(t)
+	var seed strings.Builder
+	for i := 1; i <= 43; i++ {
+		fmt.Fprintf(&seed, "INSERT INTO T (Id) VALUES (%d);\n", i)
+	}
+	set := mustSet(t, map[string]string{
+		"0001_t.sql":    "CREATE TABLE T (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0002_seed.sql": seed.String(),
+	})
+	e := engineFor(db, "split")
+	limit := &mutationLimit{HistoryStore: db, max: 12}
+	e.History = limit
+	res, err := e.Apply(t.Context(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM T"); n != 43 {
+		t.Errorf("T has %d rows, want 43", n)
+	}
+	total := 0
+	for _, n := range limit.runs {
+		total += n
+	}
+	if total != 43 || len(limit.runs) != 4 {
+		t.Errorf("committed runs %v; want 4 parts holding 43 statements", limit.runs)
+	}
+	if len(res.Applied) != 2 || res.Statements != 44 {
+		t.Errorf("result %+v", res)
+	}
+	p, err := engineFor(db, "plan").Plan(t.Context(), set)
+	if err != nil || len(p.Pending) != 0 || len(p.Applied) != 2 {
+		t.Errorf("plan after the split apply: %+v %v", p, err)
+	}
+}

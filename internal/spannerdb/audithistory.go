@@ -150,8 +150,17 @@ func (h *AuditedHistory) statements(version int64, from, to int) string {
 
 // ApplyDML runs stmts and writes rec and one audit entry per statement in
 // one read-write transaction, like DB.ApplyDML.
+//
+// Statements whose keys follow from their row counts (an INSERT of
+// literal rows, a change WHERE the whole key is named, or a statement on a
+// table whose keys cannot be captured) run together in one ExecuteBatchDml
+// call per run of them; a statement whose keys come back through THEN
+// RETURN runs on its own between such runs. The primary key of each table
+// is looked up once per call, afresh, since the schema may have changed
+// earlier in this apply.
 func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
 	caps := make([]capture, len(stmts))
+	fresh := map[string]bool{}
 	for i, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil || st.Kind != sqlstmt.DML {
@@ -159,9 +168,10 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 			caps[i] = capture{stmt: spanner.NewStatement(s)}
 			continue
 		}
-		// The schema may have just changed in this apply: look keys up
-		// afresh.
-		h.db.pks.Delete(tableIndexName(st.Table))
+		if name := tableIndexName(st.Table); !fresh[name] {
+			fresh[name] = true
+			h.db.pks.Delete(name)
+		}
 		if caps[i], err = h.db.prepareCapture(ctx, st, nil); err != nil {
 			return nil, err
 		}
@@ -169,16 +179,39 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, true, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) ([]int64, error) {
 		counts := make([]int64, len(stmts))
 		entries := make([]audit.Entry, len(stmts))
-		for i, c := range caps {
-			n, keys, incomplete, err := c.run(ctx, txn)
-			if err != nil {
-				return nil, err
-			}
+		record := func(i int, n int64, keys []string, incomplete bool) {
 			counts[i] = n
-			e := c.entry(h.actor, n, keys, incomplete)
+			e := caps[i].entry(h.actor, n, keys, incomplete)
 			e.Statement = stmts[i]
 			e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d", rec.Version, rec.Name, fromApplied+i+1, rec.StatementsTotal)
 			entries[i] = e
+		}
+		for i := 0; i < len(caps); {
+			if !caps[i].countOnly() {
+				n, keys, incomplete, err := caps[i].run(ctx, txn)
+				if err != nil {
+					return nil, &migration.StatementError{Index: i, Err: err}
+				}
+				record(i, n, keys, incomplete)
+				i++
+				continue
+			}
+			j := i
+			batch := []spanner.Statement{}
+			for ; j < len(caps) && caps[j].countOnly(); j++ {
+				batch = append(batch, caps[j].stmt)
+			}
+			got, err := txn.BatchUpdate(ctx, batch)
+			if err != nil {
+				// Spanner ran the statements before the failing one:
+				// their counts say which one failed.
+				return nil, &migration.StatementError{Index: i + len(got), Err: err}
+			}
+			for k, n := range got {
+				keys, incomplete := caps[i+k].keysOfCount(n)
+				record(i+k, n, keys, incomplete)
+			}
+			i = j
 		}
 		if _, err := ap.append(ctx, txn, entries...); err != nil {
 			return nil, err

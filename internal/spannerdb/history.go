@@ -338,7 +338,11 @@ func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, re
 		for i, s := range stmts {
 			sts[i] = spanner.NewStatement(s)
 		}
-		return txn.BatchUpdate(ctx, sts)
+		counts, err := txn.BatchUpdate(ctx, sts)
+		if err != nil {
+			return nil, &migration.StatementError{Index: len(counts), Err: err}
+		}
+		return counts, nil
 	})
 }
 
