@@ -114,6 +114,8 @@ const (
 	RuleMissingFile       = "missing-applied-file"
 	RuleOutOfOrder        = "out-of-order"
 	RuleStatementCount    = "statement-count"
+	RuleMixedNames        = "mixed-naming"
+	RuleDownMigration     = "down-migration"
 )
 
 // Set is the content of a migrations directory: the files that parsed, in
@@ -196,11 +198,26 @@ func readSources(fsys fs.FS, dir, display string) ([]Source, error) {
 }
 
 // Parse parses migration sources (name and content). Names may include a
-// directory; only the base name must follow <version>_<description>.sql.
+// directory; only the base name must follow one of the naming conventions
+// (see ParseFileName), and all files of one set the same one.
 func Parse(sources []Source) *Set {
 	set := &Set{}
 	byVersion := map[int64]*File{}
+	firstOf := map[Convention]string{} // convention → first file named so
+	var conventions []Convention
 	for _, src := range sources {
+		base := path.Base(strings.ReplaceAll(src.Name, "\\", "/"))
+		if fn, err := ParseFileName(base); err == nil {
+			if _, seen := firstOf[fn.Convention]; !seen {
+				firstOf[fn.Convention] = src.Name
+				conventions = append(conventions, fn.Convention)
+			}
+			if fn.Down {
+				set.Findings = append(set.Findings, Finding{Severity: SeverityInfo, Rule: RuleDownMigration, File: src.Name, Line: 1,
+					Message: fmt.Sprintf("%s is a golang-migrate down migration: spangate applies only up migrations, so it is not applied (keep it for a manual rollback, or delete it)", base)})
+				continue
+			}
+		}
 		f, findings := parseFile(src)
 		set.Findings = append(set.Findings, findings...)
 		if f == nil {
@@ -216,35 +233,105 @@ func Parse(sources []Source) *Set {
 		byVersion[f.Version] = f
 		set.Files = append(set.Files, f)
 	}
+	if len(conventions) > 1 {
+		a, b := conventions[0], conventions[1]
+		set.Findings = append(set.Findings, Finding{Severity: SeverityError, Rule: RuleMixedNames, File: firstOf[b], Line: 1, Blocks: spangate.Invalid,
+			Message: fmt.Sprintf("the directory mixes file naming conventions: %s is named the %s way (%s) and %s the %s way (%s); rename the files so that all follow one convention",
+				path.Base(firstOf[a]), a, a.pattern(), path.Base(firstOf[b]), b, b.pattern())})
+	}
 	sort.Slice(set.Files, func(i, j int) bool { return set.Files[i].Version < set.Files[j].Version })
 	sortFindings(set.Findings)
 	return set
 }
 
-// ParseName splits a migration file's base name into version and
-// description: "0042_add_orders.sql" is version 42, name "add_orders".
-func ParseName(base string) (int64, string, error) {
+// Convention is a way of naming migration files.
+type Convention string
+
+// The naming conventions spangate reads. ConventionSpangate is the
+// documented default; the others are those of wrench and golang-migrate,
+// read as they are so that their histories move over without renaming.
+const (
+	// ConventionSpangate: <version>_<description>.sql, 0001_create_orders.sql.
+	ConventionSpangate Convention = "spangate"
+	// ConventionWrench: <version>.sql, 000001.sql (wrench create's names).
+	ConventionWrench Convention = "wrench"
+	// ConventionGolangMigrate: <version>_<description>.up.sql and
+	// .down.sql; down migrations are not applied.
+	ConventionGolangMigrate Convention = "golang-migrate"
+)
+
+func (c Convention) pattern() string {
+	switch c {
+	case ConventionWrench:
+		return "<version>.sql"
+	case ConventionGolangMigrate:
+		return "<version>_<description>.up.sql / .down.sql"
+	}
+	return "<version>_<description>.sql"
+}
+
+// FileName is what a migration file's base name says.
+type FileName struct {
+	Version int64
+	// Description is the part after the version ("" for wrench names).
+	Description string
+	Convention  Convention
+	// Down marks a golang-migrate down migration, which is not applied.
+	Down bool
+}
+
+// ParseFileName reads a migration file's base name in any convention:
+// "0042_add_orders.sql" (spangate), "000042.sql" (wrench),
+// "42_add_orders.up.sql" or "42_add_orders.down.sql" (golang-migrate).
+func ParseFileName(base string) (FileName, error) {
 	stem, ok := strings.CutSuffix(base, ".sql")
 	if !ok {
-		return 0, "", fmt.Errorf("%q does not end in .sql", base)
+		return FileName{}, fmt.Errorf("%q does not end in .sql", base)
 	}
-	num, desc, ok := strings.Cut(stem, "_")
-	if !ok || desc == "" {
-		return 0, "", fmt.Errorf("%q is not named <version>_<description>.sql (for example 0001_create_orders.sql)", base)
+	fn := FileName{Convention: ConventionSpangate}
+	if s, up := strings.CutSuffix(stem, ".up"); up {
+		stem, fn.Convention = s, ConventionGolangMigrate
+	} else if s, down := strings.CutSuffix(stem, ".down"); down {
+		stem, fn.Convention, fn.Down = s, ConventionGolangMigrate, true
+	}
+	num, desc, hasDesc := strings.Cut(stem, "_")
+	if !hasDesc && fn.Convention == ConventionSpangate {
+		fn.Convention = ConventionWrench
 	}
 	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
-		return 0, "", fmt.Errorf("%q: version %q must be a positive integer", base, num)
+		if !hasDesc {
+			return FileName{}, fmt.Errorf("%q is not named <version>_<description>.sql (for example 0001_create_orders.sql), nor <version>.sql as wrench names files", base)
+		}
+		return FileName{}, fmt.Errorf("%q: version %q must be a positive integer", base, num)
+	}
+	if fn.Convention != ConventionWrench && desc == "" {
+		if fn.Convention == ConventionGolangMigrate {
+			return FileName{}, fmt.Errorf("%q is not named <version>_<description>.up.sql (for example 1_create_orders.up.sql)", base)
+		}
+		return FileName{}, fmt.Errorf("%q is not named <version>_<description>.sql (for example 0001_create_orders.sql)", base)
 	}
 	v, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || v <= 0 {
-		return 0, "", fmt.Errorf("%q: version %q must be a positive integer below 2^63", base, num)
+		return FileName{}, fmt.Errorf("%q: version %q must be a positive integer below 2^63", base, num)
 	}
 	for _, r := range desc {
 		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return 0, "", fmt.Errorf("%q: description may hold only letters, digits, '_', '-' and '.'", base)
+			return FileName{}, fmt.Errorf("%q: description may hold only letters, digits, '_', '-' and '.'", base)
 		}
 	}
-	return v, desc, nil
+	fn.Version, fn.Description = v, desc
+	return fn, nil
+}
+
+// ParseName splits a migration file's base name into version and
+// description, in any convention ParseFileName reads: "0042_add_orders.sql"
+// is version 42, name "add_orders"; "000042.sql" is version 42, name "".
+func ParseName(base string) (int64, string, error) {
+	fn, err := ParseFileName(base)
+	if err != nil {
+		return 0, "", err
+	}
+	return fn.Version, fn.Description, nil
 }
 
 // knownDirectives are the spangate directives a migration may carry.

@@ -241,7 +241,7 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	}
 	for _, r := range history {
 		if !files[r.Version] {
-			p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleMissingFile, File: fmt.Sprintf("%d_%s.sql", r.Version, r.Name), Line: 1,
+			p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleMissingFile, File: recordFileName(r), Line: 1,
 				Message: fmt.Sprintf("migration %d (%s) is in the database history (%s) but not in the directory", r.Version, r.Name, r.State)})
 		}
 	}
@@ -249,6 +249,14 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	p.checkSchema(set, opts)
 	sortFindings(p.Findings)
 	return p
+}
+
+// recordFileName is the file name a history row stands for.
+func recordFileName(r Record) string {
+	if r.Name == "" {
+		return fmt.Sprintf("%d.sql", r.Version)
+	}
+	return fmt.Sprintf("%d_%s.sql", r.Version, r.Name)
 }
 
 func (p *Plan) addPending(f *File, resume int) {
