@@ -346,8 +346,8 @@ func parseFile(src Source) (*File, []Finding) {
 	}
 	sum := sha256.Sum256(src.Content)
 	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: hex.EncodeToString(sum[:])}
-	stmts, err := sqlstmt.Parse(src.Name, string(src.Content))
-	var findings []Finding
+	text, findings := clientCommands(src.Name, string(src.Content))
+	stmts, err := sqlstmt.Parse(src.Name, text)
 	if err != nil {
 		var list sqlstmt.SyntaxErrors
 		if !errors.As(err, &list) {
@@ -379,11 +379,13 @@ func parseFile(src Source) (*File, []Finding) {
 				Message: fmt.Sprintf("-- spangate:partitioned applies only to UPDATE and DELETE; Partitioned DML cannot run %s. Remove the directive", st.Verb)})
 		}
 	}
-	if len(findings) > 0 {
-		return nil, findings
+	for _, fd := range findings {
+		if fd.Severity == SeverityError {
+			return nil, findings
+		}
 	}
 	f.Statements = stmts
-	return f, nil
+	return f, findings
 }
 
 func verbIsInsertOrDDL(st *sqlstmt.Statement) bool {

@@ -323,3 +323,59 @@ func BenchmarkPlan1000Files(b *testing.B) {
 		}
 	}
 }
+
+// TestClientCommands: the JDBC driver's batch commands that Liquibase
+// changesets carry are ignored with an info finding at their line; SET
+// PROTO_DESCRIPTORS is refused, named, with the directive to use instead.
+func TestClientCommands(t *testing.T) {
+	tests := []struct {
+		name       string
+		content    string
+		statements int
+		infoLines  []int
+		errLine    int
+		errWant    string
+	}{
+		{"batch", "-- liquibase formatted sql\n-- changeset alice:1\nSTART BATCH DDL;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\n" +
+			"CREATE INDEX AById ON A (Id);\nRUN BATCH;\n", 2, []int{3, 6}, 0, ""},
+		{"lower case, comments", "start /* x */ batch ddl ;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\n-- done\nabort\nbatch;", 1, []int{1, 4}, 0, ""},
+		{"statement after keeps its line", "START BATCH DDL;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\nRUN BATCH;\nINSERT INTO A (Id) VALUES (1);", 2, []int{1, 3}, 0, ""},
+		{"proto descriptors", "CREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\nSET PROTO_DESCRIPTORS = 'CgRmb28=';\nCREATE PROTO BUNDLE (x.Y);", 0, nil, 2, "spangate:proto-descriptors"},
+		{"a string holding the words", "INSERT INTO A (Id, S) VALUES (1, 'START BATCH DDL');", 1, nil, 0, ""},
+		{"a batch word alone stays a syntax error", "START BATCH;", 0, nil, 1, "syntax error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := migration.Parse([]migration.Source{{Name: "m/0001_x.sql", Content: []byte(tt.content)}})
+			var infos []int
+			var errs []migration.Finding
+			for _, f := range set.Findings {
+				if f.Severity == migration.SeverityInfo && f.Rule == migration.RuleClientCommand {
+					infos = append(infos, f.Line)
+				}
+				if f.Severity == migration.SeverityError {
+					errs = append(errs, f)
+				}
+			}
+			if fmt.Sprint(infos) != fmt.Sprint(tt.infoLines) {
+				t.Errorf("info findings at lines %v, want %v", infos, tt.infoLines)
+			}
+			if tt.errWant != "" {
+				if len(errs) == 0 || errs[0].Line != tt.errLine || !strings.Contains(errs[0].Message, tt.errWant) {
+					t.Fatalf("errors %+v; want one at line %d mentioning %q", errs, tt.errLine, tt.errWant)
+				}
+				return
+			}
+			if len(errs) > 0 || len(set.Files) != 1 {
+				t.Fatalf("errors %+v, files %d", errs, len(set.Files))
+			}
+			f := set.Files[0]
+			if len(f.Statements) != tt.statements {
+				t.Fatalf("%d statements, want %d", len(f.Statements), tt.statements)
+			}
+			if tt.name == "statement after keeps its line" && f.Statements[1].Line != 4 {
+				t.Errorf("the INSERT is at line %d, want 4", f.Statements[1].Line)
+			}
+		})
+	}
+}
