@@ -61,6 +61,11 @@ type HistoryStore interface {
 	ApplyDML(ctx context.Context, l Lease, stmts []string, rec Record, fromApplied int) ([]int64, error)
 }
 
+// ErrNotStarted marks the error of a schema batch that Spanner refused
+// before it started an operation for it: nothing of it was applied, and
+// nothing says which statement was at fault.
+var ErrNotStarted = errors.New("the schema update never started")
+
 // StatementError says which statement of a DML run failed: Index counts
 // from the first statement passed to ApplyDML. A HistoryStore returns it
 // (wrapped) when it can tell.
@@ -466,6 +471,9 @@ func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64
 	res.Statements += max(applied, 0)
 	sctx, cancel := saveCtx(ctx)
 	defer cancel()
+	if err != nil && applied == 0 && step.Len() > 1 && errors.Is(err, ErrNotStarted) {
+		return e.bisectDDL(ctx, sctx, l, step, touched, recs, res, err)
+	}
 	if applied < 0 {
 		// The outcome is unknown (the call was lost or interrupted). Leave
 		// the rows in state applying with the operation recorded: the next
@@ -484,6 +492,53 @@ func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64
 		return ddlError(step, applied, err)
 	}
 	return nil
+}
+
+// bisectDDL handles a batch that Spanner refused before it started, which
+// says neither which statement nor which file is at fault. Nothing of it
+// was applied, so it is sent again in two halves, each a batch of its own,
+// recursively: the statements before the faulty one apply (their files
+// count as applied), and the error names the statement Spanner refused,
+// with its file and line. It costs extra schema operations only on this
+// failure path.
+func (e *Engine) bisectDDL(ctx, sctx context.Context, l Lease, step *Step, touched []*Record, recs map[int64]*Record, res *Result, cause error) error {
+	res.SchemaOperations-- // the refused batch never became an operation
+	saves := make([]Record, 0, len(touched))
+	for _, r := range touched {
+		r.OpCount = 0
+		saves = append(saves, *r)
+	}
+	if err := e.History.Save(sctx, l, saves...); err != nil {
+		return errors.Join(cause, err)
+	}
+	first, second := splitStep(step)
+	e.report(Event{Type: "info", Message: fmt.Sprintf("Spanner refused a batch of %d statements before it started; sending it as two batches of %d and %d to find the statement at fault",
+		step.Len(), first.Len(), second.Len())})
+	if err := e.runDDL(ctx, l, &first, recs, res); err != nil {
+		return err
+	}
+	return e.runDDL(ctx, l, &second, recs, res)
+}
+
+// splitStep cuts a DDL step into two halves by statement count.
+func splitStep(s *Step) (Step, Step) {
+	half := s.Len() / 2
+	a, b := Step{Kind: s.Kind}, Step{Kind: s.Kind}
+	for _, p := range s.Parts {
+		n := p.To - p.From
+		switch {
+		case half >= n:
+			a.Parts = append(a.Parts, p)
+			half -= n
+		case half > 0:
+			a.Parts = append(a.Parts, Part{File: p.File, From: p.From, To: p.From + half})
+			b.Parts = append(b.Parts, Part{File: p.File, From: p.From + half, To: p.To})
+			half = 0
+		default:
+			b.Parts = append(b.Parts, p)
+		}
+	}
+	return a, b
 }
 
 // settle spreads the applied count of a batch over its parts.

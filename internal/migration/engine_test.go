@@ -544,3 +544,65 @@ func TestDMLSplitAtMutationLimit(t *testing.T) {
 		t.Errorf("plan after the split apply: %+v %v", p, err)
 	}
 }
+
+// refusingSchema refuses, before starting it, every batch that holds a
+// statement naming the table Refused, as Spanner refuses a statement with
+// a schema-level error that the plan's model did not foresee.
+type refusingSchema struct {
+	migration.SchemaUpdater
+	batches [][]string
+}
+
+func (r *refusingSchema) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	r.batches = append(r.batches, stmts)
+	for _, s := range stmts {
+		if strings.Contains(s, "Refused") {
+			return 0, spangate.Errorf(spangate.Invalid, "schema update refused: %w: InvalidArgument: table Refused is not allowed", migration.ErrNotStarted)
+		}
+	}
+	return r.SchemaUpdater.UpdateSchema(ctx, opID, stmts)
+}
+
+// TestRefusedBatchBlamesTheStatement (issue 13.6): a batch spanning four
+// files that Spanner refuses as a whole because of one statement in the
+// third file: the error names that statement's file and line, the files
+// before it and the statement before it in its file are applied, and the
+// fourth file stays pending.
+func TestRefusedBatchBlamesTheStatement(t *testing.T) {
+	db := openDB(t)
+	files := map[string]string{
+		"0001_a.sql": "CREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0002_b.sql": "CREATE TABLE B (Id INT64 NOT NULL) PRIMARY KEY (Id);\nCREATE TABLE B2 (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0003_c.sql": "CREATE TABLE C (Id INT64 NOT NULL) PRIMARY KEY (Id);\n\nCREATE TABLE Refused (Id INT64 NOT NULL) PRIMARY KEY (Id);\nCREATE TABLE C2 (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0004_d.sql": "CREATE TABLE D (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+	}
+	e := engineFor(db, "refused")
+	refusing := &refusingSchema{SchemaUpdater: db}
+	e.Schema = refusing
+	_, err := e.Apply(t.Context(), mustSet(t, files))
+	if err == nil || !strings.Contains(err.Error(), "migrations/0003_c.sql:3: statement 2 of migration 3 failed") || strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("apply: %v", err)
+	}
+	hist, err := db.History(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	for _, r := range hist {
+		got[r.Version] = fmt.Sprintf("%s %d/%d", r.State, r.StatementsApplied, r.StatementsTotal)
+	}
+	want := map[int64]string{1: "applied 1/1", 2: "applied 2/2", 3: "failed 1/3", 4: "applying 0/1"}
+	for v, w := range want {
+		if got[v] != w {
+			t.Errorf("migration %d: %q, want %q (history %v)", v, got[v], w, got)
+		}
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME IN ('A', 'B', 'B2', 'C')"); n != 4 {
+		t.Errorf("%d of the tables before the refused statement exist, want 4", n)
+	}
+	// Fixed, the next apply resumes at the refused statement.
+	files["0003_c.sql"] = strings.Replace(files["0003_c.sql"], "Refused", "Accepted", 1)
+	if _, err := engineFor(db, "fixed").Apply(t.Context(), mustSet(t, files)); err != nil {
+		t.Fatalf("apply after the fix: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package spannerdb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
 	"github.com/spangate/spangate/internal/migration"
@@ -151,5 +153,22 @@ func TestDMLBatchFailureNamesTheStatement(t *testing.T) {
 	es := entries(t, db)
 	if len(es) == 0 || es[len(es)-1].Result != audit.ResultFailed {
 		t.Errorf("no failed entry recorded: %v", es)
+	}
+}
+
+// TestRefusedBeforeStartIsKnown: the emulator answers Internal for some
+// invalid statements before it starts an operation (issue 13.13). That is
+// a refusal with nothing applied, not an unknown outcome to re-attach to.
+func TestRefusedBeforeStartIsKnown(t *testing.T) {
+	db, _ := openAudited(t)
+	n, err := db.UpdateSchema(t.Context(), "spangate_refused", []string{
+		"CREATE TABLE X1 (Id INT64 NOT NULL) PRIMARY KEY (Id)",
+		"CREATE TABLE X2 (Id INT64 NOT NULL, X STRNG) PRIMARY KEY (Id)",
+	})
+	if n != 0 || !errors.Is(err, migration.ErrNotStarted) {
+		t.Fatalf("UpdateSchema = %d, %v; want 0 applied and ErrNotStarted", n, err)
+	}
+	if _, err := db.AwaitOperation(t.Context(), "spangate_refused"); spangate.KindOf(err) != spangate.NotFound {
+		t.Errorf("the refused batch left an operation: %v", err)
 	}
 }
