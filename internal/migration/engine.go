@@ -98,6 +98,50 @@ type PartitionedRunner interface {
 	PartitionedUpdate(ctx context.Context, stmt string) (int64, error)
 }
 
+// ContentStore reads the content recorded with applied history rows. A
+// HistoryStore that implements it lets plans model edited applied files,
+// and files sent by checksum only, as they were applied.
+type ContentStore interface {
+	AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error)
+}
+
+// recordedFiles returns the applied files whose recorded content the
+// schema model needs: those edited since they were applied, and those
+// sent by checksum only.
+func (e *Engine) recordedFiles(ctx context.Context, set *Set, hist []Record) (map[int64]*File, error) {
+	cs, ok := e.History.(ContentStore)
+	if !ok {
+		return nil, nil
+	}
+	byVersion := make(map[int64]*Record, len(hist))
+	for i := range hist {
+		byVersion[hist[i].Version] = &hist[i]
+	}
+	var versions []int64
+	paths := map[int64]string{}
+	for _, f := range set.Files {
+		r := byVersion[f.Version]
+		if r != nil && r.State == StateApplied && (f.ChecksumOnly || r.Checksum != f.Checksum) {
+			versions = append(versions, f.Version)
+			paths[f.Version] = f.Path
+		}
+	}
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	contents, err := cs.AppliedContent(ctx, versions)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*File, len(contents))
+	for v, c := range contents {
+		if f, _ := parseFile(Source{Name: paths[v], Content: c}); f != nil {
+			out[v] = f
+		}
+	}
+	return out, nil
+}
+
 // LiveSchema reads the live schema as DDL statements (GetDatabaseDdl).
 type LiveSchema interface {
 	Schema(ctx context.Context) ([]string, error)
@@ -204,6 +248,9 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 	}
 	opts, err := e.checkOptions(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if opts.Recorded, err = e.recordedFiles(ctx, set, hist); err != nil {
 		return nil, err
 	}
 	return NewCheckedPlan(set, hist, opts), nil
@@ -350,6 +397,9 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	if err != nil {
 		return err
 	}
+	if opts.Recorded, err = e.recordedFiles(ctx, set, settled); err != nil {
+		return err
+	}
 	plan := NewCheckedPlan(set, settled, opts)
 	if err := plan.Err(); err != nil {
 		return err
@@ -402,6 +452,7 @@ func (e *Engine) record(recs map[int64]*Record, f *File) *Record {
 	}
 	r.Name = f.Name
 	r.Checksum = f.Checksum
+	r.Content = f.Content
 	r.StatementsTotal = len(f.Statements)
 	r.AppliedBy = e.Holder
 	r.Commit = e.Run.Commit

@@ -606,3 +606,40 @@ func TestRefusedBatchBlamesTheStatement(t *testing.T) {
 		t.Fatalf("apply after the fix: %v", err)
 	}
 }
+
+// TestEditedAppliedFilePlan (issue 13.10): after an applied file is edited,
+// plan still counts every applied migration and checks drift against the
+// content that was applied, so the files after the edit bring no false
+// drift.
+func TestEditedAppliedFilePlan(t *testing.T) {
+	db := openDB(t)
+	files := map[string]string{
+		"0001_players.sql": "CREATE TABLE Players (Id INT64 NOT NULL, Name STRING(MAX)) PRIMARY KEY (Id);",
+		"0002_index.sql":   "CREATE INDEX PlayersByName ON Players (Name);\nALTER TABLE Players ADD COLUMN Score INT64;",
+	}
+	e := engineFor(db, "test")
+	e.LiveSchema = db
+	if _, err := e.Apply(t.Context(), mustSet(t, files)); err != nil {
+		t.Fatal(err)
+	}
+	files["0001_players.sql"] = "CREATE TABLE Players (Id INT64 NOT NULL, Nick STRING(MAX)) PRIMARY KEY (Id);"
+	p, err := e.Plan(t.Context(), mustSet(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Applied) != 2 {
+		t.Errorf("applied %v, want both migrations", p.Applied)
+	}
+	modified := 0
+	for _, f := range p.Findings {
+		switch f.Rule {
+		case migration.RuleModified:
+			modified++
+		case migration.RuleDrift, migration.RuleSchemaError:
+			t.Errorf("false finding: %+v", f)
+		}
+	}
+	if modified != 1 || spangate.KindOf(p.Err()) != spangate.Blocked {
+		t.Errorf("%d modified-applied-file findings, err %v; want 1, blocked", modified, p.Err())
+	}
+}

@@ -43,6 +43,12 @@ type File struct {
 	Checksum string
 	// Statements are the parsed statements, in order.
 	Statements []sqlstmt.Statement
+	// Content is the file's bytes (nil for a ChecksumOnly file).
+	Content []byte
+	// ChecksumOnly marks a file sent by name and checksum only, as the
+	// CLI sends files already applied through a gateway; its statements
+	// are those recorded in the history.
+	ChecksumOnly bool
 }
 
 // Base returns the file's base name without ".sql", such as
@@ -116,6 +122,7 @@ const (
 	RuleStatementCount    = "statement-count"
 	RuleMixedNames        = "mixed-naming"
 	RuleDownMigration     = "down-migration"
+	RuleChecksumOnly      = "checksum-only"
 )
 
 // Set is the content of a migrations directory: the files that parsed, in
@@ -134,6 +141,9 @@ type Set struct {
 type Source struct {
 	Name    string
 	Content []byte
+	// Checksum, set instead of Content, stands for a file already applied
+	// (see File.ChecksumOnly).
+	Checksum string
 }
 
 // ReadDir reads every *.sql file of dir in fsys. Other files are ignored.
@@ -344,8 +354,11 @@ func parseFile(src Source) (*File, []Finding) {
 		return nil, []Finding{{Severity: SeverityError, Rule: RuleFileName, File: src.Name, Line: 1, Blocks: spangate.Invalid,
 			Message: err.Error()}}
 	}
+	if src.Content == nil && src.Checksum != "" {
+		return &File{Version: v, Name: desc, Path: src.Name, Checksum: src.Checksum, ChecksumOnly: true}, nil
+	}
 	sum := sha256.Sum256(src.Content)
-	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: hex.EncodeToString(sum[:])}
+	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: hex.EncodeToString(sum[:]), Content: src.Content}
 	text, findings := clientCommands(src.Name, string(src.Content))
 	stmts, err := sqlstmt.Parse(src.Name, text)
 	if err != nil {

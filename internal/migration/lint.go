@@ -53,13 +53,17 @@ type CheckOptions struct {
 	HaveLive bool
 	// FailOnDrift makes drift findings errors that block (exit 4).
 	FailOnDrift bool
+	// Recorded holds, by version, applied files as the history recorded
+	// them, for the applied files that were edited since or sent by
+	// checksum only: the schema model uses these instead.
+	Recorded map[int64]*File
 }
 
 // checkSchema builds the schema model of the applied migrations, compares
 // it with the live schema (drift), lints the pending statements against
 // the schema they will meet, and records the schema changes.
 func (p *Plan) checkSchema(set *Set, opts CheckOptions) {
-	applied := p.appliedModel(set)
+	applied := p.appliedModel(set, opts.Recorded)
 	base := applied
 	if opts.HaveLive {
 		if live := p.checkDrift(applied, opts); live != nil {
@@ -73,7 +77,7 @@ func (p *Plan) checkSchema(set *Set, opts CheckOptions) {
 // appliedModel applies, in version order, the statements the history says
 // are applied: every statement of an applied file and the applied prefix
 // of a resumed one.
-func (p *Plan) appliedModel(set *Set) *schema.Schema {
+func (p *Plan) appliedModel(set *Set, recorded map[int64]*File) *schema.Schema {
 	s := schema.New()
 	applied := make(map[int64]bool, len(p.Applied))
 	for _, v := range p.Applied {
@@ -85,6 +89,9 @@ func (p *Plan) appliedModel(set *Set) *schema.Schema {
 	}
 	for _, f := range set.Files {
 		n := 0
+		if rf := recorded[f.Version]; rf != nil && applied[f.Version] {
+			f = rf
+		}
 		switch {
 		case applied[f.Version]:
 			n = len(f.Statements)

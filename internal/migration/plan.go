@@ -52,6 +52,9 @@ type Record struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Error      string
+	// Content is the file's content as applied. It is written with the
+	// row and not read back by History (see ContentStore).
+	Content []byte
 }
 
 // MaxHeavyPerBatch is Spanner's limit on statements that need validation or
@@ -211,6 +214,9 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 		files[f.Version] = true
 		r, seen := byVersion[f.Version]
 		switch {
+		case !seen && f.ChecksumOnly:
+			p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleChecksumOnly, File: f.Path, Line: 1, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("migration %d was sent by checksum only, but the database history does not have it; send the file whole", f.Version)})
 		case !seen:
 			if f.Version < maxApplied {
 				p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleOutOfOrder, File: f.Path, Line: 1,
@@ -221,9 +227,13 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 			if r.Checksum != f.Checksum {
 				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleModified, File: f.Path, Line: 1, Blocks: spangate.Blocked,
 					Message: fmt.Sprintf("applied migration %d was edited after it was applied (checksum %s, applied %s); revert the file and put the change in a new migration", f.Version, short(f.Checksum), short(r.Checksum))})
-				continue
 			}
+			// Applied either way: the schema model takes its statements
+			// from the recorded content when the file was edited.
 			p.Applied = append(p.Applied, f.Version)
+		case f.ChecksumOnly:
+			p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleChecksumOnly, File: f.Path, Line: 1, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("migration %d was sent by checksum only, but the database history does not show it applied (%s); send the file whole", f.Version, orNone(r.State))})
 		default: // applying or failed: resume
 			resume := r.StatementsApplied
 			if r.Checksum != f.Checksum && resume > 0 && PrefixChecksum(f, resume) != r.PrefixChecksum {
@@ -249,6 +259,13 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	p.checkSchema(set, opts)
 	sortFindings(p.Findings)
 	return p
+}
+
+func orNone(s State) string {
+	if s == "" {
+		return "no row"
+	}
+	return "state " + string(s)
 }
 
 // recordFileName is the file name a history row stands for.

@@ -61,6 +61,12 @@ func (h *AuditedHistory) History(ctx context.Context) ([]migration.Record, error
 	return h.db.History(ctx)
 }
 
+// AppliedContent returns the content recorded for the history rows of
+// versions (see DB.AppliedContent).
+func (h *AuditedHistory) AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error) {
+	return h.db.AppliedContent(ctx, versions)
+}
+
 // Save writes history rows and the audit entries of what they record, in
 // one transaction, if l still holds the lock.
 func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {

@@ -56,6 +56,7 @@ var stateDDL = map[string]string{
   Error STRING(MAX),
   Fence INT64,
   UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+  Content BYTES(MAX),
 ) PRIMARY KEY (Version)`,
 	LocksTable: `CREATE TABLE SpangateLocks (
   Name STRING(64) NOT NULL,
@@ -84,9 +85,14 @@ func (d *DB) Init(ctx context.Context) error {
 		}
 		var missing []string
 		for _, name := range []string{MigrationsTable, LocksTable, AuditTable, AuditHeadTable, AuditKeysTable} {
-			if !existing[strings.ToLower(name)] {
+			if _, ok := existing[strings.ToLower(name)]; !ok {
 				missing = append(missing, stateDDL[name])
 			}
+		}
+		if len(missing) == 0 && !existing[strings.ToLower(MigrationsTable)].content {
+			// A history table of an older spangate: add the column that
+			// keeps each file's content.
+			missing = append(missing, "ALTER TABLE "+MigrationsTable+" ADD COLUMN Content BYTES(MAX)")
 		}
 		if len(missing) == 0 {
 			return d.ensureStateRows(ctx)
@@ -110,13 +116,19 @@ func (d *DB) Init(ctx context.Context) error {
 	}
 }
 
-// tables returns the lower-cased names of the tables in the database.
-func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
+// tableInfo is what Init needs to know of an existing table.
+type tableInfo struct {
+	// content: the table has a column named Content.
+	content bool
+}
+
+// tables returns the tables in the database by lower-cased name.
+func (d *DB) tables(ctx context.Context) (map[string]tableInfo, error) {
 	stmts, err := d.Schema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]bool{}
+	out := map[string]tableInfo{}
 	for _, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil {
@@ -124,8 +136,12 @@ func (d *DB) tables(ctx context.Context) (map[string]bool, error) {
 			// spangate's plain CREATE TABLEs.
 			continue
 		}
-		if _, ok := st.Node.(*ast.CreateTable); ok {
-			out[strings.ToLower(st.Table)] = true
+		if ct, ok := st.Node.(*ast.CreateTable); ok {
+			var ti tableInfo
+			for _, c := range ct.Columns {
+				ti.content = ti.content || strings.EqualFold(c.Name.Name, "Content")
+			}
+			out[strings.ToLower(st.Table)] = ti
 		}
 	}
 	return out, nil
@@ -210,15 +226,54 @@ func decodeRecord(row *spanner.Row) (migration.Record, error) {
 	return r, nil
 }
 
+// recordMutation writes r. The file's content is written when r carries
+// it, and otherwise left as stored.
 func recordMutation(r migration.Record, fence int64) *spanner.Mutation {
 	nullTime := func(t time.Time) spanner.NullTime { return spanner.NullTime{Time: t, Valid: !t.IsZero()} }
 	nullStr := func(s string) spanner.NullString { return spanner.NullString{StringVal: s, Valid: s != ""} }
-	return spanner.InsertOrUpdate(MigrationsTable, historyColumns, []any{
+	cols, vals := historyColumns, []any{
 		r.Version, r.Name, r.Checksum, string(r.State), int64(r.StatementsApplied), int64(r.StatementsTotal),
 		nullStr(r.PrefixChecksum), nullStr(r.OperationName), int64(r.OpStart), int64(r.OpCount), int64(r.Failures),
 		nullStr(r.AppliedBy), nullStr(r.Commit), nullStr(r.Pipeline), nullTime(r.StartedAt), nullTime(r.FinishedAt),
 		nullStr(r.Error), fence, spanner.CommitTimestamp,
+	}
+	if r.Content != nil {
+		cols = append(slices.Clip(cols), "Content")
+		vals = append(vals, r.Content)
+	}
+	return spanner.InsertOrUpdate(MigrationsTable, cols, vals)
+}
+
+// AppliedContent returns the content recorded for the history rows of
+// versions, by version; rows recorded without it are left out.
+func (d *DB) AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error) {
+	out := make(map[int64][]byte, len(versions))
+	if len(versions) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*d.timeout)
+	defer cancel()
+	keys := make([]spanner.KeySet, len(versions))
+	for i, v := range versions {
+		keys[i] = spanner.Key{v}
+	}
+	err := d.client.Single().Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "Content"}).Do(func(row *spanner.Row) error {
+		var (
+			v       int64
+			content []byte
+		)
+		if err := row.Columns(&v, &content); err != nil {
+			return err
+		}
+		if content != nil {
+			out[v] = content
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, mapErr(err, "read the recorded content of applied migrations")
+	}
+	return out, nil
 }
 
 // checkLease fails unless l still holds the migration lock, in txn.
