@@ -231,11 +231,12 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 // it) and rebuilds the same plan locally from the gateway's history, for
 // the step-by-step text and markdown output.
 func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name string, srcs []migration.Source, set *migration.Set, failOnDrift bool) (*migration.Plan, migration.View, error) {
-	resp, err := c.Plan(ctx, name, gatewayclient.Files(srcs))
+	// The history first: files it shows applied go by checksum only.
+	st, err := c.Status(ctx, name)
 	if err != nil {
 		return nil, migration.View{}, err
 	}
-	st, err := c.Status(ctx, name)
+	resp, err := c.Plan(ctx, name, gatewayclient.FilesAgainst(srcs, st))
 	if err != nil {
 		return nil, migration.View{}, err
 	}
@@ -277,7 +278,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 				return err
 			}
 		}
-		r, err := c.Apply(ctx, db, gatewayclient.Files(srcs), rep.Report)
+		st, err := c.Status(ctx, db)
+		if err != nil {
+			return err
+		}
+		r, err := c.Apply(ctx, db, gatewayclient.FilesAgainst(srcs, st), rep.Report)
 		if err == nil {
 			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
 				Duration: time.Duration(r.DurationMS) * time.Millisecond}
@@ -316,7 +321,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 // checkDriftViaGateway asks the gateway for the plan and refuses, with
 // kind Blocked, when it reports drift: --fail-on-drift through a gateway.
 func (a *app) checkDriftViaGateway(ctx context.Context, c *gatewayclient.Client, db string, srcs []migration.Source) error {
-	resp, err := c.Plan(ctx, db, gatewayclient.Files(srcs))
+	st, err := c.Status(ctx, db)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Plan(ctx, db, gatewayclient.FilesAgainst(srcs, st))
 	if err != nil {
 		return err
 	}

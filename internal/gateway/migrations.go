@@ -56,10 +56,15 @@ type MigrationsRequest struct {
 	Migrations []MigrationFile `json:"migrations"`
 }
 
-// MigrationFile is one migration file of a MigrationsRequest.
+// MigrationFile is one migration file of a MigrationsRequest. A file
+// already applied may be sent by Checksum alone, without Content: the
+// gateway then takes its statements from the content the history
+// recorded. A file the history does not show applied with that checksum
+// must be sent whole.
 type MigrationFile struct {
-	Name    string `json:"name"`
-	Content string `json:"content"`
+	Name     string `json:"name"`
+	Content  string `json:"content,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // PlanResponse is the answer of the plan endpoint: the plan (the same JSON
@@ -187,6 +192,16 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 	for i, m := range req.Migrations {
 		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
 			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
+		}
+		if m.Checksum != "" {
+			if m.Content != "" {
+				return nil, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): send either content or checksum, not both", i, m.Name)
+			}
+			if len(m.Checksum) != 64 || strings.Trim(m.Checksum, "0123456789abcdef") != "" {
+				return nil, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): checksum must be a lower-case hex SHA-256", i, m.Name)
+			}
+			srcs[i] = migration.Source{Name: m.Name, Checksum: m.Checksum}
+			continue
 		}
 		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
 	}

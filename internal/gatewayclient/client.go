@@ -78,6 +78,35 @@ func Files(srcs []migration.Source) []gateway.MigrationFile {
 	return out
 }
 
+// FilesAgainst is Files for a database whose history is hist: a file the
+// history shows applied with the same checksum is sent by name and
+// checksum only (the gateway has its content in the history), every other
+// file whole. A long history then costs the request a few bytes per
+// applied file, not its content.
+func FilesAgainst(srcs []migration.Source, hist *gateway.StatusResponse) []gateway.MigrationFile {
+	applied := map[int64]string{}
+	if hist != nil {
+		for _, h := range hist.History {
+			if migration.State(h.State) == migration.StateApplied {
+				applied[h.Version] = h.Checksum
+			}
+		}
+	}
+	out := make([]gateway.MigrationFile, len(srcs))
+	for i, s := range srcs {
+		base := path.Base(s.Name)
+		out[i] = gateway.MigrationFile{Name: base, Content: string(s.Content)}
+		fn, err := migration.ParseFileName(base)
+		if err != nil || fn.Down {
+			continue
+		}
+		if sum, ok := applied[fn.Version]; ok && sum == migration.Checksum(s.Content) {
+			out[i] = gateway.MigrationFile{Name: base, Checksum: sum}
+		}
+	}
+	return out
+}
+
 // Plan asks the gateway for the plan of files against database db.
 func (c *Client) Plan(ctx context.Context, db string, files []gateway.MigrationFile) (*gateway.PlanResponse, error) {
 	var resp gateway.PlanResponse

@@ -357,8 +357,7 @@ func parseFile(src Source) (*File, []Finding) {
 	if src.Content == nil && src.Checksum != "" {
 		return &File{Version: v, Name: desc, Path: src.Name, Checksum: src.Checksum, ChecksumOnly: true}, nil
 	}
-	sum := sha256.Sum256(src.Content)
-	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: hex.EncodeToString(sum[:]), Content: src.Content}
+	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: Checksum(src.Content), Content: src.Content}
 	text, findings := clientCommands(src.Name, string(src.Content))
 	stmts, err := sqlstmt.Parse(src.Name, text)
 	if err != nil {
@@ -399,6 +398,13 @@ func parseFile(src Source) (*File, []Finding) {
 	}
 	f.Statements = stmts
 	return f, findings
+}
+
+// Checksum is the checksum of a migration file: the hex SHA-256 of its
+// bytes.
+func Checksum(content []byte) string {
+	sum := sha256.Sum256(content)
+	return hex.EncodeToString(sum[:])
 }
 
 func verbIsInsertOrDDL(st *sqlstmt.Statement) bool {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -207,7 +208,7 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 			for ; j < len(caps) && caps[j].countOnly(); j++ {
 				batch = append(batch, caps[j].stmt)
 			}
-			got, err := txn.BatchUpdate(ctx, batch)
+			got, err := runBatch(ctx, txn, batch)
 			if err != nil {
 				// Spanner ran the statements before the failing one:
 				// their counts say which one failed.
@@ -225,4 +226,26 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 		return counts, nil
 	})
 	return counts, asAuditError(err)
+}
+
+// runBatch runs stmts in one ExecuteBatchDml call; one statement runs as
+// a plain ExecuteSql. A backend that cannot run a batch at all (the
+// in-process fake of spangate dev answers Internal or Unimplemented before
+// running any) gets the statements one by one, in the same transaction.
+func runBatch(ctx context.Context, txn *spanner.ReadWriteTransaction, stmts []spanner.Statement) ([]int64, error) {
+	if len(stmts) > 1 {
+		got, err := txn.BatchUpdate(ctx, stmts)
+		if err == nil || len(got) > 0 || (spanner.ErrCode(err) != codes.Internal && spanner.ErrCode(err) != codes.Unimplemented) {
+			return got, err
+		}
+	}
+	counts := make([]int64, 0, len(stmts))
+	for _, st := range stmts {
+		n, err := txn.Update(ctx, st)
+		if err != nil {
+			return counts, err
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }

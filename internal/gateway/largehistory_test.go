@@ -1,0 +1,109 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spangate/spangate/internal/gateway"
+	"github.com/spangate/spangate/internal/gatewayclient"
+	"github.com/spangate/spangate/internal/migration"
+)
+
+// TestLargeHistoryThroughGateway (issue 13.11): a history of 5,000 files,
+// 4,999 applied and holding more than the gateway's 4 MiB request limit,
+// plans and applies through the gateway: applied files travel as version
+// and checksum only, the pending one whole, and the gateway models the
+// applied ones from the content its history recorded (no false drift).
+func TestLargeHistoryThroughGateway(t *testing.T) {
+	const ddl = "CREATE TABLE T (Id INT64 NOT NULL, Pad STRING(MAX)) PRIMARY KEY (Id)"
+	st := newStack(t, ddl)
+	pad := strings.Repeat("x", 1000)
+	srcs := []migration.Source{{Name: "migrations/0001_t.sql", Content: []byte(ddl + ";\n")}}
+	total := len(srcs[0].Content)
+	for v := 2; v <= 5000; v++ {
+		c := []byte(fmt.Sprintf("INSERT INTO T (Id, Pad) VALUES (%d, '%s');\n", v, pad))
+		srcs = append(srcs, migration.Source{Name: fmt.Sprintf("migrations/%04d_row%d.sql", v, v), Content: c})
+		total += len(c)
+	}
+	if total <= 4<<20 {
+		t.Fatalf("the history holds %d bytes; the test needs more than 4 MiB", total)
+	}
+
+	// The database's history already shows the first 4,999 applied.
+	ctx := t.Context()
+	db := st.direct
+	if err := db.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := db.Acquire(ctx, "seed", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := migration.Parse(srcs[:4999])
+	for i := 0; i < len(applied.Files); i += 1000 {
+		var recs []migration.Record
+		for _, f := range applied.Files[i:min(i+1000, len(applied.Files))] {
+			n := len(f.Statements)
+			recs = append(recs, migration.Record{Version: f.Version, Name: f.Name, Checksum: f.Checksum, State: migration.StateApplied,
+				StatementsApplied: n, StatementsTotal: n, PrefixChecksum: migration.PrefixChecksum(f, n), AppliedBy: "seed",
+				FinishedAt: time.Now(), Content: f.Content})
+		}
+		if err := db.Save(ctx, lease, recs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Release(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+
+	s := st.server(t, st.config(t, nil), nil)
+	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	var status gateway.StatusResponse
+	r := c.get("/v1/databases/" + testDB + "/migrations")
+	wantStatus(t, "status", r, 200)
+	r.decode(t, &status)
+	body := gateway.MigrationsRequest{Migrations: gatewayclient.FilesAgainst(srcs, &status)}
+	raw, _ := json.Marshal(body)
+	if len(raw) >= 1<<20 {
+		t.Errorf("the request holds %d bytes; applied files must travel as checksums", len(raw))
+	}
+	whole := 0
+	for _, m := range body.Migrations {
+		if m.Content != "" {
+			whole++
+		}
+	}
+	if whole != 1 {
+		t.Errorf("%d files sent whole, want only the pending one", whole)
+	}
+
+	r = c.post("/v1/databases/"+testDB+"/migrations:plan", body)
+	wantStatus(t, "plan", r, 200)
+	var plan gateway.PlanResponse
+	r.decode(t, &plan)
+	if len(plan.Applied) != 4999 || len(plan.Pending) != 1 || plan.Pending[0].Version != 5000 || plan.Blocked {
+		t.Fatalf("plan: %d applied, pending %+v, blocked %v, findings %+v", len(plan.Applied), plan.Pending, plan.Blocked, plan.Findings)
+	}
+	for _, f := range plan.Findings {
+		if f.Rule == migration.RuleDrift || f.Severity == migration.SeverityError {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	r, lines := applyLines(t, c, map[string]any{"migrations": body.Migrations})
+	wantStatus(t, "apply", r, 200)
+	if last := lines[len(lines)-1]; last["type"] != gateway.LineResult || fmt.Sprint(last["applied"]) != "[5000]" {
+		t.Fatalf("apply: %v", last)
+	}
+
+	// A file sent by checksum that the history does not show applied is
+	// refused with a hint to send it whole.
+	body.Migrations[len(body.Migrations)-1] = gateway.MigrationFile{Name: "5001_next.sql", Checksum: strings.Repeat("a", 64)}
+	r = c.post("/v1/databases/"+testDB+"/migrations:plan", body)
+	r.decode(t, &plan)
+	if !plan.Blocked || !strings.Contains(string(r.body), "send the file whole") {
+		t.Errorf("plan with an unknown checksum-only file: %s", r.body)
+	}
+}
