@@ -111,7 +111,7 @@ func (p *Plan) appliedModel(set *Set, recorded map[int64]*File) *schema.Schema {
 // the live model to lint against, or nil when the live schema is shown
 // only in part (then the applied model is the better base).
 func (p *Plan) checkDrift(applied *schema.Schema, opts CheckOptions) *schema.Schema {
-	raw, err := schema.FromDDL("live schema", opts.Live)
+	raw, err := schema.FromDDL("live schema", withoutForeignTables(opts.Live, applied))
 	if err != nil {
 		p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleDrift, File: "live schema", Line: 1,
 			Message: fmt.Sprintf("the live schema could not be modelled, so drift was not checked: %v", err)})
@@ -155,6 +155,52 @@ func (p *Plan) checkDrift(applied *schema.Schema, opts CheckOptions) *schema.Sch
 		return nil
 	}
 	return live
+}
+
+// ForeignTables are the history tables of the tools spangate takes over
+// from (wrench, golang-migrate, Liquibase). Drift ignores them unless a
+// migration creates them.
+var ForeignTables = []string{"SchemaMigrations", "schema_migrations", "DATABASECHANGELOG", "DATABASECHANGELOGLOCK"}
+
+// withoutForeignTables drops the live DDL of other tools' history tables
+// (and their indexes) that no applied migration creates.
+func withoutForeignTables(live []string, applied *schema.Schema) []string {
+	var out []string
+	for _, ddl := range live {
+		if table := foreignTableOf(ddl); table != "" && applied.Table(table) == nil {
+			continue
+		}
+		out = append(out, ddl)
+	}
+	return out
+}
+
+// foreignTableOf returns the foreign history table a CREATE TABLE or
+// CREATE INDEX statement is on, or "".
+func foreignTableOf(ddl string) string {
+	lower := strings.ToLower(ddl)
+	hit := false
+	for _, t := range ForeignTables {
+		hit = hit || strings.Contains(lower, strings.ToLower(t))
+	}
+	if !hit {
+		return ""
+	}
+	st, err := sqlstmt.ParseOne(ddl)
+	if err != nil {
+		return ""
+	}
+	switch st.Node.(type) {
+	case *ast.CreateTable, *ast.CreateIndex:
+	default:
+		return ""
+	}
+	for _, t := range ForeignTables {
+		if strings.EqualFold(st.Table, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 func orWhat(s string) string {
