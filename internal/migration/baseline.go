@@ -242,4 +242,3 @@ func (e *Engine) checkBaselineSchema(ctx context.Context, files []*File, res *Ba
 	}
 	return nil
 }
-
