@@ -69,7 +69,7 @@ The gateway decides by its policy and records the change in its audit trail.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.dir, "dir", "migrations", "directory holding the migration files")
 	f.targetFlags.register(cmd.PersistentFlags())
-	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f))
+	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateBaselineCommand(&f))
 	return cmd
 }
 
@@ -138,6 +138,86 @@ func (a *app) migrateStatusCommand(f *migrateFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+func (a *app) migrateBaselineCommand(f *migrateFlags) *cobra.Command {
+	var version int64
+	cmd := &cobra.Command{
+		Use:   "baseline",
+		Short: "Adopt a database another tool migrated: record its files up to a version as applied",
+		Long: `baseline takes over a database that wrench, golang-migrate or Liquibase
+migrated. It reads that tool's history table (SchemaMigrations,
+schema_migrations or DATABASECHANGELOG) for the last version applied, or
+takes --version N, checks that the live schema is exactly what the files up
+to that version build (any difference is reported as drift and refuses the
+baseline, exit 4), and records those files as applied without running them,
+in the history and, with the principal, in the audit trail. A dirty row of
+the other tool (its last migration did not finish) is refused with the fix.
+Through a gateway it needs the migrate action. Running it again does nothing.
+
+For Liquibase, the N changesets it ran stand for the first N files, in
+version order: convert one changeset to one file, in the order they ran.`,
+		Example: `  spangate migrate baseline                 # version from wrench's SchemaMigrations
+  spangate migrate baseline --version 5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBaseline(cmd.Context(), f, version)
+		},
+	}
+	cmd.Flags().Int64Var(&version, "version", 0, "last version the database already has (default: read from the other tool's history table)")
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 2*time.Minute, "how long to wait for a migration lock held by another run")
+	return cmd
+}
+
+func (a *app) runBaseline(ctx context.Context, f *migrateFlags, version int64) error {
+	if err := checkFormat(f.format, "text", "json"); err != nil {
+		return err
+	}
+	if version < 0 {
+		return usageError{err: fmt.Errorf("--version %d must be positive", version)}
+	}
+	srcs, err := migration.ReadOSSources(f.dir)
+	if err != nil {
+		return err
+	}
+	var (
+		res  gateway.BaselineResponse
+		name string
+	)
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		r, err := c.Baseline(ctx, db, gatewayclient.Files(srcs), version)
+		if err == nil {
+			res = *r
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		set := migration.Parse(srcs)
+		r, err := a.engine(db, f, set).Baseline(ctx, set, version, db)
+		if r != nil {
+			res = gateway.BaselineResponse{Database: name, Version: r.Version, Source: r.Source, Recorded: r.Recorded, Findings: r.Findings}
+		}
+		for _, fd := range res.Findings {
+			fmt.Fprintf(a.stderr, "%s: %s\n", fd.Rule, fd.Message)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	res.Database, res.Recorded = name, nonNil(res.Recorded)
+	if f.format == "json" {
+		return writeJSON(a.stdout, res)
+	}
+	if len(res.Recorded) == 0 {
+		_, err = fmt.Fprintf(a.stdout, "Nothing to record: the history of %s already has migrations up to version %d.\n", name, res.Version)
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "Baseline of %s: migrations %s recorded as applied (version %d from %s); the live schema matches them.\n",
+		name, versionList(res.Recorded), res.Version, res.Source)
+	return err
 }
 
 func checkFormat(format string, allowed ...string) error {

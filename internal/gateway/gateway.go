@@ -15,6 +15,7 @@
 //	GET  /v1/databases/{db}/migrations          history and status (plan or migrate)
 //	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
 //	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
+//	POST /v1/databases/{db}/migrations:baseline same body and "version"; adopt another tool's history (migrate)
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
 //	GET  /v1/databases/{db}/audit:verify        (audit)
@@ -335,6 +336,7 @@ const (
 	routeDatabases   = "databases"
 	routeStatus      = "migrations_status"
 	routePlan        = "migrations_plan"
+	routeBaseline    = "migrations_baseline"
 	routeApply       = "migrations_apply"
 	routeExec        = "exec"
 	routeAuditList   = "audit_list"
@@ -356,6 +358,7 @@ func (s *Server) routes() {
 		{"GET", "/v1/databases/{db}/migrations", routeStatus, s.status},
 		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
 		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
+		{"POST", "/v1/databases/{db}/migrations:baseline", routeBaseline, s.baseline},
 		// {db}:exec: a wildcard must fill its whole segment, so the
 		// segment is split by dbVerb.
 		{"POST", "/v1/databases/{dbverb}", routeExec, s.exec},

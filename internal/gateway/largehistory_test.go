@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/spanner"
+
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/migration"
@@ -105,5 +108,40 @@ func TestLargeHistoryThroughGateway(t *testing.T) {
 	r.decode(t, &plan)
 	if !plan.Blocked || !strings.Contains(string(r.body), "send the file whole") {
 		t.Errorf("plan with an unknown checksum-only file: %s", r.body)
+	}
+}
+
+// TestBaselineThroughGateway: the baseline endpoint needs migrate, reads
+// wrench's table and records the baseline with the caller as principal.
+func TestBaselineThroughGateway(t *testing.T) {
+	const createA = "CREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id)"
+	st := newStack(t, createA, "CREATE TABLE SchemaMigrations (Version INT64 NOT NULL, Dirty BOOL NOT NULL) PRIMARY KEY (Version)")
+	if _, err := st.direct.Client().Apply(t.Context(), []*spanner.Mutation{
+		spanner.Insert("SchemaMigrations", []string{"Version", "Dirty"}, []any{int64(1), false})}); err != nil {
+		t.Fatal(err)
+	}
+	s := st.server(t, st.config(t, nil), nil)
+	body := map[string]any{"migrations": []map[string]string{{"name": "000001.sql", "content": createA + ";"}, {"name": "000002.sql", "content": "CREATE TABLE B (Id INT64 NOT NULL) PRIMARY KEY (Id);"}}}
+	planner := login(t, s.Handler(), st.iss.mint(t, repoPlanner, nil))
+	wantStatus(t, "baseline as a planner", planner.post("/v1/databases/"+testDB+"/migrations:baseline", body), 403)
+
+	c := login(t, s.Handler(), st.iss.mint(t, repoMigrate, nil))
+	r := c.post("/v1/databases/"+testDB+"/migrations:baseline", body)
+	wantStatus(t, "baseline", r, 200)
+	var res gateway.BaselineResponse
+	r.decode(t, &res)
+	if res.Version != 1 || fmt.Sprint(res.Recorded) != "[1]" || !strings.Contains(res.Source, "SchemaMigrations") {
+		t.Fatalf("baseline: %s", r.body)
+	}
+	es, err := st.direct.ListAudit(t.Context(), audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range es {
+		found = found || e.Action == "migrate" && strings.Contains(e.Reason, "baseline") && strings.Contains(e.Principal, repoMigrate)
+	}
+	if !found {
+		t.Errorf("no baseline entry with the caller's principal in %+v", es)
 	}
 }

@@ -54,6 +54,23 @@ func (s *Server) databases(w http.ResponseWriter, r *http.Request, c *call) erro
 // and content.
 type MigrationsRequest struct {
 	Migrations []MigrationFile `json:"migrations"`
+	// Version is the baseline endpoint's version; 0 reads it from the
+	// other tool's history table.
+	Version int64 `json:"version,omitempty"`
+}
+
+// BaselineResponse is the answer of the baseline endpoint.
+type BaselineResponse struct {
+	Database string `json:"database"`
+	// Version is the last version recorded as applied; Source says where
+	// it came from.
+	Version int64  `json:"version"`
+	Source  string `json:"source"`
+	// Recorded lists the versions this call recorded (none when the
+	// history already had them).
+	Recorded []int64 `json:"recorded"`
+	// Findings hold the live schema's differences when it was refused.
+	Findings []migration.Finding `json:"findings,omitempty"`
 }
 
 // MigrationFile is one migration file of a MigrationsRequest. A file
@@ -176,14 +193,29 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 
 // readMigrations decodes a MigrationsRequest body into a migration set.
 func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+	set, _, err := s.readMigrationsRequest(w, r)
+	return set, err
+}
+
+// readMigrationsRequest is readMigrations that also returns the request.
+func (s *Server) readMigrationsRequest(w http.ResponseWriter, r *http.Request) (*migration.Set, *MigrationsRequest, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var req MigrationsRequest
 	if err := decodeJSON(body, &req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	srcs, err := req.sources()
+	if err != nil {
+		return nil, nil, err
+	}
+	return migration.Parse(srcs), &req, nil
+}
+
+// sources checks the request's files and returns them as sources.
+func (req *MigrationsRequest) sources() ([]migration.Source, error) {
 	if len(req.Migrations) == 0 {
 		return nil, spangate.Errorf(spangate.Invalid, "no migrations in the request").
 			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
@@ -205,7 +237,34 @@ func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migrat
 		}
 		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
 	}
-	return migration.Parse(srcs), nil
+	return srcs, nil
+}
+
+// baseline is POST /v1/databases/{db}/migrations:baseline; it needs
+// migrate. It records the files up to the version (the request's, else the
+// one in another tool's history table) as applied, once the live schema
+// matches them, in the history and the audit trail.
+func (s *Server) baseline(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionMigrate)
+	if err != nil {
+		return err
+	}
+	set, req, err := s.readMigrationsRequest(w, r)
+	if err != nil {
+		return err
+	}
+	actor := s.entry(c, spangate.ActionMigrate)
+	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	fr, _ := db.(migration.ForeignReader)
+	res, err := e.Baseline(ctx, set, req.Version, fr)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, BaselineResponse{Database: c.database, Version: res.Version, Source: res.Source,
+		Recorded: append([]int64{}, res.Recorded...), Findings: res.Findings})
+	return nil
 }
 
 // decodeJSON decodes one JSON object strictly: unknown fields and trailing

@@ -107,6 +107,14 @@ func FilesAgainst(srcs []migration.Source, hist *gateway.StatusResponse) []gatew
 	return out
 }
 
+// Baseline asks the gateway to record files up to version (0: the version
+// in another tool's history table) as applied in db.
+func (c *Client) Baseline(ctx context.Context, db string, files []gateway.MigrationFile, version int64) (*gateway.BaselineResponse, error) {
+	var resp gateway.BaselineResponse
+	err := c.doJSON(ctx, http.MethodPost, "/v1/databases/"+url.PathEscape(db)+"/migrations:baseline", gateway.MigrationsRequest{Migrations: files, Version: version}, &resp)
+	return &resp, err
+}
+
 // Plan asks the gateway for the plan of files against database db.
 func (c *Client) Plan(ctx context.Context, db string, files []gateway.MigrationFile) (*gateway.PlanResponse, error) {
 	var resp gateway.PlanResponse
