@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/migration"
@@ -28,6 +30,32 @@ type migrateFlags struct {
 	lockTimeout time.Duration
 	reports     reportFlags // migrate plan's CI reports (cireport.go)
 	failOnDrift bool
+	// protoDescriptors is the FileDescriptorSet file for files with a
+	// proto bundle statement that name none (--proto-descriptors).
+	protoDescriptors string
+}
+
+// readSet reads and parses the migrations directory, with the proto
+// descriptors each file sends; the sources come back with them attached,
+// for sending through a gateway.
+func (a *app) readSet(f *migrateFlags) ([]migration.Source, *migration.Set, error) {
+	srcs, err := migration.ReadOSSources(f.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	set := migration.Parse(srcs)
+	var defaults []byte
+	if f.protoDescriptors != "" {
+		if defaults, err = os.ReadFile(f.protoDescriptors); err != nil {
+			return nil, nil, spangate.Errorf(spangate.Invalid, "--proto-descriptors: %w", err)
+		}
+	}
+	root := os.DirFS(f.dir)
+	if err := set.LoadProtoDescriptors(func(p string) ([]byte, error) { return fs.ReadFile(root, p) }, defaults); err != nil {
+		return nil, nil, err
+	}
+	set.Dir = f.dir
+	return set.AttachProtoDescriptors(srcs), set, nil
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -68,6 +96,7 @@ SPANGATE_SESSION_TOKEN from spangate login), and needs no Google credential.
 The gateway decides by its policy and records the change in its audit trail.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.dir, "dir", "migrations", "directory holding the migration files")
+	cmd.PersistentFlags().StringVar(&f.protoDescriptors, "proto-descriptors", "", "serialized FileDescriptorSet sent with the proto bundle statements of files that name none with -- spangate:proto-descriptors (its bytes count in their checksums)")
 	f.targetFlags.register(cmd.PersistentFlags())
 	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateBaselineCommand(&f))
 	return cmd
@@ -177,7 +206,7 @@ func (a *app) runBaseline(ctx context.Context, f *migrateFlags, version int64) e
 	if version < 0 {
 		return usageError{err: fmt.Errorf("--version %d must be positive", version)}
 	}
-	srcs, err := migration.ReadOSSources(f.dir)
+	srcs, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}
@@ -194,7 +223,6 @@ func (a *app) runBaseline(ctx context.Context, f *migrateFlags, version int64) e
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
-		set := migration.Parse(srcs)
 		r, err := a.engine(db, f, set).Baseline(ctx, set, version, db)
 		if r != nil {
 			res = gateway.BaselineResponse{Database: name, Version: r.Version, Source: r.Source, Recorded: r.Recorded, Findings: r.Findings}
@@ -262,11 +290,10 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json", "markdown"); err != nil {
 		return err
 	}
-	srcs, err := migration.ReadOSSources(f.dir)
+	srcs, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}
-	set := migration.Parse(srcs)
 	var (
 		plan *migration.Plan
 		view migration.View
@@ -341,7 +368,7 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	srcs, err := migration.ReadOSSources(f.dir)
+	srcs, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}
@@ -370,7 +397,6 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
-		set := migration.Parse(srcs)
 		e := a.engine(db, f, set)
 		e.Reporter = rep
 		res, err = e.Apply(ctx, set)
@@ -422,7 +448,7 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	set, err := migration.ReadOSDir(f.dir)
+	_, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,9 @@ type MigrationFile struct {
 	Name     string `json:"name"`
 	Content  string `json:"content,omitempty"`
 	Checksum string `json:"checksum,omitempty"`
+	// ProtoDescriptors is the serialized FileDescriptorSet the file's
+	// proto bundle statements send (base64 in JSON); its checksum covers it.
+	ProtoDescriptors []byte `json:"proto_descriptors,omitempty"`
 }
 
 // PlanResponse is the answer of the plan endpoint: the plan (the same JSON
@@ -235,7 +238,7 @@ func (req *MigrationsRequest) sources() ([]migration.Source, error) {
 			srcs[i] = migration.Source{Name: m.Name, Checksum: m.Checksum}
 			continue
 		}
-		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
+		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content), ProtoDescriptors: m.ProtoDescriptors}
 	}
 	return srcs, nil
 }

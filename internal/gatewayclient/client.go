@@ -73,7 +73,7 @@ func (c *Client) Exchange(ctx context.Context, idToken string) (gateway.TokenRes
 func Files(srcs []migration.Source) []gateway.MigrationFile {
 	out := make([]gateway.MigrationFile, len(srcs))
 	for i, s := range srcs {
-		out[i] = gateway.MigrationFile{Name: path.Base(s.Name), Content: string(s.Content)}
+		out[i] = gateway.MigrationFile{Name: path.Base(s.Name), Content: string(s.Content), ProtoDescriptors: s.ProtoDescriptors}
 	}
 	return out
 }
@@ -95,12 +95,12 @@ func FilesAgainst(srcs []migration.Source, hist *gateway.StatusResponse) []gatew
 	out := make([]gateway.MigrationFile, len(srcs))
 	for i, s := range srcs {
 		base := path.Base(s.Name)
-		out[i] = gateway.MigrationFile{Name: base, Content: string(s.Content)}
+		out[i] = gateway.MigrationFile{Name: base, Content: string(s.Content), ProtoDescriptors: s.ProtoDescriptors}
 		fn, err := migration.ParseFileName(base)
 		if err != nil || fn.Down {
 			continue
 		}
-		if sum, ok := applied[fn.Version]; ok && sum == migration.Checksum(s.Content) {
+		if sum, ok := applied[fn.Version]; ok && sum == migration.FileChecksum(s.Content, s.ProtoDescriptors) {
 			out[i] = gateway.MigrationFile{Name: base, Checksum: sum}
 		}
 	}

@@ -93,6 +93,15 @@ type SchemaUpdater interface {
 	AwaitOperation(ctx context.Context, opID string) (applied int, err error)
 }
 
+// ProtoSchemaUpdater sends schema update batches with the proto
+// descriptors their proto bundle statements need. A SchemaUpdater that
+// implements it can apply proto bundles.
+type ProtoSchemaUpdater interface {
+	// UpdateSchemaProto is UpdateSchema with descriptors, a serialized
+	// FileDescriptorSet.
+	UpdateSchemaProto(ctx context.Context, opID string, stmts []string, descriptors []byte) (applied int, err error)
+}
+
 // PartitionedRunner runs Partitioned DML.
 type PartitionedRunner interface {
 	PartitionedUpdate(ctx context.Context, stmt string) (int64, error)
@@ -518,7 +527,19 @@ func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64
 		return fmt.Errorf("record schema operation %s before sending it: %w", opID, err)
 	}
 	res.SchemaOperations++
-	applied, err := e.Schema.UpdateSchema(ctx, opID, step.Statements())
+	var (
+		applied int
+		err     error
+	)
+	if step.ProtoDescriptors != nil {
+		pu, ok := e.Schema.(ProtoSchemaUpdater)
+		if !ok {
+			return spangate.Errorf(spangate.Internal, "this Spanner adapter cannot send proto descriptors")
+		}
+		applied, err = pu.UpdateSchemaProto(ctx, opID, step.Statements(), step.ProtoDescriptors)
+	} else {
+		applied, err = e.Schema.UpdateSchema(ctx, opID, step.Statements())
+	}
 	res.Statements += max(applied, 0)
 	sctx, cancel := saveCtx(ctx)
 	defer cancel()
@@ -574,7 +595,7 @@ func (e *Engine) bisectDDL(ctx, sctx context.Context, l Lease, step *Step, touch
 // splitStep cuts a DDL step into two halves by statement count.
 func splitStep(s *Step) (Step, Step) {
 	half := s.Len() / 2
-	a, b := Step{Kind: s.Kind}, Step{Kind: s.Kind}
+	a, b := Step{Kind: s.Kind, ProtoDescriptors: s.ProtoDescriptors}, Step{Kind: s.Kind, ProtoDescriptors: s.ProtoDescriptors}
 	for _, p := range s.Parts {
 		n := p.To - p.From
 		switch {

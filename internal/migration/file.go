@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cloudspannerecosystem/memefish/ast"
+
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
@@ -49,6 +51,92 @@ type File struct {
 	// CLI sends files already applied through a gateway; its statements
 	// are those recorded in the history.
 	ChecksumOnly bool
+	// ProtoDescriptorsPath is the path the file's
+	// `-- spangate:proto-descriptors PATH` directive names, relative to
+	// the migrations directory, or "".
+	ProtoDescriptorsPath string
+	// ProtoDescriptors is the serialized FileDescriptorSet that batches
+	// holding the file's proto bundle statements send; the checksum
+	// covers it.
+	ProtoDescriptors []byte
+}
+
+// HasProtoBundle reports whether the file creates or alters a proto
+// bundle, which Spanner accepts only with descriptors.
+func (f *File) HasProtoBundle() bool {
+	for i := range f.Statements {
+		if needsDescriptors(&f.Statements[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// needsDescriptors reports a statement Spanner accepts only with a
+// FileDescriptorSet: CREATE or ALTER PROTO BUNDLE.
+func needsDescriptors(st *sqlstmt.Statement) bool {
+	switch st.Node.(type) {
+	case *ast.CreateProtoBundle, *ast.AlterProtoBundle:
+		return true
+	}
+	return false
+}
+
+// FileChecksum is the checksum of a migration file with the descriptors
+// it sends (none: the SHA-256 of its bytes, as Checksum).
+func FileChecksum(content, descriptors []byte) string {
+	if len(descriptors) == 0 {
+		return Checksum(content)
+	}
+	h := sha256.New()
+	h.Write(content)
+	h.Write([]byte("\x00proto-descriptors\x00"))
+	h.Write(descriptors)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// LoadProtoDescriptors gives each file its descriptors: those its
+// directive names, read with read (a path relative to the migrations
+// directory), else defaults for a file with a proto bundle statement
+// (migrate apply --proto-descriptors). Checksums then cover them.
+func (s *Set) LoadProtoDescriptors(read func(path string) ([]byte, error), defaults []byte) error {
+	for _, f := range s.Files {
+		var b []byte
+		switch {
+		case f.ProtoDescriptorsPath != "":
+			var err error
+			if b, err = read(f.ProtoDescriptorsPath); err != nil {
+				return spangate.Errorf(spangate.Invalid, "%s: read the proto descriptors %s: %w", f.Path, f.ProtoDescriptorsPath, err).
+					WithHint("the path of -- spangate:proto-descriptors is relative to the migrations directory; build the file with protoc --include_imports --descriptor_set_out")
+			}
+		case len(defaults) > 0 && f.HasProtoBundle():
+			b = defaults
+		default:
+			continue
+		}
+		f.ProtoDescriptors = b
+		f.Checksum = FileChecksum(f.Content, b)
+	}
+	return nil
+}
+
+// AttachProtoDescriptors returns srcs with the descriptors of the set's
+// files of the same names, for sending them through a gateway.
+func (s *Set) AttachProtoDescriptors(srcs []Source) []Source {
+	byPath := map[string][]byte{}
+	for _, f := range s.Files {
+		if f.ProtoDescriptors != nil {
+			byPath[f.Path] = f.ProtoDescriptors
+		}
+	}
+	out := make([]Source, len(srcs))
+	for i, src := range srcs {
+		out[i] = src
+		if b, ok := byPath[src.Name]; ok {
+			out[i].ProtoDescriptors = b
+		}
+	}
+	return out
 }
 
 // Base returns the file's base name without ".sql", such as
@@ -144,6 +232,8 @@ type Source struct {
 	// Checksum, set instead of Content, stands for a file already applied
 	// (see File.ChecksumOnly).
 	Checksum string
+	// ProtoDescriptors are the file's descriptors, when sent with it.
+	ProtoDescriptors []byte
 }
 
 // ReadDir reads every *.sql file of dir in fsys. Other files are ignored.
@@ -345,7 +435,7 @@ func ParseName(base string) (int64, string, error) {
 }
 
 // knownDirectives are the spangate directives a migration may carry.
-var knownDirectives = map[string]bool{"partitioned": true, "allow": true}
+var knownDirectives = map[string]bool{"partitioned": true, "allow": true, "proto-descriptors": true}
 
 func parseFile(src Source) (*File, []Finding) {
 	base := path.Base(strings.ReplaceAll(src.Name, "\\", "/"))
@@ -357,7 +447,10 @@ func parseFile(src Source) (*File, []Finding) {
 	if src.Content == nil && src.Checksum != "" {
 		return &File{Version: v, Name: desc, Path: src.Name, Checksum: src.Checksum, ChecksumOnly: true}, nil
 	}
-	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: Checksum(src.Content), Content: src.Content}
+	f := &File{Version: v, Name: desc, Path: src.Name, Checksum: FileChecksum(src.Content, src.ProtoDescriptors), Content: src.Content}
+	if len(src.ProtoDescriptors) > 0 {
+		f.ProtoDescriptors = src.ProtoDescriptors
+	}
 	text, findings := clientCommands(src.Name, string(src.Content))
 	stmts, err := sqlstmt.Parse(src.Name, text)
 	if err != nil {
@@ -383,7 +476,20 @@ func parseFile(src Source) (*File, []Finding) {
 		for _, d := range st.Directives {
 			if !knownDirectives[d.Name] {
 				findings = append(findings, Finding{Severity: SeverityError, Rule: RuleUnknownDirective, File: src.Name, Line: d.Line, Blocks: spangate.Invalid,
-					Message: fmt.Sprintf("unknown directive spangate:%s (known: partitioned, allow)", d.Name)})
+					Message: fmt.Sprintf("unknown directive spangate:%s (known: partitioned, allow, proto-descriptors)", d.Name)})
+			}
+			if d.Name != "proto-descriptors" {
+				continue
+			}
+			switch {
+			case len(d.Args) != 1 || strings.Contains(d.Args[0], "..") || path.IsAbs(d.Args[0]):
+				findings = append(findings, Finding{Severity: SeverityError, Rule: RuleProtoDescriptor, File: src.Name, Line: d.Line, Blocks: spangate.Invalid,
+					Message: "-- spangate:proto-descriptors takes one path inside the migrations directory: a serialized FileDescriptorSet"})
+			case f.ProtoDescriptorsPath != "" && f.ProtoDescriptorsPath != d.Args[0]:
+				findings = append(findings, Finding{Severity: SeverityError, Rule: RuleProtoDescriptor, File: src.Name, Line: d.Line, Blocks: spangate.Invalid,
+					Message: fmt.Sprintf("a file sends one descriptor set; this one names %s and %s: merge them into one FileDescriptorSet, or split the file", f.ProtoDescriptorsPath, d.Args[0])})
+			default:
+				f.ProtoDescriptorsPath = d.Args[0]
 			}
 		}
 		if st.Partitioned() && verbIsInsertOrDDL(st) {

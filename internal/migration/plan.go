@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -88,6 +89,10 @@ type Step struct {
 	// Heavy counts statements of a DDL step that need validation or an
 	// index backfill.
 	Heavy int
+	// ProtoDescriptors is the FileDescriptorSet a DDL step sends: that of
+	// the file whose proto bundle statement it holds. A step never holds
+	// proto bundle statements of files with different descriptors.
+	ProtoDescriptors []byte
 }
 
 // Statements returns the SQL of the step's statements in order.
@@ -277,6 +282,15 @@ func recordFileName(r Record) string {
 }
 
 func (p *Plan) addPending(f *File, resume int) {
+	if len(f.ProtoDescriptors) == 0 {
+		for i := resume; i < len(f.Statements); i++ {
+			if st := &f.Statements[i]; needsDescriptors(st) {
+				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleProtoDescriptor, File: f.Path, Line: st.Line, Blocks: spangate.Invalid,
+					Message: fmt.Sprintf("%s needs the proto descriptors it names: write -- spangate:proto-descriptors PATH (a serialized FileDescriptorSet, relative to the migrations directory) above it, or pass migrate apply --proto-descriptors FILE", st.Verb)})
+				break
+			}
+		}
+	}
 	p.Pending = append(p.Pending, Pending{Version: f.Version, Name: f.Name, Statements: len(f.Statements), Kinds: f.Kinds(), ResumeAt: resume, File: f})
 }
 
@@ -300,10 +314,15 @@ func (p *Plan) buildSteps() {
 			case KindDDL:
 				st := &f.Statements[i]
 				heavy := needsValidation(st, created)
-				if cur == nil || (heavy && cur.Heavy >= MaxHeavyPerBatch) {
+				proto := needsDescriptors(st)
+				if cur == nil || (heavy && cur.Heavy >= MaxHeavyPerBatch) ||
+					(proto && cur.ProtoDescriptors != nil && !bytes.Equal(cur.ProtoDescriptors, f.ProtoDescriptors)) {
 					p.Steps = append(p.Steps, Step{Kind: StepDDL})
 					cur = &p.Steps[len(p.Steps)-1]
 					clear(created)
+				}
+				if proto {
+					cur.ProtoDescriptors = f.ProtoDescriptors
 				}
 				if heavy {
 					cur.Heavy++

@@ -24,6 +24,12 @@ import (
 // call was lost, or the wait was interrupted; AwaitOperation can settle it
 // later). A batch already sent under opID is re-attached, never re-sent.
 func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	return d.UpdateSchemaProto(ctx, opID, stmts, nil)
+}
+
+// UpdateSchemaProto is UpdateSchema with proto descriptors (a serialized
+// FileDescriptorSet) for the batch's CREATE or ALTER PROTO BUNDLE.
+func (d *DB) UpdateSchemaProto(ctx context.Context, opID string, stmts []string, descriptors []byte) (int, error) {
 	var (
 		op  *database.UpdateDatabaseDdlOperation
 		err error
@@ -32,7 +38,7 @@ func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		op, err = d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{
-			Database: d.path, Statements: stmts, OperationId: opID,
+			Database: d.path, Statements: stmts, OperationId: opID, ProtoDescriptors: descriptors,
 		})
 		if err == nil {
 			break
