@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/gateway"
@@ -143,5 +145,37 @@ func TestBaselineThroughGateway(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no baseline entry with the caller's principal in %+v", es)
+	}
+}
+
+// TestProtoDescriptorsThroughGateway: the descriptors the CLI sends with a
+// pending file reach Spanner with its proto bundle statement, and count in
+// the file's checksum on the gateway as they do locally.
+func TestProtoDescriptorsThroughGateway(t *testing.T) {
+	st := newStack(t)
+	b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{{
+		Name: proto.String("shop.proto"), Package: proto.String("examples.shop"), Syntax: proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Item")}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := "-- spangate:proto-descriptors shop.pb\nCREATE PROTO BUNDLE (examples.shop.Item);\nCREATE TABLE P (Id INT64 NOT NULL, I examples.shop.Item) PRIMARY KEY (Id);"
+	srcs := []migration.Source{{Name: "m/0001_protos.sql", Content: []byte(content), ProtoDescriptors: b}}
+	s := st.server(t, st.config(t, nil), nil)
+	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
+	r, lines := applyLines(t, c, map[string]any{"migrations": gatewayclient.FilesAgainst(srcs, nil)})
+	wantStatus(t, "apply", r, 200)
+	if last := lines[len(lines)-1]; last["type"] != gateway.LineResult {
+		t.Fatalf("apply: %s", r.body)
+	}
+	hist, err := st.direct.History(t.Context())
+	if err != nil || len(hist) != 1 || hist[0].Checksum != migration.FileChecksum([]byte(content), b) {
+		t.Errorf("history %+v %v; want the checksum over content and descriptors", hist, err)
+	}
+	var status gateway.StatusResponse
+	c.get("/v1/databases/" + testDB + "/migrations").decode(t, &status)
+	if fs := gatewayclient.FilesAgainst(srcs, &status); fs[0].Content != "" {
+		t.Errorf("the applied file with descriptors was not sent by checksum: %+v", fs[0])
 	}
 }
