@@ -174,7 +174,7 @@ func TestProtoDescriptorsThroughGateway(t *testing.T) {
 		t.Errorf("history %+v %v; want the checksum over content and descriptors", hist, err)
 	}
 	var status gateway.StatusResponse
-	c.get("/v1/databases/" + testDB + "/migrations").decode(t, &status)
+	c.get("/v1/databases/"+testDB+"/migrations").decode(t, &status)
 	if fs := gatewayclient.FilesAgainst(srcs, &status); fs[0].Content != "" {
 		t.Errorf("the applied file with descriptors was not sent by checksum: %+v", fs[0])
 	}
