@@ -17,6 +17,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/execute"
+	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/gatewayclient"
 	"github.com/spangate/spangate/internal/spannerdb"
 )
@@ -67,7 +68,7 @@ action; directly, a Google credential that can read the database.`,
 	lf.StringVar(&f.principal, "principal", "", "only entries of this principal (as shown in the list)")
 	lf.StringVar(&f.action, "action", "", "only entries of this action: plan, migrate, read, write, ddl, destructive or audit")
 	lf.StringVar(&f.since, "since", "", "only entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z)")
-	lf.IntVar(&f.limit, "limit", audit.DefaultLimit, fmt.Sprintf("at most this many entries (1 to %d)", audit.MaxLimit))
+	lf.IntVar(&f.limit, "limit", audit.DefaultLimit, fmt.Sprintf("at most this many entries, read in pages of %d; the output says when more match", audit.MaxLimit))
 
 	verify := &cobra.Command{
 		Use:   "verify",
@@ -88,7 +89,25 @@ chain must still hold that entry with that hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditVerify(cmd.Context(), &f) },
 	}
-	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify (repeatable)")
+	verify.Flags().StringArrayVar(&f.anchors, "anchor", nil, "an entry the chain must still hold, as SEQ:HASH from the head of an earlier verify or audit anchor, or a gateway log line or answer carrying audit_head (repeatable)")
+	anchor := &cobra.Command{
+		Use:   "anchor",
+		Short: "Print the audit chain's head (SEQ:HASH), to keep outside the database for a later verify --anchor",
+		Long: `anchor prints the newest entry of the audit chain as audit_head=SEQ:HASH: keep
+the line somewhere the database's writers cannot reach (a CI log, an
+artifact, a ticket) and pass it to a later audit verify --anchor, which
+then detects a rewrite of the chain's tail made together with its head
+row. The gateway puts the same head in every change's answer (header
+Spangate-Audit-Head, field audit_head), prints it after exec, and logs it
+on the request's line; audit verify --anchor takes any of those forms.
+
+It does not check the chain: run audit verify for that.`,
+		Example: `  spangate audit anchor >> anchors.txt
+  spangate audit anchor --format json   # {"database", "seq", "hash", "anchor"}
+  spangate audit verify --anchor "$(tail -1 anchors.txt)"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditAnchor(cmd.Context(), &f) },
+	}
 	var keyFile string
 	hashParam := &cobra.Command{
 		Use:   "hash-param [NAME=VALUE]...",
@@ -111,7 +130,7 @@ SPANGATE_PARAM_HASH_KEY_FILE) to reproduce them. Without a key the hash is
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runAuditHashParam(args, keyFile, f.format) },
 	}
 	hashParam.Flags().StringVar(&keyFile, "key-file", "", "the parameter hash key file (base64; env SPANGATE_PARAM_HASH_KEY_FILE)")
-	cmd.AddCommand(list, verify, hashParam)
+	cmd.AddCommand(list, verify, anchor, hashParam)
 	return cmd
 }
 
@@ -163,8 +182,8 @@ func (f *auditFlags) filter() (audit.Filter, error) {
 	if f.key != "" && f.table == "" {
 		return flt, usageError{err: fmt.Errorf("--key needs --table")}
 	}
-	if f.limit < 1 || f.limit > audit.MaxLimit {
-		return flt, usageError{err: fmt.Errorf("--limit %d is not between 1 and %d", f.limit, audit.MaxLimit)}
+	if f.limit < 1 {
+		return flt, usageError{err: fmt.Errorf("--limit %d is not a positive number", f.limit)}
 	}
 	if f.action != "" && !spangate.Action(f.action).Valid() {
 		return flt, usageError{err: fmt.Errorf("--action %q is not one of plan, migrate, read, write, ddl, destructive, audit", f.action)}
@@ -187,32 +206,46 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 	if err != nil {
 		return err
 	}
-	var entries []audit.Entry
+	var (
+		entries   []audit.Entry
+		truncated bool
+	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
-		q := url.Values{}
-		for k, v := range map[string]string{"table": f.table, "key": f.key, "principal": f.principal, "action": f.action, "since": f.since} {
-			if v != "" {
-				q.Set(k, v)
+		entries, truncated, err = a.auditPages(flt, func(page audit.Filter) ([]audit.Entry, error) {
+			q := url.Values{}
+			for k, v := range map[string]string{"table": f.table, "key": f.key, "principal": f.principal, "action": f.action, "since": f.since} {
+				if v != "" {
+					q.Set(k, v)
+				}
 			}
-		}
-		q.Set("limit", strconv.Itoa(f.limit))
-		resp, err := c.AuditList(ctx, name, q)
-		if err == nil {
-			entries = resp.Entries
-		}
+			q.Set("limit", strconv.Itoa(page.Limit))
+			if page.Before > 0 {
+				q.Set("before", strconv.FormatInt(page.Before, 10))
+			}
+			resp, err := c.AuditList(ctx, name, q)
+			if err != nil {
+				return nil, err
+			}
+			return resp.Entries, nil
+		})
 		return err
 	}, func(db *spannerdb.DB) error {
 		if err := db.Init(ctx); err != nil {
 			return err
 		}
-		entries, err = db.ListAudit(ctx, flt)
+		entries, truncated, err = a.auditPages(flt, func(page audit.Filter) ([]audit.Entry, error) {
+			return db.ListAudit(ctx, page)
+		})
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if f.format == "json" {
-		return writeJSON(a.stdout, map[string]any{"entries": nonNil(entries)})
+		return writeJSON(a.stdout, map[string]any{"entries": nonNil(entries), "truncated": truncated})
+	}
+	if truncated {
+		defer fmt.Fprintf(a.stdout, "\nMore entries match: these are the newest %d; raise --limit, or narrow the search with --since, --action or --principal.\n", len(entries))
 	}
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "No audit entries match.")
@@ -228,13 +261,50 @@ func (a *app) runAuditList(ctx context.Context, f *auditFlags) error {
 	return tw.Flush()
 }
 
+// auditPages reads up to flt.Limit entries, newest first, a page of at
+// most a.auditPage (default audit.MaxLimit) at a time, each page after the
+// last entry of the one before. truncated says that more entries match
+// than were read.
+func (a *app) auditPages(flt audit.Filter, list func(audit.Filter) ([]audit.Entry, error)) (entries []audit.Entry, truncated bool, err error) {
+	pageSize := a.auditPage
+	if pageSize <= 0 || pageSize > audit.MaxLimit {
+		pageSize = audit.MaxLimit
+	}
+	want := flt.Limit
+	page := flt
+	for {
+		// Ask for one more than wanted on the last page: it says whether
+		// the result was cut.
+		page.Limit = min(want-len(entries)+1, pageSize)
+		got, err := list(page)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(entries)+len(got) > want {
+			return append(entries, got[:want-len(entries)]...), true, nil
+		}
+		entries = append(entries, got...)
+		if len(got) < page.Limit || len(entries) == want {
+			// Fewer than asked: nothing more matches. (Exactly want read
+			// with a full page: ask once more whether anything follows.)
+			if len(got) == page.Limit && len(entries) == want {
+				more, err := list(audit.Filter{Table: flt.Table, Key: flt.Key, Principal: flt.Principal, Action: flt.Action,
+					Since: flt.Since, Limit: 1, Before: entries[len(entries)-1].Seq})
+				return entries, err == nil && len(more) > 0, err
+			}
+			return entries, false, nil
+		}
+		page.Before = got[len(got)-1].Seq
+	}
+}
+
 func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
 	var anchors []audit.Anchor
 	for _, s := range f.anchors {
-		an, err := audit.ParseAnchor(s)
+		an, err := parseAnchorArg(s)
 		if err != nil {
 			return usageError{err: fmt.Errorf("--anchor: %w", err)}
 		}
@@ -279,6 +349,77 @@ func (a *app) runAuditVerify(ctx context.Context, f *auditFlags) error {
 		return silentError{code: exitBlocked, err: spangate.Errorf(spangate.Blocked, "audit chain broken: %s", res.String())}
 	}
 	return nil
+}
+
+// AnchorJSON is the --format json output of audit anchor.
+type AnchorJSON struct {
+	Database string `json:"database"`
+	Seq      int64  `json:"seq"`
+	Hash     string `json:"hash"`
+	Anchor   string `json:"anchor"`
+}
+
+func (a *app) runAuditAnchor(ctx context.Context, f *auditFlags) error {
+	if err := checkFormat(f.format, "text", "json"); err != nil {
+		return err
+	}
+	var newest []audit.Entry
+	var database string
+	err := a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
+		database = name
+		resp, err := c.AuditList(ctx, name, url.Values{"limit": {"1"}})
+		if err == nil {
+			newest = resp.Entries
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		if err := db.Init(ctx); err != nil {
+			return err
+		}
+		database = db.Path()
+		var err error
+		newest, err = db.ListAudit(ctx, audit.Filter{Limit: 1})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(newest) == 0 {
+		return spangate.Errorf(spangate.NotFound, "the audit trail of %s has no entries yet, so there is no head to anchor", database).
+			WithHint("anchor after the first change")
+	}
+	head := audit.Anchor{Seq: newest[0].Seq, Hash: newest[0].Hash}
+	if f.format == "json" {
+		return writeJSON(a.stdout, AnchorJSON{Database: database, Seq: head.Seq, Hash: head.Hash, Anchor: head.String()})
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s=%s\n", anchorKey, head)
+	return err
+}
+
+// anchorKey names the chain head in the gateway's log lines, its answers
+// (audit_head) and audit anchor's output.
+const anchorKey = "audit_head"
+
+// parseAnchorArg reads an --anchor value: SEQ:HASH, or any text that
+// carries the head after audit_head (audit anchor's output, a gateway log
+// line in text or JSON, an exec answer) or Spangate-Audit-Head (a response
+// header line).
+func parseAnchorArg(s string) (audit.Anchor, error) {
+	for _, key := range []string{anchorKey, gateway.HeaderAuditHead} {
+		i := strings.Index(strings.ToLower(s), strings.ToLower(key))
+		if i < 0 {
+			continue
+		}
+		rest := strings.TrimLeft(s[i+len(key):], `"'=: `)
+		end := strings.IndexFunc(rest, func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == ':')
+		})
+		if end >= 0 {
+			rest = rest[:end]
+		}
+		return audit.ParseAnchor(rest)
+	}
+	return audit.ParseAnchor(s)
 }
 
 // abbreviate cuts s to n characters with an ellipsis.

@@ -80,6 +80,9 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	if !strings.Contains(stderr, "applied 0002_seed") {
 		t.Errorf("apply progress was not streamed to stderr:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "audit_head=") {
+		t.Errorf("apply printed no chain head on stderr:\n%s", stderr)
+	}
 
 	out, _, code = cli(t, env, "migrate", "status", "--dir", dir, "--format", "json")
 	if code != 0 || strings.Count(out, `"state": "applied"`) != 2 {
@@ -89,6 +92,20 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	out, stderr, code = cli(t, env, "exec", "--sql", "UPDATE Orders SET Note = @n WHERE Id = @id", "--param", "n=secret-value", "--param", "id=2", "--format", "json")
 	if code != 0 || !strings.Contains(out, `"row_count": 1`) {
 		t.Fatalf("exec: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// The change's answer carries the chain head, printed on stderr where
+	// a CI log keeps it; audit anchor prints the same head.
+	execHead := strings.TrimSpace(stderr)
+	if !strings.HasPrefix(execHead, "audit_head=") {
+		t.Fatalf("exec printed no chain head on stderr: %q", stderr)
+	}
+	out, _, code = cli(t, env, "audit", "anchor")
+	if code != 0 || strings.TrimSpace(out) != execHead {
+		t.Errorf("audit anchor: exit %d %q; want %q", code, out, execHead)
+	}
+	out, _, code = cli(t, env, "audit", "anchor", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"anchor": "`+strings.TrimPrefix(execHead, "audit_head=")+`"`) {
+		t.Errorf("audit anchor --format json: exit %d\n%s", code, out)
 	}
 
 	out, _, code = cli(t, env, "audit", "list", "--table", "Orders", "--key", "2", "--format", "json")
@@ -122,6 +139,14 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || vr.Head == nil {
 		t.Fatalf("verify json has no head: %v\n%s", err, out)
 	}
+	// --anchor takes the head as exec printed it and as a gateway log
+	// line carries it, JSON or text.
+	for _, form := range []string{execHead, `{"level":"INFO","msg":"request","audit_head":"` + strings.TrimPrefix(execHead, "audit_head=") + `","status":200}`,
+		`time=2026-12-06T08:00:00Z level=INFO msg=request route=exec ` + execHead + ` status=200`} {
+		if out, stderr, code := cli(t, env, "audit", "verify", "--anchor", form); code != 0 || !strings.Contains(out, "holds the 1 anchored entries") {
+			t.Errorf("verify --anchor %q: exit %d\n%s%s", form, code, out, stderr)
+		}
+	}
 	out, _, code = cli(t, env, "audit", "verify", "--anchor", vr.Head.String())
 	if code != 0 || !strings.Contains(out, "holds the 1 anchored entries") || !strings.Contains(out, "Head: "+vr.Head.String()) {
 		t.Errorf("verify --anchor: exit %d\n%s", code, out)
@@ -132,7 +157,7 @@ func TestGatewayModeEndToEnd(t *testing.T) {
 
 	// The gateway's metrics show how its audited transactions went, per
 	// database.
-	resp, err := http.Get(url + "/metrics")
+	resp, err := http.Get("http://" + d.adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

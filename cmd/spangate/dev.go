@@ -20,6 +20,7 @@ import (
 	"github.com/spangate/spangate/internal/config"
 	"github.com/spangate/spangate/internal/devoidc"
 	"github.com/spangate/spangate/internal/emulator"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/policy"
 	"github.com/spangate/spangate/internal/spannerdb"
@@ -45,6 +46,7 @@ type devOptions struct {
 	spannerAddr  string
 	emulatorPath string
 	configPath   string
+	adminAddr    string
 }
 
 // findFunc locates the emulator binary; emulator.Find in production, a stub
@@ -69,8 +71,9 @@ func (a *app) newDevCommand(find findFunc) *cobra.Command {
     lacks many of Spanner's guarantees and says which;
   - the instance projects/spangate-dev/instances/dev and the database
     projects/spangate-dev/instances/dev/databases/dev in it;
-  - an HTTP server at --addr (health check now; the gateway and the dev
-    OIDC issuer are mounted there too).
+  - an HTTP server at --addr (health check, the gateway's API and the dev
+    OIDC issuer), and the gateway's admin listener (/metrics, /readyz) at
+    --admin-addr, loopback by default.
 
 It prints shell lines to paste into another shell (export
 SPANNER_EMULATOR_HOST=… and export SPANGATE_DATABASE=…) and runs until
@@ -86,6 +89,7 @@ interrupted. Data lives in memory and is gone at exit.`,
 	f.StringVar(&opts.spannerAddr, "spanner-addr", "127.0.0.1:9010", "address the Spanner emulator serves gRPC on (port 0 picks a free one)")
 	f.StringVar(&opts.emulatorPath, "emulator", "", "path to the emulator binary, emulator_main (default: SPANGATE_EMULATOR, PATH, then the gcloud SDK)")
 	f.StringVar(&opts.configPath, "config", "", "gateway config file (YAML); the dev issuer and database are added to it")
+	f.StringVar(&opts.adminAddr, "admin-addr", "127.0.0.1:0", "address of the admin listener: /metrics and /readyz (port 0 picks a free one)")
 	return cmd
 }
 
@@ -138,7 +142,7 @@ type devStack struct {
 	// SPANNER_EMULATOR_HOST).
 	spannerHost string
 	emulator    *emulator.Process
-	fake        *emulator.Fake
+	fake        *spannerfake.Fake
 	external    bool
 	reused      bool          // the dev database existed already (external emulator)
 	spannerDone chan struct{} // closed if the started emulator dies
@@ -154,10 +158,12 @@ type devStack struct {
 	configFile string
 	tempDir    string
 
-	// gateway serves /v1/, /readyz and /metrics; gatewayDBs are its
-	// open databases.
+	// gateway serves /v1/ here and /readyz and /metrics on the admin
+	// listener; gatewayDBs are its open databases.
 	gateway    *gateway.Server
 	gatewayDBs *spannerDatabases
+	admin      *http.Server
+	adminAddr  string
 
 	mux      *http.ServeMux
 	server   *http.Server
@@ -206,11 +212,16 @@ func (a *app) startDevStack(ctx context.Context, opts devOptions, find findFunc,
 	if err := s.mountHandlers(); err != nil {
 		return nil, err
 	}
-	s.server = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	var adminLis net.Listener
+	if adminLis, err = lc.Listen(ctx, "tcp", opts.adminAddr); err != nil {
+		return nil, spangate.Errorf(spangate.Unavailable, "listen on --admin-addr %s: %w", opts.adminAddr, err).
+			WithHint("pick another --admin-addr; port 0 picks a free one")
 	}
+	s.adminAddr = adminLis.Addr().String()
+	s.admin = newHTTPServer(s.gateway.AdminHandler(), logger)
+	go func() { _ = s.admin.Serve(adminLis) }()
+	lis = gateway.LimitConnsPerClient(lis, s.config.Limits.MaxConnsPerClient, nil)
+	s.server = newHTTPServer(s.mux, logger)
 	go func() {
 		if err := s.server.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
@@ -239,7 +250,7 @@ func (a *app) startSpanner(ctx context.Context, s *devStack, opts devOptions, fi
 		}
 		s.logger.Warn("Cloud Spanner emulator not found; falling back to the in-process fake, which lacks many of Spanner's guarantees",
 			"err", err, "hint", spangate.HintOf(err))
-		f, err := emulator.StartFake(ctx, opts.spannerAddr, s.logger)
+		f, err := spannerfake.Start(ctx, opts.spannerAddr, s.logger)
 		if err != nil {
 			return err
 		}
@@ -286,9 +297,9 @@ func (s *devStack) createDatabase(ctx context.Context) error {
 }
 
 // mountHandlers puts every HTTP handler of the dev stack on s.mux. The
-// gateway (its API under /v1/ and /readyz, /metrics) and the dev OIDC
-// issuer (devoidc.Handler() under /dev/oidc/) are mounted here, next to
-// /healthz.
+// gateway's API (under /v1/) and the dev OIDC issuer (devoidc.Handler()
+// under /dev/oidc/) are mounted here, next to /healthz; the gateway's
+// /readyz and /metrics are on the admin listener.
 func (s *devStack) mountHandlers() error {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle(s.issuer.MountPath(), s.issuer.Handler())
@@ -304,10 +315,7 @@ func (s *devStack) mountHandlers() error {
 		return err
 	}
 	s.gateway, s.gatewayDBs = gw, dbs
-	h := gw.Handler()
-	s.mux.Handle("/v1/", h)
-	s.mux.Handle("GET /readyz", h)
-	s.mux.Handle("GET /metrics", h)
+	s.mux.Handle("/v1/", gw.Handler())
 	return nil
 }
 
@@ -359,7 +367,7 @@ func (s *devStack) printBanner(w io.Writer) {
 	case s.fake != nil:
 		fmt.Fprintf(&b, "# WARNING: the Cloud Spanner emulator is not installed; serving the in-process fake (spannertest) at %s.\n", s.spannerHost)
 		b.WriteString("# These Spanner guarantees are NOT real on it:\n")
-		for _, l := range emulator.FakeLimitations() {
+		for _, l := range spannerfake.Limitations() {
 			fmt.Fprintf(&b, "#   - %s\n", l)
 		}
 		fmt.Fprintf(&b, "# Install the emulator for a faithful local Spanner: %s.\n", emulator.InstallHint)
@@ -377,11 +385,12 @@ func (s *devStack) printBanner(w io.Writer) {
 		b.WriteString("# Data lives in memory only and is gone when spangate dev exits.\n")
 	}
 	fmt.Fprintf(&b, "# HTTP (gateway, dev OIDC issuer): http://%s  (health: http://%s/healthz)\n", s.httpAddr, s.httpAddr)
+	fmt.Fprintf(&b, "# Admin (metrics, readiness; keep it private): http://%s/metrics  http://%s/readyz\n", s.adminAddr, s.adminAddr)
 	fmt.Fprintf(&b, "# Dev OIDC issuer: %s (mints tokens shaped like Bitbucket, GitHub and GitLab ones)\n", s.issuer.URL())
 	if s.configPath == "" {
 		fmt.Fprintf(&b, "# Policy: %s trusts the dev issuer and allows every action on database %q.\n", s.configFile, devDatabaseName)
 	} else {
-		fmt.Fprintf(&b, "# Policy: the rules of %s; the dev issuer and database %q were added to it.\n", s.configFile, devDatabaseName)
+		fmt.Fprintf(&b, "# Policy: the rules of %s, with the dev issuer and database %q added, in %s.\n", s.configPath, devDatabaseName, s.configFile)
 	}
 	fmt.Fprintf(&b, "# Get a CI-shaped token: spangate dev token --gateway http://%s --provider bitbucket\n", s.httpAddr)
 	fmt.Fprintf(&b, "# Explain a decision:    spangate policy explain --config %s --token FILE --database %s --action migrate\n", s.configFile, devDatabaseName)
@@ -396,6 +405,9 @@ func (s *devStack) printBanner(w io.Writer) {
 func (s *devStack) stop(ctx context.Context) {
 	if s.gateway != nil {
 		go s.gateway.Shutdown(ctx)
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.server != nil {
 		if err := s.server.Shutdown(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/emulator"
 	"github.com/spangate/spangate/internal/emulator/emulatortest"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while the command writes.
@@ -50,6 +52,7 @@ type devRun struct {
 	spannerHost string // from the export line
 	database    string // from the export line
 	httpAddr    string // from the banner
+	adminAddr   string // from the banner
 	pid         int    // of the emulator it started, 0 if none
 }
 
@@ -57,6 +60,7 @@ var (
 	exportHostLine = regexp.MustCompile(`(?m)^export SPANNER_EMULATOR_HOST=(\S+)$`)
 	exportDBLine   = regexp.MustCompile(`(?m)^export SPANGATE_DATABASE=(\S+)$`)
 	healthzURL     = regexp.MustCompile(`http://(\S+)/healthz`)
+	adminURL       = regexp.MustCompile(`# Admin .*http://(\S+)/metrics`)
 	emulatorPid    = regexp.MustCompile(`\(pid (\d+)\)`)
 )
 
@@ -106,6 +110,9 @@ func startDev(t *testing.T, env map[string]string, find findFunc, args ...string
 	d.database = exportDBLine.FindStringSubmatch(out)[1]
 	if m := healthzURL.FindStringSubmatch(out); m != nil {
 		d.httpAddr = m[1]
+	}
+	if m := adminURL.FindStringSubmatch(out); m != nil {
+		d.adminAddr = m[1]
 	}
 	if m := emulatorPid.FindStringSubmatch(out); m != nil {
 		d.pid, _ = strconv.Atoi(m[1])
@@ -306,7 +313,7 @@ func TestDevFallsBackToFake(t *testing.T) {
 	if !strings.Contains(out, "NOT real") {
 		t.Errorf("stdout does not say which guarantees are not real:\n%s", out)
 	}
-	for _, l := range emulator.FakeLimitations() {
+	for _, l := range spannerfake.Limitations() {
 		if !strings.Contains(out, l) {
 			t.Errorf("stdout lacks the limitation %q", l)
 		}
@@ -343,5 +350,52 @@ func TestDevAddrInUse(t *testing.T) {
 	err = a.runDev(t.Context(), devOptions{addr: l.Addr().String(), spannerAddr: "127.0.0.1:0"}, find)
 	if spangate.KindOf(err) != spangate.Unavailable || started {
 		t.Errorf("dev on a taken --addr = %v (emulator looked for: %v); want unavailable before any emulator", err, started)
+	}
+}
+
+// TestDevConfigExplainAcceptsDevTokens: with --config, the policy explain
+// line dev suggests works as printed with a dev token: its config file is
+// the effective one, the user's rules with the dev issuer added, and the
+// user's own file is left as it was.
+func TestDevConfigExplainAcceptsDevTokens(t *testing.T) {
+	user := filepath.Join(t.TempDir(), "policy.yaml")
+	const text = `# the team's policy
+issuers:
+  - name: ci
+    url: https://token.actions.githubusercontent.com
+    audiences: [spangate]
+databases:
+  orders: projects/p/instances/i/databases/orders
+rules:
+  - name: dev-read
+    when: issuer == "dev"
+    databases: ["*"]
+    allow: [read]
+`
+	if err := os.WriteFile(user, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notFound := func(string, func(string) (string, bool)) (string, error) {
+		return "", spangate.Errorf(spangate.NotFound, "no emulator installed")
+	}
+	d := startDev(t, map[string]string{"PATH": "/nonexistent"}, notFound, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0", "--config", user)
+	m := regexp.MustCompile(`spangate policy explain --config (\S+) --token FILE`).FindStringSubmatch(d.stdout.String())
+	if m == nil {
+		t.Fatalf("banner suggests no policy explain line:\n%s", d.stdout.String())
+	}
+	tok, stderr, code := cli(t, map[string]string{}, "dev", "token", "--gateway", "http://"+d.httpAddr, "--provider", "github")
+	if code != 0 {
+		t.Fatalf("dev token: %d %s", code, stderr)
+	}
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(strings.TrimSpace(tok)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runPolicy(t, "explain", "--config", m[1], "--token", tokFile, "--database", "dev", "--action", "read", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"decision": "allow"`) || !strings.Contains(out, "dev-read") {
+		t.Fatalf("the suggested explain: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(user); err != nil || string(b) != text {
+		t.Errorf("the user's config was changed: %v\n%s", err, b)
 	}
 }

@@ -110,7 +110,12 @@ func (a *app) runExec(ctx context.Context, f *execFlags) error {
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, name string) error {
 		r, err := c.Exec(ctx, name, f.sql, params)
 		if err == nil {
-			res = execute.Result(*r)
+			res = execute.Result{RowCount: r.RowCount, Rows: r.Rows}
+			if r.AuditHead != "" {
+				// The chain head after the change: kept in the CI log, it
+				// is an anchor for audit verify --anchor.
+				fmt.Fprintf(a.stderr, "audit_head=%s\n", r.AuditHead)
+			}
 		}
 		return err
 	}, func(db *spannerdb.DB) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,43 @@ type silentError struct {
 
 func (e silentError) Error() string { return e.err.Error() }
 func (e silentError) Unwrap() error { return e.err }
+
+// jsonError is the one JSON document a failing command prints on stdout
+// with --format json: the same error object as the gateway's answers, and
+// the exit code.
+type jsonError struct {
+	Error struct {
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+		Hint    string `json:"hint,omitempty"`
+		Outcome string `json:"outcome,omitempty"`
+	} `json:"error"`
+	ExitCode int `json:"exit_code"`
+}
+
+// writeJSONError prints err as a jsonError on w, unless the command already
+// printed its result document (a silentError).
+func writeJSONError(w io.Writer, err error) {
+	var se silentError
+	if errors.As(err, &se) {
+		return
+	}
+	var doc jsonError
+	doc.Error.Kind = spangate.KindOf(err).String()
+	var ue usageError
+	if errors.As(err, &ue) {
+		doc.Error.Kind = spangate.Invalid.String()
+	}
+	doc.Error.Message = err.Error()
+	doc.Error.Hint = spangate.HintOf(err)
+	if errors.Is(err, spangate.ErrOutcomeUnknown) {
+		doc.Error.Outcome = "unknown"
+	}
+	doc.ExitCode = exitCode(err)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(doc)
+}
 
 // reportError prints err with its hint to w and returns the exit code.
 func reportError(w io.Writer, err error) int {

@@ -5,11 +5,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -28,15 +29,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		return err
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && wantsJSON(cmd) {
+		writeJSONError(stdout, err)
 	}
-	return nil
+	return err
 }
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-func versionString() string {
-	return fmt.Sprintf("spangate %s", version)
+// wantsJSON reports whether the command that ran was asked for --format json.
+func wantsJSON(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("format")
+	return f != nil && f.Value.String() == "json"
 }

@@ -98,7 +98,7 @@ The gateway decides by its policy and records the change in its audit trail.`,
 	cmd.PersistentFlags().StringVar(&f.dir, "dir", "migrations", "directory holding the migration files")
 	cmd.PersistentFlags().StringVar(&f.protoDescriptors, "proto-descriptors", "", "serialized FileDescriptorSet sent with the proto bundle statements of files that name none with -- spangate:proto-descriptors (its bytes count in their checksums)")
 	f.targetFlags.register(cmd.PersistentFlags())
-	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateBaselineCommand(&f))
+	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateUnlockCommand(&f), a.migrateBaselineCommand(&f))
 	return cmd
 }
 
@@ -167,6 +167,117 @@ func (a *app) migrateStatusCommand(f *migrateFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+func (a *app) migrateUnlockCommand(f *migrateFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "unlock",
+		Short: "Show the migration lock, and with --force break it when its holder is gone",
+		Long: `A run that was killed (kill -9, a lost machine) leaves the migration lock
+held until its lease expires (30 s by default). unlock shows who holds it:
+the holder, its host and process id, when the lease was last renewed, and
+whether that process is gone (when it ran on this host).
+
+With --force it breaks the lock so that the next apply need not wait, but
+only when the lease has stopped being renewed (or its process is gone from
+this host): a lock whose lease is still renewed belongs to a live run and is
+never broken (exit 4). Breaking it is recorded in the audit trail with who
+did it, and bumps the lock's fencing number, so the old holder cannot write
+the history should it come back. The next apply resumes where the killed
+run stopped.
+
+Without --force nothing changes; the exit code is 0 when the lock is free
+and 4 when it is held. Through a gateway it needs the migrate action.`,
+		Example: `  spangate migrate unlock
+  spangate migrate unlock --force --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runUnlock(cmd.Context(), f, force)
+		},
+	}
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&force, "force", false, "break the lock when its lease is no longer being renewed")
+	return cmd
+}
+
+func (a *app) runUnlock(ctx context.Context, f *migrateFlags, force bool) error {
+	if err := checkFormat(f.format, "text", "json"); err != nil {
+		return err
+	}
+	var (
+		st   migration.LockState
+		name string
+	)
+	err := a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		resp, err := c.Unlock(ctx, db, force)
+		if err == nil {
+			st = resp.LockState
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		if err := db.Init(ctx); err != nil {
+			return err
+		}
+		var err error
+		st, err = db.BreakLock(ctx, a.directActor(db.Path()), force)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if f.format == "json" {
+		if err := writeJSON(a.stdout, map[string]any{"database": name, "lock": st}); err != nil {
+			return err
+		}
+	} else {
+		a.writeLockState(name, st, force)
+	}
+	if st.Held && !st.Broken {
+		return silentError{code: exitBlocked, err: spangate.Errorf(spangate.Blocked, "the migration lock is held")}
+	}
+	return nil
+}
+
+func (a *app) writeLockState(name string, st migration.LockState, force bool) {
+	w := a.stdout
+	if !st.Held {
+		fmt.Fprintf(w, "The migration lock of %s is free (fence %d).\n", name, st.Fence)
+		return
+	}
+	verb := "is held"
+	if st.Broken {
+		verb = "was held"
+	}
+	fmt.Fprintf(w, "The migration lock of %s %s by %s\n", name, verb, st.Holder)
+	fmt.Fprintf(w, "  host %s, pid %d, fence %d\n", orUnknown(st.Host), st.Pid, st.Fence)
+	fmt.Fprintf(w, "  acquired %s, last renewed %s, lease expires %s\n", fmtTime(st.AcquiredAt), fmtTime(st.RenewedAt), fmtTime(st.ExpiresAt))
+	switch {
+	case st.Broken:
+		fmt.Fprintln(w, "Broken: the lock is free, and the audit trail records who broke it. Re-run apply to resume.")
+	case st.HolderGone:
+		fmt.Fprintln(w, "Its process is gone from this host: spangate migrate unlock --force breaks the lock.")
+	case st.Stale:
+		fmt.Fprintln(w, "Its lease is no longer being renewed: spangate migrate unlock --force breaks the lock.")
+	default:
+		fmt.Fprintln(w, "Its lease is being renewed: that run is alive. Wait for it to finish.")
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func (a *app) migrateBaselineCommand(f *migrateFlags) *cobra.Command {
@@ -375,8 +486,9 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	rep := newProgress(a.stderr, a.isTerminal(a.stderr) && a.getenv("CI") == "")
 	defer startLogGroup(a.stderr, a.runMetadata().CI, "spangate_apply", "spangate migrate apply", a.now).end()
 	var (
-		res  *migration.Result
-		name string
+		res       *migration.Result
+		name      string
+		auditHead string
 	)
 	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
 		name = db
@@ -393,6 +505,7 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		if err == nil {
 			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
 				Duration: time.Duration(r.DurationMS) * time.Millisecond}
+			auditHead = r.AuditHead
 		}
 		return err
 	}, func(db *spannerdb.DB) error {
@@ -403,8 +516,19 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		return err
 	})
 	rep.finish()
+	if err != nil && ctx.Err() != nil && spangate.KindOf(err) != spangate.Canceled {
+		// Interrupted (SIGINT, SIGTERM) while waiting on something that
+		// reported the cancellation in its own words: exit 130 all the same.
+		err = spangate.Errorf(spangate.Canceled, "interrupted: %w", err).
+			WithHint("run spangate migrate status to see what was applied; re-run apply to resume")
+	}
 	if err != nil {
 		return err
+	}
+	if auditHead != "" {
+		// The chain head after the apply: kept in the CI log, it is an
+		// anchor for audit verify --anchor.
+		fmt.Fprintf(a.stderr, "%s=%s\n", anchorKey, auditHead)
 	}
 	if f.format == "json" {
 		return writeJSON(a.stdout, map[string]any{
@@ -465,10 +589,9 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
-		if err := db.Init(ctx); err != nil {
-			return err
-		}
-		hist, err = db.History(ctx)
+		// The history as the next apply will find it: schema operations
+		// that earlier runs left are looked up (not waited for).
+		hist, _, err = a.engine(db, f, set).SettledHistory(ctx, set.Files)
 		return err
 	})
 	if err != nil {
@@ -497,6 +620,9 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	for _, s := range sts {
 		if s.Error != "" {
 			fmt.Fprintf(a.stdout, "\n%d_%s last failed: %s\n", s.Version, s.Name, s.Error)
+		}
+		if s.Note != "" {
+			fmt.Fprintf(a.stdout, "\n%d_%s %s: %s\n", s.Version, s.Name, s.State, s.Note)
 		}
 	}
 	return nil

@@ -27,7 +27,10 @@ func writePlanText(w io.Writer, db string, p *migration.Plan) error {
 		fmt.Fprintf(&b, "Pending:  %d migration(s), %d statement(s), %d schema operation(s)\n", len(p.Pending), p.Statements, p.SchemaOperations)
 		for _, pd := range p.Pending {
 			resume := ""
-			if pd.ResumeAt > 0 {
+			switch {
+			case pd.InFlight != "":
+				resume = fmt.Sprintf(", in flight up to statement %d (schema operation %s of an earlier run): apply re-attaches to it", pd.ResumeAt, pd.InFlight)
+			case pd.ResumeAt > 0:
 				resume = fmt.Sprintf(", resumes at statement %d", pd.ResumeAt+1)
 			}
 			fmt.Fprintf(&b, "  %s  %d statement(s): %s%s\n", pd.File.Base(), pd.Statements, kindsString(pd.Kinds), resume)
@@ -87,7 +90,11 @@ func writePlanMarkdown(w io.Writer, db string, p *migration.Plan) error {
 	if len(p.Pending) > 0 {
 		b.WriteString("| Version | Name | Statements | Kinds |\n|---:|---|---:|---|\n")
 		for _, pd := range p.Pending {
-			fmt.Fprintf(&b, "| %d | %s | %d | %s |\n", pd.Version, mdEscape(pd.Name), pd.Statements, kindsString(pd.Kinds))
+			name := mdEscape(pd.Name)
+			if pd.InFlight != "" {
+				name += " (in flight: apply re-attaches to `" + pd.InFlight + "`)"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %s |\n", pd.Version, name, pd.Statements, kindsString(pd.Kinds))
 		}
 		b.WriteString("\n")
 	}

@@ -136,6 +136,7 @@ type explainOptions struct {
 	database   string
 	action     string
 	sql        string
+	keyColumns []string
 	format     string
 }
 
@@ -193,6 +194,7 @@ input (flags, config, SQL).`,
 	f.StringVar(&o.database, "database", "", "logical database name from the config")
 	f.StringVar(&o.action, "action", "", "action: "+actionNames())
 	f.StringVar(&o.sql, "sql", "", "a statement to decide, as exec or migrate would")
+	f.StringSliceVar(&o.keyColumns, "key-columns", nil, "the primary key columns of the --sql statement's table, in key order, so an UPDATE or DELETE is decided as the gateway would; without them its key is unknown and it needs destructive")
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -275,17 +277,30 @@ func decideExplain(pol *policy.Policy, pr spangate.Principal, o explainOptions) 
 		if err != nil {
 			return spangate.Decision{}, err
 		}
+		for i := range stmts {
+			stmts[i] = stmts[i].WithKeys(o.keys(), nil)
+		}
 		return pol.DecideMigration(pr, o.database, stmts), nil
 	}
 	st, err := sqlstmt.ParseOne(o.sql)
 	if err != nil {
 		return spangate.Decision{}, err
 	}
-	if need := st.RequiredActions(); !slices.Contains(need, action) {
+	st = st.WithKeys(o.keys(), nil)
+	if need := st.RequiredActions(); st.Protected == "" && !slices.Contains(need, action) {
 		return spangate.Decision{}, usageError{err: fmt.Errorf("--action %s does not fit the statement: a %s needs %s; pass --action %s",
 			action, st.Verb, joinActions(need), need[0])}
 	}
 	return pol.DecideParsed(pr, o.database, &st), nil
+}
+
+// keys returns --key-columns, or nil when not given: the key is then
+// unknown and an UPDATE or DELETE stays destructive.
+func (o explainOptions) keys() []string {
+	if len(o.keyColumns) == 0 {
+		return nil
+	}
+	return o.keyColumns
 }
 
 func joinActions(acts []spangate.Action) string {

@@ -21,6 +21,7 @@ type schemaFlags struct {
 	targetFlags
 	format   string
 	from, to string
+	drops    string
 }
 
 const schemaSourceHelp = `A schema source (--from, --to) is one of:
@@ -106,6 +107,14 @@ and exit 2: spangate never drops and recreates a table or a column, which
 would lose its data. Drops are printed; migrate plan flags them until they
 carry '-- spangate:allow <rule>'.
 
+--drops says what to do with removals (drops of what B does not have):
+  annotate  (default) print each one under a comment that says what is lost,
+            with the '-- spangate:allow <rule>' directive migrate plan needs,
+            so the output plans green once reviewed and accepted
+  include   print them bare; migrate plan blocks them until allowed
+  omit      leave them out (and what cannot run without them: a create that
+            reuses a dropped name) and list them on stderr
+
 ` + schemaSourceHelp,
 		Example: `  spangate schema diff --from migrations/ --to schema.sql > migrations/0042_next.sql
   spangate schema diff --from db: --to migrations/ --database projects/P/instances/I/databases/D
@@ -118,12 +127,18 @@ carry '-- spangate:allow <rule>'.
 	cmd.Flags().StringVar(&f.format, "format", "sql", "output format: sql or json")
 	cmd.Flags().StringVar(&f.from, "from", "", "the schema to start from (see the list of sources above)")
 	cmd.Flags().StringVar(&f.to, "to", "", "the schema to reach")
+	cmd.Flags().StringVar(&f.drops, "drops", "annotate", "removals: annotate (with the allow directive), include, or omit (listed on stderr)")
 	return cmd
 }
 
 func (a *app) runSchemaDiff(ctx context.Context, f *schemaFlags) error {
 	if err := checkFormat(f.format, "sql", "json"); err != nil {
 		return err
+	}
+	switch f.drops {
+	case "annotate", "include", "omit":
+	default:
+		return usageError{err: fmt.Errorf("--drops must be annotate, include or omit, not %q", f.drops)}
 	}
 	if f.from == "" || f.to == "" {
 		return usageError{err: errors.New("schema diff needs --from and --to (a migrations directory, a DDL file, db:<database path> or empty)")}
@@ -138,10 +153,18 @@ func (a *app) runSchemaDiff(ctx context.Context, f *schemaFlags) error {
 	}
 	res := schema.Diff(from, to)
 	derr := res.Err()
+	var omitted []schema.Change
+	if f.drops == "omit" {
+		res.Changes, omitted = res.WithoutRemovals()
+	}
 	if f.format == "json" {
-		if err := writeJSON(a.stdout, map[string]any{
+		doc := map[string]any{
 			"from": fromName, "to": toName, "statements": nonNil(res.Statements()), "changes": nonNil(res.Changes), "refused": res.Refused,
-		}); err != nil {
+		}
+		if f.drops == "omit" {
+			doc["omitted"] = nonNil(omitted)
+		}
+		if err := writeJSON(a.stdout, doc); err != nil {
 			return err
 		}
 		if derr != nil {
@@ -152,17 +175,45 @@ func (a *app) runSchemaDiff(ctx context.Context, f *schemaFlags) error {
 	if derr != nil {
 		return derr
 	}
+	for _, c := range omitted {
+		fmt.Fprintf(a.stderr, "omitted (--drops=omit): %s;\n", c.SQL)
+	}
 	if len(res.Changes) == 0 {
-		fmt.Fprintf(a.stderr, "no differences: %s and %s hold the same schema\n", fromName, toName)
+		if len(omitted) == 0 {
+			fmt.Fprintf(a.stderr, "no differences: %s and %s hold the same schema\n", fromName, toName)
+		}
 		return nil
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- spangate schema diff --from %s --to %s\n", fromName, toName)
-	for _, st := range res.Statements() {
-		b.WriteString(st + ";\n")
+	for _, c := range res.Changes {
+		b.WriteString(annotation(c, f.drops))
+		b.WriteString(c.SQL + ";\n")
 	}
 	_, err = fmt.Fprint(a.stdout, b.String())
 	return err
+}
+
+// annotation returns the comment lines printed before a change: what a
+// removal loses and the allow directive migrate plan needs for it
+// (--drops=annotate), and any warning.
+func annotation(c schema.Change, drops string) string {
+	var b strings.Builder
+	if c.Warning != "" {
+		fmt.Fprintf(&b, "-- warning: %s\n", c.Warning)
+	}
+	if drops != "annotate" {
+		return b.String()
+	}
+	if c.Lost != "" {
+		fmt.Fprintf(&b, "-- loses: %s\n", c.Lost)
+	} else if c.Detail != "" && len(c.Rules) > 0 {
+		fmt.Fprintf(&b, "-- %s\n", c.Detail)
+	}
+	if len(c.Rules) > 0 {
+		fmt.Fprintf(&b, "-- spangate:allow %s\n", strings.Join(c.Rules, " "))
+	}
+	return b.String()
 }
 
 // loadSchema builds the schema a source names (see schemaSourceHelp) and
@@ -242,7 +293,11 @@ func readLiveSchema(ctx context.Context, db *spannerdb.DB) (*schema.Schema, stri
 	if err != nil {
 		return nil, "", err
 	}
-	s, err := schema.FromDDL(db.Path(), ddl)
+	facts, err := schema.ReadLiveFacts(ctx, db)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := schema.FromLive(db.Path(), ddl, facts)
 	if err != nil {
 		return nil, "", err
 	}

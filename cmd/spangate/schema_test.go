@@ -154,3 +154,65 @@ func TestSchemaDiffRefusesAndSources(t *testing.T) {
 		t.Fatalf("invalid source: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestSchemaDiffDropsAndLiveAgreement checks --drops on a real plan (the
+// annotated output plans green, bare drops block, omitted ones are listed
+// on stderr), and that a live schema read from the emulator (named
+// schemas, search indexes and HIDDEN TOKENLIST columns, which its
+// GetDatabaseDdl misprints) diffs empty against the files that built it.
+func TestSchemaDiffDropsAndLiveAgreement(t *testing.T) {
+	d := startDev(t, map[string]string{"PATH": "/usr/bin:/bin"}, emulator.Find, "--addr", "127.0.0.1:0", "--spanner-addr", "127.0.0.1:0")
+	dir := writeMigrations(t, map[string]string{
+		"0001_base.sql": "CREATE SCHEMA sch;\nCREATE TABLE sch.Events (Id INT64 NOT NULL) PRIMARY KEY (Id);\n" +
+			"CREATE TABLE Docs (Id INT64 NOT NULL, Body STRING(MAX), Old INT64, Body_T TOKENLIST AS (TOKENIZE_FULLTEXT(Body)) HIDDEN) PRIMARY KEY (Id);\n" +
+			"CREATE SEARCH INDEX DocsSearch ON Docs (Body_T);\nCREATE INDEX DocsByOld ON Docs (Old);\nCREATE TABLE Legacy (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+	})
+	env := map[string]string{"SPANNER_EMULATOR_HOST": d.spannerHost, "SPANGATE_DATABASE": d.database}
+	if _, stderr, code := cli(t, env, "migrate", "apply", "--dir", dir); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	out, stderr, code := cli(t, env, "schema", "diff", "--from", "db:", "--to", dir)
+	if code != 0 || out != "" || !strings.Contains(stderr, "no differences") {
+		t.Fatalf("live vs files: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+
+	target := filepath.Join(t.TempDir(), "schema.sql")
+	if err := os.WriteFile(target, []byte("CREATE SCHEMA sch;\nCREATE TABLE sch.Events (Id INT64 NOT NULL) PRIMARY KEY (Id);\n"+
+		"CREATE TABLE Docs (Id INT64 NOT NULL, Body STRING(MAX), Body_T TOKENLIST AS (TOKENIZE_FULLTEXT(Body)) HIDDEN, Added INT64 NOT NULL) PRIMARY KEY (Id);\n"+
+		"CREATE SEARCH INDEX DocsSearch ON Docs (Body_T);"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	omitted, stderr, code := cli(t, env, "schema", "diff", "--from", "db:", "--to", target, "--drops", "omit")
+	if code != 0 || strings.Contains(omitted, "DROP TABLE") || strings.Contains(omitted, "DROP INDEX") || !strings.Contains(stderr, "omitted (--drops=omit): DROP TABLE Legacy;") ||
+		!strings.Contains(omitted, "ADD COLUMN Added INT64 NOT NULL DEFAULT (0)") {
+		t.Fatalf("--drops=omit: exit %d\nstdout:\n%s\nstderr:\n%s", code, omitted, stderr)
+	}
+	bare, _, code := cli(t, env, "schema", "diff", "--from", dir, "--to", target, "--drops", "include")
+	if code != 0 || strings.Contains(bare, "spangate:allow") || !strings.Contains(bare, "DROP TABLE Legacy;") {
+		t.Fatalf("--drops=include: exit %d\n%s", code, bare)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0002_next.sql"), []byte(bare), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := cli(t, env, "migrate", "plan", "--dir", dir); code != exitBlocked || !strings.Contains(out, "[drop-table]") {
+		t.Fatalf("plan of bare drops: exit %d, want 4\n%s", code, out)
+	}
+	annotated, _, code := cli(t, env, "schema", "diff", "--from", "db:", "--to", target)
+	if code != 0 || !strings.Contains(annotated, "-- loses: table Legacy and every row in it\n-- spangate:allow drop-table\nDROP TABLE Legacy;") ||
+		!strings.Contains(annotated, "-- spangate:allow drop-index\nDROP INDEX DocsByOld;") || !strings.Contains(annotated, "-- warning: new NOT NULL column Docs.Added") {
+		t.Fatalf("--drops=annotate: exit %d\n%s", code, annotated)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0002_next.sql"), []byte(annotated), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := cli(t, env, "migrate", "plan", "--dir", dir); code != 0 {
+		t.Fatalf("plan of the annotated diff: exit %d, want 0\n%s", code, out)
+	}
+	if _, stderr, code := cli(t, env, "migrate", "apply", "--dir", dir); code != 0 {
+		t.Fatalf("apply of the annotated diff: exit %d\n%s", code, stderr)
+	}
+	out, stderr, code = cli(t, env, "schema", "diff", "--from", "db:", "--to", target)
+	if code != 0 || out != "" {
+		t.Fatalf("live after apply vs target: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+}

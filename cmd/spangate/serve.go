@@ -18,6 +18,7 @@ import (
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/config"
+	"github.com/spangate/spangate/internal/execute"
 	"github.com/spangate/spangate/internal/gateway"
 	"github.com/spangate/spangate/internal/identity"
 	"github.com/spangate/spangate/internal/migration"
@@ -46,9 +47,15 @@ trail in the same transaction as the change.
 The gateway is stateless: give every replica the same config (and the same
 session_keys and audit.param_hash_key_file) and put them behind one load
 balancer. Settings and their defaults: docs/operations.md. It serves HTTPS when
-tls.cert_file and tls.key_file are set. /healthz says the process is up,
-/readyz that every configured database can be reached, /metrics serves
-Prometheus metrics.
+tls.cert_file and tls.key_file are set. /healthz (on listen) says the process
+is up. The admin listener (admin_listen, default 127.0.0.1:8480, plain HTTP,
+keep it private) serves /readyz, whether every configured database can be
+reached, and /metrics, Prometheus metrics: both name the databases, so they
+are not on the public listener.
+
+A request body must arrive within limits.body_timeout; one client address
+keeps at most limits.max_conns_per_client connections open (0 behind a load
+balancer, which should bound them itself).
 
 On SIGTERM or SIGINT it stops accepting connections, fails /readyz, and lets
 in-flight requests finish for up to a minute; an apply cut short leaves
@@ -102,12 +109,17 @@ func (a *app) runServe(ctx context.Context, configPath string) error {
 		return spangate.Errorf(spangate.Unavailable, "listen on %s: %w", cfg.Listen, err).
 			WithHint("stop whatever listens there or change listen in the config")
 	}
-	srv := &http.Server{
-		Handler:           gw.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	lis = gateway.LimitConnsPerClient(lis, cfg.Limits.MaxConnsPerClient, func(addr string) {
+		logger.Debug("connection refused: too many open from its address", "client", addr, "max", cfg.Limits.MaxConnsPerClient)
+	})
+	srv := newHTTPServer(gw.Handler(), logger)
+	admin, err := serveAdmin(ctx, cfg.AdminListen, gw, logger)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	if admin != nil {
+		defer admin.Close()
 	}
 	tlsOn := cfg.TLS.CertFile != ""
 	if tlsOn {
@@ -142,6 +154,38 @@ func (a *app) runServe(ctx context.Context, configPath string) error {
 	wg.Wait()
 	logger.Info("gateway stopped")
 	return nil
+}
+
+// newHTTPServer returns the HTTP server of a gateway listener: headers must
+// arrive within 10s (bodies within limits.body_timeout, which the gateway
+// enforces), idle connections close after 2 minutes.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveAdmin serves the gateway's admin handler (/metrics, /readyz) on
+// addr, plain HTTP, until the returned server is closed; nil when addr is
+// "off".
+func serveAdmin(ctx context.Context, addr string, gw *gateway.Server, logger *slog.Logger) (*http.Server, error) {
+	if addr == config.AdminListenOff {
+		return nil, nil
+	}
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Unavailable, "listen on admin_listen %s: %w", addr, err).
+			WithHint("stop whatever listens there, change admin_listen in the config, or set it to off")
+	}
+	srv := newHTTPServer(gw.AdminHandler(), logger)
+	go func() { _ = srv.Serve(lis) }()
+	logger.Info("admin listener (metrics, readiness)", "addr", lis.Addr().String())
+	return srv, nil
 }
 
 // newGateway builds the gateway for cfg: the token verifier, the policy
@@ -256,13 +300,16 @@ type gatewayDB struct {
 	*spannerdb.DB
 }
 
+// The gateway decides an UPDATE or DELETE against its table's key, which
+// it looks up through the database (execute.Classify): without it every
+// such statement would need destructive.
+var _ execute.KeyLookup = (*gatewayDB)(nil)
+
 // WithAudit returns the audited history store of the database.
 func (g *gatewayDB) WithAudit(actor audit.Entry, files ...*migration.File) migration.HistoryStore {
 	return g.DB.WithAudit(actor, files...)
 }
 
-// Ping runs SELECT 1.
-func (g *gatewayDB) Ping(ctx context.Context) error {
-	_, err := g.Query(ctx, "SELECT 1", nil, 1)
-	return err
-}
+// Ping reads spangate's own tables as a write would meet them, healing
+// what an outage left broken (spannerdb.DB.Probe).
+func (g *gatewayDB) Ping(ctx context.Context) error { return g.Probe(ctx) }

@@ -49,6 +49,7 @@ func TestServe(t *testing.T) {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
 issuers:
   - name: dev
     url: %s
@@ -89,13 +90,24 @@ session_keys:
 
 			addr := waitListening(t, logs, done)
 			base := scheme + "://" + addr
-			resp, err := hc.Get(base + "/readyz")
+			// /readyz and /metrics are served on the admin listener only.
+			resp, err := http.Get("http://" + logged(t, logs, "admin listener (metrics, readiness)") + "/readyz")
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
 			if resp.StatusCode != 200 {
 				t.Fatalf("readyz: %d", resp.StatusCode)
+			}
+			for _, p := range []string{"/readyz", "/metrics"} {
+				resp, err = hc.Get(base + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 404 {
+					t.Errorf("public %s: %d, want 404", p, resp.StatusCode)
+				}
 			}
 			tok, err := iss.Mint(spangate.ProviderGitHub, nil, "", 0)
 			if err != nil {
@@ -175,6 +187,19 @@ func waitListening(t *testing.T, logs *lockedBuffer, done chan error) string {
 		}
 	}
 	t.Fatalf("serve did not start:\n%s", logs)
+	return ""
+}
+
+// logged returns the addr of the first log line with message msg.
+func logged(t *testing.T, logs *lockedBuffer, msg string) string {
+	t.Helper()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			return m["addr"].(string)
+		}
+	}
+	t.Fatalf("no log line %q in:\n%s", msg, logs)
 	return ""
 }
 

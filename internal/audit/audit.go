@@ -311,6 +311,9 @@ type Filter struct {
 	// Limit caps the number of entries: DefaultLimit when zero, at most
 	// MaxLimit.
 	Limit int
+	// Before, when positive, keeps entries whose Seq is below it: the
+	// cursor of the next page (the Seq of the last entry of this one).
+	Before int64
 }
 
 // Limits of Filter.Limit.

@@ -1,57 +1,52 @@
 package audit
 
 import (
-	"fmt"
-	"strconv"
+	"errors"
 	"strings"
+
+	"google.golang.org/grpc/status"
 )
 
-// Redact replaces every parameter value that shows in msg (an error from
-// Spanner may quote one) with @name, so messages can be logged and stored
-// in the audit trail without the values.
-func Redact(msg string, params map[string]any) string {
-	for name, v := range params {
-		for _, text := range valueTexts(v) {
-			if text != "" {
-				msg = strings.ReplaceAll(msg, text, "@"+name)
+// ErrorText returns what may be logged or stored (as an entry's Reason) of
+// err: spangate's own messages, with the text of every Spanner (gRPC)
+// error in the chain replaced by its status code. Spanner's messages may
+// quote a statement's parameter values, escaped in ways no substitution
+// can undo (quotes, newlines, control characters), so they are never
+// kept; the code and spangate's message say what failed. The caller still
+// gets the whole error, values included: they are its own.
+func ErrorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	text := err.Error()
+	cut, code := len(text), ""
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		gs, ok := e.(interface{ GRPCStatus() *status.Status })
+		if !ok {
+			continue
+		}
+		st := gs.GRPCStatus()
+		if code == "" {
+			code = st.Code().String()
+		}
+		// Spanner's text starts where the first bytes of its message, or
+		// of its error's text, show: spangate quotes it whole or in part
+		// (without a clause it added), but always from its start.
+		for _, frag := range []string{e.Error(), st.Message()} {
+			if frag == "" {
+				continue
+			}
+			if i := strings.Index(text, frag[:min(len(frag), probeLen)]); i >= 0 && i < cut {
+				cut = i
 			}
 		}
 	}
-	return msg
+	if code == "" {
+		return text
+	}
+	return strings.TrimRight(text[:cut], ": ") + ": Spanner error " + code
 }
 
-// valueTexts returns the texts a parameter value may show as in a message.
-func valueTexts(v any) []string {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []string{x}
-	case []*string:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, *p)
-			}
-		}
-		return out
-	case []*int64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, strconv.FormatInt(*p, 10))
-			}
-		}
-		return out
-	case []*float64:
-		var out []string
-		for _, p := range x {
-			if p != nil {
-				out = append(out, fmt.Sprint(*p))
-			}
-		}
-		return out
-	default:
-		return []string{fmt.Sprint(x)}
-	}
-}
+// probeLen is how many leading bytes of a Spanner message find where it
+// is quoted.
+const probeLen = 16

@@ -23,6 +23,9 @@ import (
 const (
 	// DefaultListen is the gateway's default listen address.
 	DefaultListen = "127.0.0.1:8479"
+	// DefaultAdminListen is the default address of the admin listener
+	// (/metrics, /readyz): loopback only.
+	DefaultAdminListen = "127.0.0.1:8480"
 	// DefaultSessionTTL is the default lifetime of a gateway session token.
 	DefaultSessionTTL = 10 * time.Minute
 	// MaxSessionTTL bounds session_ttl: a session token cannot be revoked, so
@@ -44,8 +47,13 @@ const AllDatabases = "*"
 // it in Validate: the decoder, the unknown-key check and the positions of
 // problems follow from the struct.
 type Config struct {
-	// Listen is the gateway's host:port.
+	// Listen is the gateway's host:port. It serves the API and /healthz.
 	Listen string `yaml:"listen"`
+	// AdminListen is the host:port of the admin listener, which serves
+	// /metrics and /readyz (both name every configured database) and
+	// /healthz. Keep it on loopback or an operators' network; "off" serves
+	// no admin listener.
+	AdminListen string `yaml:"admin_listen"`
 	// SessionTTL is how long a gateway session token stays valid.
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	// TLS, when set, makes the gateway serve HTTPS.
@@ -122,6 +130,7 @@ type Rule struct {
 func Default() *Config {
 	return &Config{
 		Listen:          DefaultListen,
+		AdminListen:     DefaultAdminListen,
 		SessionTTL:      DefaultSessionTTL,
 		SessionAudience: DefaultSessionAudience,
 		Limits: Limits{
@@ -132,9 +141,20 @@ func Default() *Config {
 			RateLimit:      DefaultRateLimit,
 			RateBurst:      DefaultRateBurst,
 			MaxRows:        DefaultMaxRows,
+
+			MaxStatementBytes: DefaultMaxStatementBytes,
+			MaxStatementDepth: DefaultMaxStatementDepth,
+			BodyTimeout:       DefaultBodyTimeout,
+			MaxConnsPerClient: DefaultMaxConnsPerClient,
+			DenyRate:          DefaultDenyRate,
+			DenyBurst:         DefaultDenyBurst,
 		},
 	}
 }
+
+// AdminListenOff is the admin_listen value that turns the admin listener
+// off.
+const AdminListenOff = "off"
 
 // File returns the name the config was read from, or "" for a config built
 // in code.

@@ -76,7 +76,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: minimal + "listn: :80\n",
-			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits)`},
+			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits)`},
 		},
 		{
 			name: "unknown nested key",
@@ -232,7 +232,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "top level not a map",
 			yaml: "- a\n- b\n",
-			want: []string{`c.yaml:1: must be a map of keys (listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits), not a list`},
+			want: []string{`c.yaml:1: must be a map of keys (listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits), not a list`},
 		},
 	}
 	for _, tt := range tests {
@@ -316,7 +316,9 @@ func TestValidateInCode(t *testing.T) {
 func TestLocateIn(t *testing.T) {
 	text := minimal + "rules:\n  - name: a\n    when: claims.x == 1\n    databases: [db]\n    allow: [read]\n" +
 		"  - name: b\n    when: |\n      issuer == \"gh\" &&\n        claims.y\n    databases: [db]\n    allow: [read]\n" +
-		"  - name: c\n    when: \"claims.z\"\n    databases: [db]\n    allow: [read]\n"
+		"  - name: c\n    when: \"claims.z\"\n    databases: [db]\n    allow: [read]\n" +
+		"  - name: d\n    when: >-\n      issuer == \"gh\" &&\n      claims.w == 1 &&\n\n      claims.v\n    databases: [db]\n    allow: [read]\n" +
+		"  - name: e\n    when: issuer == \"gh\" &&\n      claims.u\n    databases: [db]\n    allow: [read]\n"
 	cfg, err := config.Load(strings.NewReader(text), "l.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +332,14 @@ func TestLocateIn(t *testing.T) {
 		{"rules[1].when", 2, 2, "l.yaml:15:9"},
 		{"rules[1].when", 1, 0, "l.yaml:14:7"},
 		{"rules[2].when", 1, 7, "l.yaml:19:19"},
+		// Folded: the value is `issuer == "gh" && claims.w == 1 &&\nclaims.v`.
+		{"rules[3].when", 1, 0, "l.yaml:24:7"},
+		{"rules[3].when", 1, 18, "l.yaml:25:7"},
+		{"rules[3].when", 1, 25, "l.yaml:25:14"},
+		{"rules[3].when", 2, 0, "l.yaml:27:7"},
+		// Plain over two lines: `issuer == "gh" && claims.u`.
+		{"rules[4].when", 1, 3, "l.yaml:31:14"},
+		{"rules[4].when", 1, 18, "l.yaml:32:7"},
 		{"rules[9].when", 1, 1, "l.yaml:7"}, // missing: nearest parent, rules
 	}
 	for _, tt := range tests {

@@ -33,6 +33,29 @@ const (
 	DefaultRateBurst = 100
 	// DefaultMaxRows bounds the rows an exec of a query returns.
 	DefaultMaxRows = 10000
+	// DefaultMaxStatementBytes bounds one SQL statement (1 MiB, Spanner's
+	// own limit on a statement's text).
+	DefaultMaxStatementBytes = 1 << 20
+	// MaxMaxStatementBytes is the largest max_statement_bytes accepted.
+	MaxMaxStatementBytes = 10 << 20
+	// DefaultMaxStatementDepth bounds the nesting of a statement:
+	// parentheses, brackets and CASE expressions. Hand-written SQL rarely
+	// nests 20 deep.
+	DefaultMaxStatementDepth = 200
+	// MaxMaxStatementDepth is the largest max_statement_depth accepted:
+	// the parser's work grows faster than linearly with depth.
+	MaxMaxStatementDepth = 1000
+	// DefaultBodyTimeout bounds the time to read a request body.
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultMaxConnsPerClient bounds the open connections of one client
+	// address.
+	DefaultMaxConnsPerClient = 64
+	// DefaultDenyRate is the sustained number of denied requests per
+	// second recorded for one principal, and for one client address.
+	DefaultDenyRate = 1
+	// DefaultDenyBurst is how many denials a principal or a client
+	// address may have at once before the deny rate applies.
+	DefaultDenyBurst = 20
 )
 
 // SessionKey is one session signing key: inline (secret, base64) or read
@@ -86,6 +109,29 @@ type Limits struct {
 	RateBurst int `yaml:"rate_burst"`
 	// MaxRows bounds the rows a query run through exec returns.
 	MaxRows int `yaml:"max_rows"`
+	// MaxStatementBytes bounds the length of one SQL statement (exec, or
+	// a statement of a migration file). It is checked in one linear pass
+	// before the statement is parsed.
+	MaxStatementBytes int `yaml:"max_statement_bytes"`
+	// MaxStatementDepth bounds how deeply a statement nests parentheses,
+	// brackets and CASE expressions, checked with the statement's length.
+	MaxStatementDepth int `yaml:"max_statement_depth"`
+	// BodyTimeout bounds the time to read a request's body; a client that
+	// sends it slower is cut off with 408.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxConnsPerClient bounds the open connections from one client IP
+	// address; more are closed as they arrive. 0 turns the bound off (for
+	// a gateway behind a load balancer, whose address every connection
+	// has: bound connections at the load balancer then).
+	MaxConnsPerClient int `yaml:"max_conns_per_client"`
+	// DenyRate is the sustained number of denied requests per second
+	// recorded and answered for one principal, and separately for one
+	// client address; denials over it get 429 and no audit entry. 0 turns
+	// the bound off.
+	DenyRate float64 `yaml:"deny_rate"`
+	// DenyBurst is how many denials a principal or an address may have at
+	// once before DenyRate applies.
+	DenyBurst int `yaml:"deny_burst"`
 }
 
 // DecodeKey decodes the base64 text of a secret key (a session key inline
@@ -151,5 +197,23 @@ func (c *Config) validateGateway(add func(path, format string, args ...any)) {
 	}
 	if l.MaxRows < 1 {
 		add("limits.max_rows", "must be at least 1")
+	}
+	if l.MaxStatementBytes < 1 || l.MaxStatementBytes > MaxMaxStatementBytes {
+		add("limits.max_statement_bytes", "must be from 1 to %d bytes", MaxMaxStatementBytes)
+	}
+	if l.MaxStatementDepth < 1 || l.MaxStatementDepth > MaxMaxStatementDepth {
+		add("limits.max_statement_depth", "must be from 1 to %d: the SQL parser's work grows faster than the depth", MaxMaxStatementDepth)
+	}
+	if l.BodyTimeout <= 0 {
+		add("limits.body_timeout", "must be positive, such as 30s")
+	}
+	if l.MaxConnsPerClient < 0 {
+		add("limits.max_conns_per_client", "must not be negative; 0 turns the bound off")
+	}
+	if l.DenyRate < 0 {
+		add("limits.deny_rate", "must not be negative; 0 turns the bound off")
+	}
+	if l.DenyRate > 0 && l.DenyBurst < 1 {
+		add("limits.deny_burst", "must be at least 1 when deny_rate is set")
 	}
 }

@@ -29,6 +29,13 @@ limits:
   rate_limit: 2.5
   rate_burst: 7
   max_rows: 10
+  max_statement_bytes: 65536
+  max_statement_depth: 50
+  body_timeout: 10s
+  max_conns_per_client: 0
+  deny_rate: 0.5
+  deny_burst: 3
+admin_listen: 127.0.0.1:9090
 `
 	cfg, err := config.Load(strings.NewReader(text), "g.yaml")
 	if err != nil {
@@ -38,7 +45,12 @@ limits:
 		t.Errorf("session settings = %q %+v", cfg.SessionAudience, cfg.SessionKeys)
 	}
 	want := config.Limits{MaxBodyBytes: 1 << 20, RequestTimeout: 5 * time.Second, ApplyTimeout: 2 * time.Hour,
-		SpannerTimeout: 3 * time.Second, RateLimit: 2.5, RateBurst: 7, MaxRows: 10}
+		SpannerTimeout: 3 * time.Second, RateLimit: 2.5, RateBurst: 7, MaxRows: 10,
+		MaxStatementBytes: 65536, MaxStatementDepth: 50, BodyTimeout: 10 * time.Second, MaxConnsPerClient: 0,
+		DenyRate: 0.5, DenyBurst: 3}
+	if cfg.AdminListen != "127.0.0.1:9090" {
+		t.Errorf("admin_listen = %q", cfg.AdminListen)
+	}
 	if cfg.Limits != want || !cfg.Audit.StoreParamValues || cfg.Audit.ParamHashKeyFile != "/run/secrets/param" {
 		t.Errorf("limits = %+v, audit = %+v", cfg.Limits, cfg.Audit)
 	}
@@ -50,7 +62,9 @@ func TestGatewayDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.SessionAudience != config.DefaultSessionAudience || cfg.Limits.MaxBodyBytes != config.DefaultMaxBodyBytes ||
-		cfg.Limits.RateLimit != config.DefaultRateLimit || cfg.Audit.StoreParamValues {
+		cfg.Limits.RateLimit != config.DefaultRateLimit || cfg.Audit.StoreParamValues ||
+		cfg.Limits.MaxStatementBytes != 1<<20 || cfg.Limits.MaxStatementDepth != 200 || cfg.Limits.BodyTimeout != 30*time.Second ||
+		cfg.Limits.MaxConnsPerClient != 64 || cfg.AdminListen != "127.0.0.1:8480" {
 		t.Errorf("defaults = %q %+v %+v", cfg.SessionAudience, cfg.Limits, cfg.Audit)
 	}
 }
@@ -74,6 +88,16 @@ func TestGatewayProblems(t *testing.T) {
 			`c.yaml:9: limits.request_timeout: must be positive`,
 			`c.yaml:10: limits.rate_limit: must not be negative`,
 			`c.yaml:11: limits.max_rows: must be at least 1`,
+		}},
+		{"bad sql and connection limits", "limits:\n  max_statement_bytes: 0\n  max_statement_depth: 100000\n  body_timeout: 0s\n  max_conns_per_client: -1\n  deny_rate: 1\n  deny_burst: 0\n", []string{
+			`c.yaml:8: limits.max_statement_bytes: must be from 1`,
+			`c.yaml:9: limits.max_statement_depth: must be from 1 to 1000`,
+			`c.yaml:10: limits.body_timeout: must be positive`,
+			`c.yaml:11: limits.max_conns_per_client: must not be negative`,
+			`c.yaml:13: limits.deny_burst: must be at least 1`,
+		}},
+		{"admin listener on the API's address", "listen: 127.0.0.1:8479\nadmin_listen: 127.0.0.1:8479\n", []string{
+			`c.yaml:8: admin_listen: "127.0.0.1:8479" is also listen`,
 		}},
 		{"wrong types", "audit:\n  store_param_values: yes please\nlimits:\n  max_body_bytes: 1.5\n  rate_limit: fast\n", []string{
 			`c.yaml:8: audit.store_param_values: must be true or false, not "yes please"`,

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate"
 )
@@ -131,8 +131,74 @@ func (d *decoder) remember(key, n *yaml.Node, path string) {
 		}
 	case n.Kind == yaml.ScalarNode && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
 		loc.quoted = true
+	case n.Kind == yaml.ScalarNode && (n.Style&yaml.FoldedStyle != 0 || n.Style == 0):
+		if segs := d.foldedSegments(n); len(segs) > 0 {
+			loc.value, loc.segs = n.Value, segs
+		}
 	}
 	d.cfg.nodes[path] = loc
+}
+
+// foldedSegments maps a folded block scalar (>, >-), or a plain scalar
+// that goes on over several lines, to the lines of the file it was read
+// from: YAML joins those lines with spaces, so a position in the value is
+// found again by aligning each line's text with the value. It returns nil
+// for a one-line plain scalar and where the alignment fails.
+func (d *decoder) foldedSegments(n *yaml.Node) []segment {
+	type textLine struct {
+		line, column int
+		text         string
+	}
+	var lines []textLine
+	if n.Style&yaml.FoldedStyle != 0 {
+		indent := -1
+		for l := n.Line + 1; l <= len(d.lines); l++ {
+			raw := strings.TrimRight(string(d.lineAt(l)), " \t\r")
+			if strings.TrimSpace(raw) == "" {
+				continue
+			}
+			ind := len(raw) - len(strings.TrimLeft(raw, " "))
+			if indent < 0 {
+				indent = ind
+			}
+			if ind < indent {
+				break
+			}
+			lines = append(lines, textLine{l, indent + 1, raw[indent:]})
+		}
+	} else {
+		first := string(d.lineAt(n.Line))
+		if n.Column < 1 || n.Column > len(first) || !strings.Contains(n.Value, " ") {
+			return nil
+		}
+		head := strings.TrimRight(first[n.Column-1:], " \t\r")
+		if len(head) >= len(n.Value) {
+			return nil // all on one line: the column arithmetic holds
+		}
+		lines = append(lines, textLine{n.Line, n.Column, head})
+		for l := n.Line + 1; l <= len(d.lines); l++ {
+			raw := strings.TrimRight(string(d.lineAt(l)), " \t\r")
+			trimmed := strings.TrimLeft(raw, " \t")
+			lines = append(lines, textLine{l, len(raw) - len(trimmed) + 1, trimmed})
+		}
+	}
+	var segs []segment
+	pos := 0
+	for _, ln := range lines {
+		if pos >= len(n.Value) {
+			break
+		}
+		if ln.text == "" {
+			continue
+		}
+		i := strings.Index(n.Value[pos:], ln.text)
+		if i < 0 || strings.Trim(n.Value[pos:pos+i], " \n") != "" {
+			break
+		}
+		segs = append(segs, segment{offset: pos + i, line: ln.line, column: ln.column})
+		pos += i + len(ln.text)
+	}
+	return segs
 }
 
 // lineAt returns the 1-based line of the file, or nil.

@@ -121,6 +121,17 @@ type location struct {
 	indent int
 	// quoted is true for a single- or double-quoted scalar.
 	quoted bool
+	// value and segs map a folded (>) or multi-line plain scalar, whose
+	// line breaks YAML turned into spaces, back to the file: each segment
+	// is one line of the file and where its text starts in value.
+	value string
+	segs  []segment
+}
+
+// segment says that value[offset:] starts, in the file, at line and the
+// 1-based column.
+type segment struct {
+	offset, line, column int
 }
 
 // Locate returns the file position of the field at path, such as
@@ -151,6 +162,16 @@ func (c *Config) LocateIn(path string, line, column int) Position {
 	}
 	pos := Position{File: c.file, Line: loc.line, Column: loc.column}
 	switch {
+	case len(loc.segs) > 0:
+		if off, ok := offsetIn(loc.value, line, column); ok {
+			seg := loc.segs[0]
+			for _, s := range loc.segs {
+				if s.offset <= off {
+					seg = s
+				}
+			}
+			pos.Line, pos.Column = seg.line, seg.column+max(0, off-seg.offset)
+		}
 	case loc.block:
 		if line >= 1 && line <= loc.lines {
 			pos.Line = loc.line + line
@@ -163,6 +184,23 @@ func (c *Config) LocateIn(path string, line, column int) Position {
 		}
 	}
 	return pos
+}
+
+// offsetIn returns the byte offset in value of the 1-based line and 0-based
+// column.
+func offsetIn(value string, line, column int) (int, bool) {
+	if line < 1 || column < 0 {
+		return 0, false
+	}
+	off := 0
+	for range line - 1 {
+		i := strings.IndexByte(value[off:], '\n')
+		if i < 0 {
+			return 0, false
+		}
+		off += i + 1
+	}
+	return min(off+column, len(value)), true
 }
 
 // problem returns a Problem at path with a formatted message.

@@ -28,6 +28,15 @@ func (c *Config) Validate() error {
 	} else if strings.ContainsAny(host, " /") {
 		add("listen", "invalid host %q in %q", host, c.Listen)
 	}
+	if c.AdminListen != AdminListenOff {
+		if _, port, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add("admin_listen", "invalid address %q; write host:port, such as 127.0.0.1:8480, or off", c.AdminListen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			add("admin_listen", "invalid port %q in %q; use a number from 0 to 65535", port, c.AdminListen)
+		} else if c.AdminListen == c.Listen && n != 0 {
+			add("admin_listen", "%q is also listen; the admin listener needs an address of its own", c.AdminListen)
+		}
+	}
 	switch {
 	case c.SessionTTL <= 0:
 		add("session_ttl", "must be positive, such as 10m")

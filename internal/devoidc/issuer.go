@@ -16,9 +16,8 @@
 // start, lives in memory and is gone at exit. Never trust the dev issuer in a
 // gateway that guards real data.
 //
-// The package uses only the standard library for JOSE (it signs and
-// publishes one RSA key), so internal/identity remains the only importer of
-// go-jose and go-oidc.
+// Tokens are signed and the key published with go-jose, the JOSE library
+// the verifier uses too.
 package devoidc
 
 import (
@@ -27,20 +26,20 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/spangate/spangate"
 )
@@ -88,6 +87,7 @@ type Issuer struct {
 	url       string
 	path      string // the issuer URL's path, without a trailing slash
 	key       *rsa.PrivateKey
+	signer    jose.Signer
 	kid       string
 	now       func() time.Time
 	log       *slog.Logger
@@ -127,16 +127,21 @@ func New(issuerURL string, opts Options) (*Issuer, error) {
 		log:  opts.Logger,
 		rand: opts.Rand,
 	}
-	n := b64(key.N.Bytes())
-	e := b64(big.NewInt(int64(key.E)).Bytes())
-	// RFC 7638 thumbprint: members in lexicographic order, no whitespace.
-	sum := sha256.Sum256([]byte(`{"e":"` + e + `","kty":"RSA","n":"` + n + `"}`))
-	iss.kid = b64(sum[:])
-	iss.jwks, err = json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": iss.kid, "n": n, "e": e,
-	}}})
+	pub := jose.JSONWebKey{Key: &key.PublicKey, Algorithm: string(jose.RS256), Use: "sig"}
+	thumb, err := pub.Thumbprint(crypto.SHA256) // RFC 7638
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "dev issuer key thumbprint: %w", err)
+	}
+	iss.kid = b64(thumb)
+	pub.KeyID = iss.kid
+	iss.jwks, err = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "encode JWKS: %w", err)
+	}
+	iss.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: iss.kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "dev issuer signer: %w", err)
 	}
 	iss.discovery, err = json.Marshal(map[string]any{
 		"issuer":                                issuerURL,
@@ -423,25 +428,24 @@ func (i *Issuer) generic(c map[string]any) func(map[string]any) {
 	return func(c map[string]any) { c["sub"] = "dev-user" }
 }
 
-// sign encodes and signs claims with RS256.
+// sign encodes claims and signs them with RS256 (go-jose), under the
+// issuer's kid and typ JWT.
 func (i *Issuer) sign(claims map[string]any) (string, error) {
-	hdr, err := json.Marshal(map[string]string{"alg": "RS256", "kid": i.kid, "typ": "JWT"})
-	if err != nil {
-		return "", spangate.Errorf(spangate.Internal, "encode header: %w", err)
-	}
 	var payload bytes.Buffer
 	enc := json.NewEncoder(&payload)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(claims); err != nil {
 		return "", spangate.Errorf(spangate.Invalid, "encode claims: %w", err)
 	}
-	input := b64(hdr) + "." + b64(bytes.TrimRight(payload.Bytes(), "\n"))
-	digest := sha256.Sum256([]byte(input))
-	sig, err := rsa.SignPKCS1v15(nil, i.key, crypto.SHA256, digest[:])
+	jws, err := i.signer.Sign(bytes.TrimRight(payload.Bytes(), "\n"))
 	if err != nil {
 		return "", spangate.Errorf(spangate.Internal, "sign token: %w", err)
 	}
-	return input + "." + b64(sig), nil
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		return "", spangate.Errorf(spangate.Internal, "encode token: %w", err)
+	}
+	return tok, nil
 }
 
 // random fills b from the injected source.

@@ -1,9 +1,9 @@
 // Package emulator runs a local Spanner for tests and for `spangate dev`: the
-// official Cloud Spanner emulator as a child process (Find, Start), the
-// in-process fake from cloud.google.com/go/spanner/spannertest as a fallback
-// where the emulator is not installed (StartFake), and the few admin calls a
-// fresh emulator needs before it is useful (CreateInstance, CreateDatabase,
-// DropDatabase).
+// official Cloud Spanner emulator as a child process (Find, Start) and the
+// few admin calls a fresh emulator needs before it is useful (CreateInstance,
+// CreateDatabase, DropDatabase). The in-process fallback for machines without
+// the emulator lives apart, in spannerfake, so that nothing but `spangate dev`
+// links it.
 //
 // Nothing here prints or exits: progress goes to the *slog.Logger and the
 // io.Writer the caller passes in, failures come back as *spangate.Error.

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -77,13 +78,90 @@ type Options struct {
 	Observer Observer
 }
 
+// KeyLookup looks up the primary key columns of a table, in key order.
+// An error of kind Invalid says the table does not exist (or the backend
+// cannot say).
+type KeyLookup interface {
+	KeyColumns(ctx context.Context, table string) ([]string, error)
+}
+
+// Classify returns st classified against its table's primary key, which
+// it looks up when st's classification depends on it (an UPDATE or DELETE
+// whose WHERE may fix the key; see sqlstmt.Statement.WithKeys) and db is a
+// KeyLookup. A statement whose key cannot be looked up (no such table, a
+// backend that cannot say, a db that is no KeyLookup) stays destructive:
+// authorization fails closed. Other lookup errors are returned. Decide on
+// the statement Classify returns.
+//
+// It first refuses a statement whose parameters lack a value (CheckParams),
+// so a request that cannot run is answered as such before it is decided.
+func Classify(ctx context.Context, db any, st sqlstmt.Statement, params map[string]any) (sqlstmt.Statement, error) {
+	if err := CheckParams(&st, params); err != nil {
+		return st, err
+	}
+	kl, ok := db.(KeyLookup)
+	if !st.KeyDependent() || !ok {
+		return st, nil
+	}
+	keys, err := kl.KeyColumns(ctx, st.Table)
+	switch {
+	case err == nil:
+		return st.WithKeys(keys, params), nil
+	case spangate.KindOf(err) == spangate.Invalid:
+		return st, nil
+	}
+	return st, err
+}
+
+// CheckParams refuses a statement that names a parameter params has no
+// value for, before it is sent: Spanner would refuse it too, with less to
+// go on.
+func CheckParams(st *sqlstmt.Statement, params map[string]any) error {
+	given := make(map[string]bool, len(params))
+	for name := range params {
+		given[strings.ToLower(name)] = true
+	}
+	var missing []string
+	for _, name := range st.Params() {
+		if !given[strings.ToLower(name)] {
+			missing = append(missing, "@"+name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return spangate.Errorf(spangate.Invalid, "the statement uses %s but no value was given for %s", strings.Join(missing, ", "), plural(len(missing), "it", "them")).
+		WithHint(fmt.Sprintf("pass each parameter: --param %s=VALUE (or \"params\": {\"%s\": …} in the request)", missing[0][1:], missing[0][1:]))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // Run runs st with params on t and records it in the audit trail with e
 // (who, from which run; Run fills in the statement, table, action and
-// parameters).
+// parameters). A statement that names one of spangate's own tables is
+// refused (sqlstmt.Statement.CheckCaller) before anything runs.
 func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string]any, e audit.Entry, opts Options) (Result, error) {
 	obs := opts.Observer
 	if obs == nil {
 		obs = nopObserver{}
+	}
+	if err := st.CheckCaller(); err != nil {
+		return Result{}, err
+	}
+	if err := CheckParams(st, params); err != nil {
+		return Result{}, err
+	}
+	if st.KeyDependent() {
+		classified, err := Classify(ctx, t, *st, params)
+		if err != nil {
+			return Result{}, err
+		}
+		st = &classified
 	}
 	maxRows := opts.MaxRows
 	e.Action = string(Action(st))
@@ -171,7 +249,7 @@ func Run(ctx context.Context, t Target, st *sqlstmt.Statement, params map[string
 // recordFailure records a statement that failed, even when ctx is done.
 func recordFailure(ctx context.Context, t Target, e audit.Entry, err error, params map[string]any, obs Observer) {
 	e.Result = audit.ResultFailed
-	e.Reason = audit.Redact(err.Error(), params)
+	e.Reason = audit.ErrorText(err)
 	_, aerr := t.AppendAudit(context.WithoutCancel(ctx), e)
 	obs.AuditWrite(e.Result, aerr)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/spangate/spangate"
@@ -161,4 +162,62 @@ func TestDecodeParams(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// keyTarget is a target that knows the tables' keys.
+type keyTarget struct {
+	target
+	keys map[string][]string
+}
+
+func (k *keyTarget) KeyColumns(_ context.Context, table string) ([]string, error) {
+	if cols, ok := k.keys[table]; ok {
+		return cols, nil
+	}
+	return nil, spangate.Errorf(spangate.Invalid, "table %s does not exist", table)
+}
+
+// TestGuards: Run refuses spangate's tables and missing parameters before
+// anything is sent, and records DML under the action its classification
+// against the table's key gives.
+func TestGuards(t *testing.T) {
+	tests := []struct {
+		name   string
+		sql    string
+		params map[string]any
+		kind   spangate.Kind
+		msg    string
+		action string
+	}{
+		{name: "audit trail", sql: "SELECT * FROM SpangateAudit", kind: spangate.Denied, msg: "belongs to spangate"},
+		{name: "history write", sql: "DELETE FROM SpangateMigrations WHERE Version = 1", kind: spangate.Denied, msg: "belongs to spangate"},
+		{name: "missing parameter", sql: "UPDATE Orders SET Note = @note WHERE Id = @id", params: map[string]any{"id": int64(1)}, kind: spangate.Invalid, msg: "@note"},
+		{name: "every parameter missing", sql: "SELECT @a, @b", kind: spangate.Invalid, msg: "@a, @b"},
+		{name: "parameter names ignore case", sql: "UPDATE Orders SET Note = 'x' WHERE Id = @ID", params: map[string]any{"id": int64(1)}, action: "write"},
+		{name: "bounded by the key", sql: "DELETE FROM Orders WHERE Id = 1", action: "write"},
+		{name: "not bounded by the key", sql: "DELETE FROM Orders WHERE Note = 'x'", action: "destructive"},
+		{name: "unknown table", sql: "DELETE FROM Nope WHERE Id = 1", action: "destructive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := &keyTarget{keys: map[string][]string{"Orders": {"Id"}}}
+			st, err := sqlstmt.ParseOne(tt.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = execute.Run(context.Background(), tg, &st, tt.params, audit.Entry{Principal: "p"}, execute.Options{})
+			if tt.kind != 0 {
+				if spangate.KindOf(err) != tt.kind || err == nil || !strings.Contains(err.Error(), tt.msg) || len(tg.calls) != 0 {
+					t.Fatalf("err = %v (kind %v), calls %v; want %v naming %q and nothing sent", err, spangate.KindOf(err), tg.calls, tt.kind, tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tg.entries) != 1 || tg.entries[0].Action != tt.action {
+				t.Fatalf("entries %+v; want one with action %s", tg.entries, tt.action)
+			}
+		})
+	}
 }

@@ -37,7 +37,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request, c *call) erro
 	return nil
 }
 
-// auditFilter reads ?table=&key=&principal=&action=&since=&limit=.
+// auditFilter reads ?table=&key=&principal=&action=&since=&before=&limit=.
 func auditFilter(r *http.Request) (audit.Filter, error) {
 	q := r.URL.Query()
 	f := audit.Filter{Table: q.Get("table"), Key: q.Get("key"), Principal: q.Get("principal"), Action: q.Get("action")}
@@ -53,6 +53,14 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 			return f, spangate.Errorf(spangate.Invalid, "since %q is not an RFC 3339 time", v).WithHint("write it such as 2026-07-01T00:00:00Z")
 		}
 		f.Since = t
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return f, spangate.Errorf(spangate.Invalid, "before %q is not a positive sequence number", v).
+				WithHint("pass the seq of the last entry of the previous page")
+		}
+		f.Before = n
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -6,10 +6,14 @@ import (
 	"testing"
 
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/gateway"
 )
 
 // TestDenyPaths checks every action's refusal: 403, code denied, a message
-// naming the rule and reason, and an audit entry with result denied.
+// that gives the decision and a reference but nothing of the rules, the
+// full explanation in the gateway's log under that reference, and an audit
+// entry with result denied for every caller that holds some right on the
+// database (a caller with none is refused before the database is opened).
 func TestDenyPaths(t *testing.T) {
 	st := newStack(t)
 	h := st.server(t, st.config(t, nil), nil).Handler()
@@ -27,30 +31,31 @@ func TestDenyPaths(t *testing.T) {
 		name    string
 		c       *client
 		call    func(c *client) response
-		action  string
+		action  string // audited action, "" when the denial is not audited
 		message string // part of the message
+		logged  string // part of the logged explanation
 	}{
 		{"plan", nobody, func(c *client) response {
 			return c.post("/v1/databases/"+testDB+"/migrations:plan", migrations(createOrders, ordersDDL))
-		}, "plan", "plan"},
-		{"status", nobody, func(c *client) response { return c.get("/v1/databases/" + testDB + "/migrations") }, "plan", "plan"},
+		}, "", `no right on database "app"`, "any of plan, migrate"},
+		{"status", nobody, func(c *client) response { return c.get("/v1/databases/" + testDB + "/migrations") }, "", `no right on database "app"`, "any of plan"},
 		{"migrate", planner, func(c *client) response {
 			return c.post("/v1/databases/"+testDB+"/migrations:apply", migrations(createOrders, ordersDDL))
-		}, "migrate", "denied: migrate: rule admin: condition false"},
+		}, "migrate", `denied: migrate on database "app"`, "rule admin: condition false"},
 		{"destructive migration", migrator, func(c *client) response {
 			return c.post("/v1/databases/"+testDB+"/migrations:apply", dropFile)
-		}, "destructive", "destructive"},
-		{"read", planner, func(c *client) response { return exec(c, "SELECT * FROM Orders", nil) }, "read", "read"},
+		}, "destructive", "destructive", "destructive"},
+		{"read", planner, func(c *client) response { return exec(c, "SELECT * FROM Orders", nil) }, "read", "needs one of read, write", "the statement was not parsed"},
 		{"write", planner, func(c *client) response {
 			return exec(c, "INSERT INTO Orders (Id) VALUES (@id)", map[string]any{"id": 99})
-		}, "write", "write"},
+		}, "read", "needs one of read, write", "the statement was not parsed"},
 		{"ddl", writer, func(c *client) response {
 			return exec(c, "CREATE TABLE X (Id INT64) PRIMARY KEY (Id)", nil)
-		}, "ddl", "denied: ddl: CREATE TABLE on X needs ddl: rule admin"},
-		{"destructive exec", writer, func(c *client) response { return exec(c, "DELETE FROM Orders WHERE TRUE", nil) }, "destructive", "destructive"},
-		{"drop table", writer, func(c *client) response { return exec(c, "DROP TABLE Orders", nil) }, "destructive", "needs ddl, destructive"},
-		{"audit list", writer, func(c *client) response { return c.get("/v1/databases/" + testDB + "/audit") }, "audit", "audit"},
-		{"audit verify", writer, func(c *client) response { return c.get("/v1/databases/" + testDB + "/audit:verify") }, "audit", "audit"},
+		}, "ddl", "denied: CREATE TABLE on X (needs ddl)", "rule admin"},
+		{"destructive exec", writer, func(c *client) response { return exec(c, "DELETE FROM Orders WHERE TRUE", nil) }, "destructive", "destructive", "destructive"},
+		{"drop table", writer, func(c *client) response { return exec(c, "DROP TABLE Orders", nil) }, "destructive", "needs ddl, destructive", "rule admin"},
+		{"audit list", writer, func(c *client) response { return c.get("/v1/databases/" + testDB + "/audit") }, "audit", "denied: audit", "rule"},
+		{"audit verify", writer, func(c *client) response { return c.get("/v1/databases/" + testDB + "/audit:verify") }, "audit", "denied: audit", "rule"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,10 +65,24 @@ func TestDenyPaths(t *testing.T) {
 			if e.Code != "denied" || !strings.Contains(e.Message, tt.message) || e.Hint == "" {
 				t.Errorf("error = %+v; want code denied and a message with %q", e, tt.message)
 			}
+			// The caller learns the decision and a reference, not the
+			// rules' names, conditions or the claims they expect.
+			for _, leak := range []string{"rule ", "claims", "condition", "repository", "admin", "planner", "writer"} {
+				if strings.Contains(e.Message, leak) || strings.Contains(e.Hint, leak+" ") && leak != "rule " {
+					t.Errorf("the refusal tells the caller %q: %+v", leak, e)
+				}
+			}
+			if e.Reference == "" || r.header.Get(gateway.HeaderRequestID) != e.Reference || !strings.Contains(e.Message, e.Reference) {
+				t.Errorf("reference %q, header %q, message %q: want the request id in all three", e.Reference, r.header.Get(gateway.HeaderRequestID), e.Message)
+			}
+			// The operator finds the full explanation under the reference.
+			if line := logLine(t, st.logs.String(), e.Reference); !strings.Contains(line, tt.logged) {
+				t.Errorf("log line of %s lacks %q: %s", e.Reference, tt.logged, line)
+			}
 		})
 	}
 
-	// Every denial is in the audit trail.
+	// Every denial of a caller with some right is in the audit trail.
 	r := admin.get("/v1/databases/" + testDB + "/audit?limit=100")
 	var al struct {
 		Entries []audit.Entry `json:"entries"`
@@ -76,10 +95,13 @@ func TestDenyPaths(t *testing.T) {
 			if e.Reason == "" || e.Principal == "" {
 				t.Errorf("denied entry without reason or principal: %+v", e)
 			}
+			if e.Principal == "dev:repo:"+repoNobody+":environment:production" {
+				t.Errorf("a caller with no right on the database was audited in it: %+v", e)
+			}
 		}
 	}
 	for _, tt := range tests {
-		if denied[tt.action] == 0 {
+		if tt.action != "" && denied[tt.action] == 0 {
 			t.Errorf("no denied %s entry in the audit trail: %v", tt.action, denied)
 		}
 	}
@@ -88,6 +110,18 @@ func TestDenyPaths(t *testing.T) {
 	if !strings.Contains(string(r.body), `"n":1`) && !strings.Contains(string(r.body), `"n":"1"`) {
 		t.Errorf("Orders after denials: %s", r.body)
 	}
+}
+
+// logLine returns the request log line with the request id.
+func logLine(t *testing.T, logs, id string) string {
+	t.Helper()
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"request_id":"`+id+`"`) {
+			return l
+		}
+	}
+	t.Fatalf("no log line for request %s in:\n%s", id, logs)
+	return ""
 }
 
 // TestDatabasesListsOnlyAllowed: a principal with no rule sees no database.

@@ -52,7 +52,7 @@ func TestEndToEnd(t *testing.T) {
 	st := newStack(t)
 	s := st.server(t, st.config(t, nil), nil)
 	h := s.Handler()
-	c := login(t, h, st.iss.mint(t, repoAdmin, nil))
+	c := login(t, h, st.iss.mint(t, repoAdmin, map[string]string{"sha": "c0ffee"}))
 	c.run = spangate.RunMetadata{CI: "github", Commit: "c0ffee", Pipeline: "deploy", Build: "42", Repository: repoAdmin}
 
 	// Databases.

@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spangate/spangate"
@@ -19,6 +23,10 @@ type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Hint    string `json:"hint,omitempty"`
+	// Reference is the request's id (also in the Spangate-Request-Id
+	// header): quoted to the operator, it finds the request's log line,
+	// which explains a denial.
+	Reference string `json:"reference,omitempty"`
 	// Outcome is "unknown" when the change's commit got no answer, so it
 	// may have been made (spangate.ErrOutcomeUnknown); otherwise absent,
 	// and nothing of a failed request was committed.
@@ -33,13 +41,15 @@ type ErrorResponse struct {
 // StatusOf maps an error kind to its HTTP status. It is the one place where
 // kinds become statuses:
 //
-//	Invalid          400 (413 for an oversized body, see tooLarge)
+//	Invalid          400 (413 for an oversized body, see tooLarge; 408 for a
+//	                 body that arrives too slowly, see bodyTimedOut)
 //	Unauthenticated  401
 //	Denied           403
 //	NotFound         404
 //	Conflict         409
 //	Blocked          409 (the plan refuses: an edited applied file, drift, a held lock)
-//	Unavailable      503 (also 429 for the rate limit, see rateLimited)
+//	Unavailable      503 (also 429 for the rate limits, see rateLimited and
+//	                 deniedTooOften)
 //	Canceled         503
 //	Internal         500
 func StatusOf(k spangate.Kind) int {
@@ -76,12 +86,16 @@ func errorBody(err error) ErrorBody {
 	return b
 }
 
-// writeError writes err as a JSON error with its status.
-func writeError(w http.ResponseWriter, err error) int {
+// writeError writes err as the JSON error body with its status.
+func writeError(w http.ResponseWriter, err error, body ErrorBody) int {
 	status := StatusOf(spangate.KindOf(err))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		status = http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, errBodyTimeout) {
+		status = http.StatusRequestTimeout
+		w.Header().Set("Connection", "close")
 	}
 	var rl *rateLimitError
 	if errors.As(err, &rl) {
@@ -91,8 +105,32 @@ func writeError(w http.ResponseWriter, err error) int {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="spangate"`)
 	}
-	writeJSON(w, status, ErrorResponse{Error: errorBody(err)})
+	writeJSON(w, status, ErrorResponse{Error: body})
 	return status
+}
+
+// publicBody is what the caller of request ref is told about err: the
+// error body, with every configured database's full path replaced by its
+// logical name (a Spanner error may quote the path; callers know
+// databases by their logical names only).
+func (s *Server) publicBody(err error, ref string) ErrorBody {
+	b := errorBody(err)
+	b.Message, b.Hint = s.paths.Replace(b.Message), s.paths.Replace(b.Hint)
+	b.Reference = ref
+	return b
+}
+
+// pathReplacer replaces each configured database path with its logical
+// name, longest path first.
+func pathReplacer(databases map[string]string) *strings.Replacer {
+	names := slices.SortedFunc(maps.Keys(databases), func(a, b string) int {
+		return cmp.Compare(len(databases[b]), len(databases[a]))
+	})
+	var pairs []string
+	for _, name := range names {
+		pairs = append(pairs, databases[name], name)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // writeJSON writes v as the JSON response body with status.

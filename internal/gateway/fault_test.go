@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"context"
 	"net/http"
 	"strings"
@@ -97,7 +100,7 @@ func TestUnknownOutcomeSaysSo(t *testing.T) {
 	if b := r.errBody(t); r.status != http.StatusServiceUnavailable || b.Outcome != "unknown" || b.Code != "unavailable" {
 		t.Errorf("exec = %d %s; want 503 with outcome unknown", r.status, r.body)
 	}
-	r = c.get("/metrics")
+	r = (&client{t: t, h: s.AdminHandler()}).get("/metrics")
 	if !strings.Contains(string(r.body), `spangate_audit_writes_total{result="ok",write="unknown"} 1`) {
 		t.Errorf("metrics lack the unknown write:\n%s", r.body)
 	}
@@ -119,16 +122,19 @@ type openerOf struct{ gateway.Database }
 
 func (o openerOf) Open(context.Context, string) (gateway.Database, error) { return o.Database, nil }
 
-// quotingCommit is a database whose commits fail with an error that quotes
-// a parameter value, as a constraint checked at commit may.
+// quotingCommit is a database whose commits fail with a Spanner error that
+// quotes a parameter value, escaped as Spanner escapes it, as a constraint
+// checked at commit may.
 type quotingCommit struct{ gateway.Database }
 
 func (q quotingCommit) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[string]any, e audit.Entry) (int64, audit.Entry, error) {
-	return 0, audit.Entry{}, spangate.Errorf(spangate.Unavailable, "commit: foreign key violated: cannot find referenced values (%v)", params["ref"])
+	cause := status.Errorf(codes.FailedPrecondition, "foreign key violated: cannot find referenced values (%q)", params["ref"])
+	return 0, audit.Entry{}, spangate.Errorf(spangate.Unavailable, "commit: %w", cause)
 }
 
-// TestFailedWriteLogsNoValue: the log line of a failed audited write
-// redacts the request's parameter values from the error it quotes.
+// TestFailedWriteLogsNoValue: the log line of a failed audited write gives
+// Spanner's code, not its text, which quotes the parameter value escaped
+// (a quote, a newline) so that no text substitution could find it.
 func TestFailedWriteLogsNoValue(t *testing.T) {
 	st := &stack{iss: newIssuer(t), path: "projects/p/instances/i/databases/d", logs: &syncBuffer{}}
 	cfg := st.config(t, nil)
@@ -139,9 +145,15 @@ func TestFailedWriteLogsNoValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := login(t, s.Handler(), st.iss.mint(t, repoAdmin, nil))
-	const secret = "ref-secret-4711"
+	const secret = "ref-\"secret\"\n4711"
 	wantStatus(t, "exec", exec(c, "UPDATE T SET Ref = @ref WHERE Id = 1", map[string]any{"ref": secret}), http.StatusServiceUnavailable)
-	if logs := st.logs.String(); strings.Contains(logs, secret) || !strings.Contains(logs, "@ref") {
-		t.Errorf("the logs quote the parameter value, or no redacted error was logged:\n%s", logs)
+	logs := st.logs.String()
+	for _, part := range []string{"secret", "4711"} {
+		if strings.Contains(logs, part) {
+			t.Errorf("the logs quote the parameter value (%q):\n%s", part, logs)
+		}
+	}
+	if !strings.Contains(logs, "commit: Spanner error FailedPrecondition") {
+		t.Errorf("the failed write's log line lacks spangate's message and Spanner's code:\n%s", logs)
 	}
 }

@@ -16,10 +16,14 @@
 //	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
 //	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
 //	POST /v1/databases/{db}/migrations:baseline same body and "version"; adopt another tool's history (migrate)
+//	POST /v1/databases/{db}/migrations:unlock   ?force=true breaks a stale migration lock (migrate)
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
 //	GET  /v1/databases/{db}/audit:verify        (audit)
-//	GET  /healthz  /readyz  /metrics
+//	GET  /healthz                               bare liveness
+//
+// The admin handler (AdminHandler, served on admin_listen) has /readyz and
+// /metrics, which name every configured database, and /healthz.
 //
 // Every endpoint but the token exchange and the health checks takes
 // "Authorization: Bearer <token>", where the token is a session token from
@@ -27,7 +31,12 @@
 // headers (see SetRunMetadata).
 //
 // Security caveats: the gateway never logs a token, a parameter value or a
-// query string, and never tells a caller more than why it was refused. A
+// query string (nor Spanner's error text, which may quote values: see
+// audit.ErrorText). A refused caller is told the decision and a reference,
+// never the rules; a caller with no right on a database gets the answer of
+// an unknown one, before anything is opened. Statements are measured before
+// they are parsed, bodies must arrive within limits.body_timeout, and
+// denials are bounded per principal and per client address. A
 // session token cannot be revoked before it expires (session_ttl, at most an
 // hour): remove its key from every replica to invalidate all sessions
 // signed with it.
@@ -38,10 +47,13 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +108,13 @@ type Database interface {
 	// Query runs one query with bound params and returns at most limit
 	// rows.
 	Query(ctx context.Context, sql string, params map[string]any, limit int) ([]map[string]any, error)
-	// Ping checks that the database can be reached.
+	// BreakLock frees a migration lock whose holder is gone, writing the
+	// audit entry actor in the same transaction; it refuses while the
+	// lease is being renewed. Without force it only reports the lock.
+	BreakLock(ctx context.Context, actor audit.Entry, force bool) (migration.LockState, error)
+	// Ping checks what the next audited write would meet: it reads
+	// spangate's own tables (healing what an outage left broken, such as
+	// a lost session or tables missing from a re-created database).
 	Ping(ctx context.Context) error
 }
 
@@ -146,12 +164,21 @@ type Server struct {
 	now      func() time.Time
 	sessions *sessions
 	limiter  *limiter
-	metrics  *metrics
+	// denials bounds the denials answered and recorded per principal and
+	// per client address.
+	denials *limiter
+	rand    io.Reader
+	metrics *metrics
 	// params hashes parameter values for the audit trail.
 	params audit.ParamHasher
 	mux    *http.ServeMux
+	admin  *http.ServeMux
+	// paths replaces database paths by their logical names in answers.
+	paths *strings.Replacer
 	// stmts remembers parsed exec statements by their text.
 	stmts sqlstmt.Cache
+	// parseSlots bounds the large texts parsed at once (see parsing).
+	parseSlots chan struct{}
 
 	// stopping is set by Shutdown: /readyz fails and new applies are
 	// refused, so a load balancer drains this replica.
@@ -209,8 +236,13 @@ func New(cfg *config.Config, deps Deps) (*Server, error) {
 		now:      deps.Now,
 		sessions: &sessions{keys: keys, audience: cfg.SessionAudience, ttl: ttl, now: deps.Now, rand: deps.Rand},
 		limiter:  newLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, deps.Now),
-		params:   params,
-		metrics:  m,
+		denials:  newLimiter(cfg.Limits.DenyRate, cfg.Limits.DenyBurst, deps.Now),
+		rand:     deps.Rand,
+		paths:    pathReplacer(cfg.Databases),
+
+		parseSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		params:     params,
+		metrics:    m,
 	}
 	s.hardStop, s.cancelHard = context.WithCancel(context.Background())
 	s.routes()
@@ -305,8 +337,14 @@ func loadKeys(cfg *config.Config, deps Deps) ([]sessionKey, error) {
 	return []sessionKey{{id: "ephemeral", secret: secret}}, nil
 }
 
-// Handler returns the gateway's HTTP handler.
+// Handler returns the gateway's public HTTP handler: the API and a bare
+// /healthz.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// AdminHandler returns the handler of the admin listener: /metrics and
+// /readyz, which name every configured database and so are not served on
+// the public listener, and /healthz.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Shutdown makes the server drain: /readyz fails and no new apply starts.
 // It waits for running applies until ctx is done, then cancels them; the
@@ -338,6 +376,7 @@ const (
 	routePlan        = "migrations_plan"
 	routeBaseline    = "migrations_baseline"
 	routeApply       = "migrations_apply"
+	routeUnlock      = "migrations_unlock"
 	routeExec        = "exec"
 	routeAuditList   = "audit_list"
 	routeAuditVerify = "audit_verify"
@@ -359,13 +398,13 @@ func (s *Server) routes() {
 		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
 		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
 		{"POST", "/v1/databases/{db}/migrations:baseline", routeBaseline, s.baseline},
+		{"POST", "/v1/databases/{db}/migrations:unlock", routeUnlock, s.unlock},
 		// {db}:exec: a wildcard must fill its whole segment, so the
 		// segment is split by dbVerb.
 		{"POST", "/v1/databases/{dbverb}", routeExec, s.exec},
 		{"GET", "/v1/databases/{db}/audit", routeAuditList, s.auditList},
 		{"GET", "/v1/databases/{db}/audit:verify", routeAuditVerify, s.auditVerify},
 		{"GET", "/healthz", routeHealthz, s.healthz},
-		{"GET", "/readyz", routeReadyz, s.readyz},
 	}
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -375,12 +414,20 @@ func (s *Server) routes() {
 			mux.Handle(r.path, s.wrap(r.name, methodNotAllowed))
 		}
 	}
-	mux.Handle("GET /metrics", s.metrics.handler)
 	mux.Handle("/", s.wrap("unknown", func(http.ResponseWriter, *http.Request, *call) error {
 		return spangate.Errorf(spangate.NotFound, "no such endpoint").
-			WithHint("the gateway serves /v1/token, /v1/databases and /v1/databases/{db}/… (see the docs)")
+			WithHint("the gateway serves /v1/token, /v1/databases and /v1/databases/{db}/… (see the docs); /metrics and /readyz are on the admin listener (admin_listen)")
 	}))
 	s.mux = mux
+
+	admin := http.NewServeMux()
+	admin.Handle("GET /metrics", s.metrics.handler)
+	admin.Handle("GET /readyz", s.wrap(routeReadyz, s.readyz))
+	admin.Handle("GET /healthz", s.wrap(routeHealthz, s.healthz))
+	admin.Handle("/", s.wrap("unknown", func(http.ResponseWriter, *http.Request, *call) error {
+		return spangate.Errorf(spangate.NotFound, "no such endpoint").WithHint("the admin listener serves /metrics, /readyz and /healthz")
+	}))
+	s.admin = admin
 }
 
 // methodNotAllowed answers 405 for a known path asked with another method.
@@ -394,6 +441,10 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, c *call) error {
 // call is the state of one request, shared by its handler and the wrapper
 // that logs and counts it.
 type call struct {
+	// id identifies the request in the log line, the response
+	// (Spangate-Request-Id) and a refusal's reference.
+	id        string
+	client    string
 	route     string
 	principal *spangate.Principal
 	database  string
@@ -401,9 +452,17 @@ type call struct {
 	decision  string
 	run       spangate.RunMetadata
 	status    int
-	// params are the statement's parameter values, kept to redact them
-	// from logged error messages.
+	// params are the statement's parameter values.
 	params map[string]any
+	// what names what a statement needed, for the caller's refusal
+	// message ("DELETE on Orders needs write, destructive").
+	what string
+	// explanation is the policy's full explanation of a denial: logged,
+	// never sent to the caller.
+	explanation string
+	// auditHead is the chain head after the request's change, logged and
+	// returned to the caller.
+	auditHead string
 }
 
 // wrap turns a handler that returns an error into an http.Handler that
@@ -411,11 +470,18 @@ type call struct {
 func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		c := &call{route: route, decision: "none"}
+		c := &call{route: route, decision: "none", id: s.requestID(), client: clientAddr(r)}
+		w.Header().Set(HeaderRequestID, c.id)
+		if r.ContentLength != 0 {
+			// A body the handler leaves unread is still drained by the
+			// server after it: bound that too. readLimited sets its own
+			// deadline and clears it once the body is in.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout))
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		err := h(sw, r, c)
 		if err != nil && !sw.wrote {
-			writeError(sw, err)
+			writeError(sw, err, s.publicBody(err, c.id))
 		}
 		// The answer goes out before the bookkeeping below: the client
 		// need not wait for metrics and the log line. (writeJSON sets
@@ -434,6 +500,7 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 			return
 		}
 		attrs := []slog.Attr{
+			slog.String("request_id", c.id),
 			slog.String("route", route),
 			slog.String("method", r.Method),
 			slog.Int("status", c.status),
@@ -448,12 +515,18 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 		if c.action != "" {
 			attrs = append(attrs, slog.String("action", string(c.action)), slog.String("decision", c.decision))
 		}
+		if c.explanation != "" {
+			attrs = append(attrs, slog.String("explanation", c.explanation))
+		}
 		if c.run.Commit != "" {
 			attrs = append(attrs, slog.String("commit", c.run.Commit))
 		}
+		if c.auditHead != "" {
+			attrs = append(attrs, slog.String("audit_head", c.auditHead))
+		}
 		level := slog.LevelInfo
 		if err != nil {
-			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", audit.Redact(err.Error(), c.params)))
+			attrs = append(attrs, slog.String("kind", spangate.KindOf(err).String()), slog.String("err", audit.ErrorText(err)))
 			if spangate.KindOf(err) == spangate.Internal {
 				level = slog.LevelError
 			}
@@ -465,7 +538,7 @@ func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request, *
 // statusLabel keeps the status label's values few.
 func statusLabel(code int) string {
 	switch code {
-	case 200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503:
+	case 200, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 503:
 		return strconv.Itoa(code)
 	}
 	return "other"
@@ -527,7 +600,10 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, c *call) err
 		return err
 	}
 	c.principal = &pr
-	return s.rateLimit(pr)
+	if err := s.rateLimit(pr); err != nil {
+		return err
+	}
+	return checkRunMetadata(pr, c.run)
 }
 
 func (s *Server) countVerification(kind string, err error) {
@@ -559,20 +635,22 @@ func bearer(h string) (string, bool) {
 	return tok, tok != ""
 }
 
-// openDatabase resolves the {db} name of the request, authenticating first
-// so an unknown caller learns nothing about the configured databases.
-func (s *Server) openDatabase(ctx context.Context, c *call, name string) (Database, error) {
-	if _, ok := s.cfg.Database(name); !ok {
-		return nil, spangate.Errorf(spangate.NotFound, "unknown database %q", name).
-			WithHint("use a logical database name from the gateway config; GET /v1/databases lists the ones you may use")
-	}
+// openDatabase resolves the {db} name of the request for an authenticated
+// caller. A caller with none of the actions in need on the database is
+// refused before anything is opened, with the same answer whether the
+// database is configured or not (see refuseDatabase).
+func (s *Server) openDatabase(ctx context.Context, c *call, name string, need ...spangate.Action) (Database, error) {
 	c.database = name
+	if err := s.gate(c, name, need...); err != nil {
+		return nil, err
+	}
 	return s.dbs.Open(ctx, name)
 }
 
 // authorize decides action for the request's principal on its database;
-// a deny is audited and returned as a Denied error naming the rule and
-// reason.
+// a deny is audited (compactly, within the deny rate) and returned as a
+// Denied error that gives the caller the decision and a reference, not
+// the rules: the explanation goes to the gateway's log.
 func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action spangate.Action, d spangate.Decision, statement string) error {
 	c.action = action
 	if d.Allow {
@@ -580,13 +658,17 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 		return nil
 	}
 	c.decision = "deny"
+	c.explanation = denyReason(d)
+	if err := s.denialAllowed(c); err != nil {
+		return err
+	}
 	e := s.entry(c, action)
-	e.Statement = statement
+	e.Statement = compactStatement(statement)
 	e.Result = audit.ResultDenied
-	e.Reason = denyReason(d)
-	e.Params = s.params.HashAll(c.params)
+	e.Reason = c.explanation
+	e.Params = s.deniedParams(c.params)
 	s.appendAudit(ctx, db, e)
-	return denied(action, d)
+	return denied(action, c)
 }
 
 // denyReason says which rule decided and why, naming the rule once.
@@ -597,9 +679,15 @@ func denyReason(d spangate.Decision) string {
 	return "rule " + d.Rule + ": " + d.Reason
 }
 
-func denied(action spangate.Action, d spangate.Decision) error {
-	return (&spangate.Error{Kind: spangate.Denied, Message: "denied: " + string(action) + ": " + denyReason(d)}).
-		WithHint("ask the gateway's operator for a rule that allows this; spangate policy explain shows why it was denied")
+// denied is the caller's answer to a denial: the decision and the
+// request's reference, nothing of the rules' conditions.
+func denied(action spangate.Action, c *call) error {
+	what := c.what
+	if what == "" {
+		what = string(action)
+	}
+	return (&spangate.Error{Kind: spangate.Denied, Message: fmt.Sprintf("denied: %s on database %q (reference %s)", what, c.database, c.id)}).
+		WithHint("ask the gateway's operator for a rule that allows this, quoting the reference; the gateway's log explains the decision, and so does spangate policy explain --config <the gateway's config>")
 }
 
 // appendAudit records e; a failure is logged and counted but does not
@@ -607,7 +695,7 @@ func denied(action spangate.Action, d spangate.Decision) error {
 func (s *Server) appendAudit(ctx context.Context, db Auditor, e audit.Entry) {
 	if _, err := db.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.metrics.auditWrites.WithLabelValues(e.Result, "error").Inc()
-		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", err)
+		s.log.Error("audit write failed", "database", e.Database, "action", e.Action, "result", e.Result, "kind", spangate.KindOf(err).String(), "err", audit.ErrorText(err))
 		return
 	}
 	s.metrics.auditWrites.WithLabelValues(e.Result, "written").Inc()
@@ -620,7 +708,7 @@ func (s *Server) authorizedDatabase(ctx context.Context, r *http.Request, c *cal
 	if err := s.authenticate(ctx, r, c); err != nil {
 		return nil, err
 	}
-	db, err := s.openDatabase(ctx, c, r.PathValue("db"))
+	db, err := s.openDatabase(ctx, c, r.PathValue("db"), spangate.Actions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -658,16 +746,33 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
-	return readLimited(w, r, limit)
+	return s.readLimited(w, r, limit)
 }
 
-// readLimited reads the request body, refusing more than limit bytes.
-func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// readLimited reads the request body, refusing more than limit bytes and
+// a body that takes longer than limits.body_timeout to arrive.
+func (s *Server) readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	timeout := s.cfg.Limits.BodyTimeout
+	// A server that cannot set deadlines (a test recorder) reads without
+	// one; http.Server always can.
+	deadlineSet := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if deadlineSet && err == nil {
+		// Cleared once the body is in: the server's own read of the
+		// connection, which notices a client that goes away, must not
+		// time out during a long request. After an error the deadline
+		// stays, so nothing more is read from a slow client.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, bodyTimedOut(timeout)
 		}
 		return nil, spangate.Errorf(spangate.Invalid, "read the request body: %w", err)
 	}

@@ -127,6 +127,7 @@ func (st *stack) config(t testing.TB, edit func(*config.Config)) *config.Config 
 	}
 	cfg.SessionKeys = []config.SessionKey{{ID: "k1", Secret: key1}}
 	cfg.Limits.RateLimit = 0
+	cfg.Limits.DenyRate = 0 // tests deny often; TestDenialFlood sets its own budget
 	if edit != nil {
 		edit(cfg)
 	}
@@ -243,10 +244,7 @@ func (d *adapterDB) WithAudit(actor audit.Entry, files ...*migration.File) migra
 	return d.DB.WithAudit(actor, files...)
 }
 
-func (d *adapterDB) Ping(ctx context.Context) error {
-	_, err := d.Query(ctx, "SELECT 1", nil, 1)
-	return err
-}
+func (d *adapterDB) Ping(ctx context.Context) error { return d.Probe(ctx) }
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {

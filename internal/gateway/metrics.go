@@ -15,6 +15,7 @@ type metrics struct {
 	schemaOps     *prometheus.CounterVec
 	auditWrites   *prometheus.CounterVec
 	verifications *prometheus.CounterVec
+	deniedDropped prometheus.Counter
 	handler       http.Handler
 }
 
@@ -41,8 +42,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Namespace: "spangate", Name: "token_verifications_total",
 			Help: "Bearer and subject token verifications, by kind (ci, session) and result (ok, refused, unavailable).",
 		}, []string{"kind", "result"}),
+		deniedDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "spangate", Name: "denials_over_rate_total",
+			Help: "Denied requests refused with 429 and not recorded, because their principal or client address passed limits.deny_rate.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.schemaOps, m.auditWrites, m.verifications} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.schemaOps, m.auditWrites, m.verifications, m.deniedDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,11 +7,13 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/audit"
 	"github.com/spangate/spangate/internal/migration"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
@@ -108,19 +110,25 @@ type StatusResponse struct {
 
 // HistoryRecord is one row of the migration history as JSON.
 type HistoryRecord struct {
-	Version           int64      `json:"version"`
-	Name              string     `json:"name"`
-	Checksum          string     `json:"checksum"`
-	State             string     `json:"state"`
-	StatementsApplied int        `json:"statements_applied"`
-	StatementsTotal   int        `json:"statements_total"`
-	PrefixChecksum    string     `json:"prefix_checksum,omitempty"`
-	AppliedBy         string     `json:"applied_by,omitempty"`
-	Commit            string     `json:"commit,omitempty"`
-	Pipeline          string     `json:"pipeline,omitempty"`
-	StartedAt         *time.Time `json:"started_at,omitempty"`
-	FinishedAt        *time.Time `json:"finished_at,omitempty"`
-	Error             string     `json:"error,omitempty"`
+	Version           int64  `json:"version"`
+	Name              string `json:"name"`
+	Checksum          string `json:"checksum"`
+	State             string `json:"state"`
+	StatementsApplied int    `json:"statements_applied"`
+	StatementsTotal   int    `json:"statements_total"`
+	PrefixChecksum    string `json:"prefix_checksum,omitempty"`
+	// Operation, OpStart and OpCount name the schema operation still in
+	// flight with statements OpStart+1…OpStart+OpCount of the file.
+	Operation  string     `json:"operation,omitempty"`
+	OpStart    int        `json:"op_start,omitempty"`
+	OpCount    int        `json:"op_count,omitempty"`
+	Failures   int        `json:"failures,omitempty"`
+	AppliedBy  string     `json:"applied_by,omitempty"`
+	Commit     string     `json:"commit,omitempty"`
+	Pipeline   string     `json:"pipeline,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // Record returns the history row as the migration package's Record.
@@ -128,6 +136,7 @@ func (h HistoryRecord) Record() migration.Record {
 	r := migration.Record{
 		Version: h.Version, Name: h.Name, Checksum: h.Checksum, State: migration.State(h.State),
 		StatementsApplied: h.StatementsApplied, StatementsTotal: h.StatementsTotal, PrefixChecksum: h.PrefixChecksum,
+		OperationName: h.Operation, OpStart: h.OpStart, OpCount: h.OpCount, Failures: h.Failures,
 		AppliedBy: h.AppliedBy, Commit: h.Commit, Pipeline: h.Pipeline, Error: h.Error,
 	}
 	if h.StartedAt != nil {
@@ -143,7 +152,11 @@ func historyRecord(r migration.Record) HistoryRecord {
 	h := HistoryRecord{
 		Version: r.Version, Name: r.Name, Checksum: r.Checksum, State: string(r.State),
 		StatementsApplied: r.StatementsApplied, StatementsTotal: r.StatementsTotal, PrefixChecksum: r.PrefixChecksum,
+		Failures:  r.Failures,
 		AppliedBy: r.AppliedBy, Commit: r.Commit, Pipeline: r.Pipeline, Error: r.Error,
+	}
+	if r.Unsettled() {
+		h.Operation, h.OpStart, h.OpCount = r.OperationName, r.OpStart, r.OpCount
 	}
 	if !r.StartedAt.IsZero() {
 		t := r.StartedAt
@@ -176,10 +189,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.authorize(ctx, db, c, spangate.ActionPlan, d, ""); err != nil {
 		return err
 	}
-	if err := db.Init(ctx); err != nil {
-		return err
-	}
-	hist, err := db.History(ctx)
+	// The history as the next apply will find it: schema operations that
+	// earlier runs left are looked up (not waited for), so a finished one
+	// shows as applied and a running one as in flight.
+	hist, _, err := s.engine(db, c, db).SettledHistory(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -195,13 +208,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 // readMigrations decodes a MigrationsRequest body into a migration set.
-func (s *Server) readMigrations(w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
-	set, _, err := s.readMigrationsRequest(w, r)
+func (s *Server) readMigrations(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+	set, _, err := s.readMigrationsRequest(ctx, w, r)
 	return set, err
 }
 
 // readMigrationsRequest is readMigrations that also returns the request.
-func (s *Server) readMigrationsRequest(w http.ResponseWriter, r *http.Request) (*migration.Set, *MigrationsRequest, error) {
+func (s *Server) readMigrationsRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, *MigrationsRequest, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, nil, err
@@ -210,37 +223,49 @@ func (s *Server) readMigrationsRequest(w http.ResponseWriter, r *http.Request) (
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, nil, err
 	}
-	srcs, err := req.sources()
+	srcs, size, err := s.sources(&req)
 	if err != nil {
 		return nil, nil, err
 	}
-	return migration.Parse(srcs), &req, nil
+	var set *migration.Set
+	err = s.parsing(ctx, size, func() error {
+		set = migration.Parse(srcs)
+		return nil
+	})
+	return set, &req, err
 }
 
-// sources checks the request's files and returns them as sources.
-func (req *MigrationsRequest) sources() ([]migration.Source, error) {
+// sources checks the request's files and returns them as sources, with
+// the bytes of SQL they hold.
+func (s *Server) sources(req *MigrationsRequest) ([]migration.Source, int, error) {
 	if len(req.Migrations) == 0 {
-		return nil, spangate.Errorf(spangate.Invalid, "no migrations in the request").
+		return nil, 0, spangate.Errorf(spangate.Invalid, "no migrations in the request").
 			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
 	}
 	srcs := make([]migration.Source, len(req.Migrations))
+	size := 0
 	for i, m := range req.Migrations {
 		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
-			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
+			return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
 		}
 		if m.Checksum != "" {
 			if m.Content != "" {
-				return nil, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): send either content or checksum, not both", i, m.Name)
+				return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): send either content or checksum, not both", i, m.Name)
 			}
 			if len(m.Checksum) != 64 || strings.Trim(m.Checksum, "0123456789abcdef") != "" {
-				return nil, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): checksum must be a lower-case hex SHA-256", i, m.Name)
+				return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): checksum must be a lower-case hex SHA-256", i, m.Name)
 			}
 			srcs[i] = migration.Source{Name: m.Name, Checksum: m.Checksum}
 			continue
 		}
+		// Measured before it is parsed: the parser cannot be interrupted.
+		if err := s.checkSQL("migrations["+strconv.Itoa(i)+"] "+m.Name, m.Content); err != nil {
+			return nil, 0, err
+		}
 		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content), ProtoDescriptors: m.ProtoDescriptors}
+		size += len(m.Content)
 	}
-	return srcs, nil
+	return srcs, size, nil
 }
 
 // baseline is POST /v1/databases/{db}/migrations:baseline; it needs
@@ -254,7 +279,7 @@ func (s *Server) baseline(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	set, req, err := s.readMigrationsRequest(w, r)
+	set, req, err := s.readMigrationsRequest(ctx, w, r)
 	if err != nil {
 		return err
 	}
@@ -311,7 +336,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(ctx, w, r)
 	if err != nil {
 		return err
 	}
@@ -321,26 +346,30 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	resp := PlanResponse{View: p.View(c.database)}
 	if perr := p.Err(); perr != nil {
-		b := errorBody(perr)
+		b := s.publicBody(perr, c.id)
 		resp.Error = &b
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
-// pendingStatements returns the statements apply would still run.
-func pendingStatements(p *migration.Plan) []sqlstmt.Statement {
-	var stmts []sqlstmt.Statement
-	for _, pd := range p.Pending {
-		if pd.File != nil && pd.ResumeAt < len(pd.File.Statements) {
-			stmts = append(stmts, pd.File.Statements[pd.ResumeAt:]...)
-		}
+// authorizeMigration decides whether the caller may apply plan: migrate,
+// and destructive when a statement it would run is destructive (classified
+// against the schema it meets). A denial is audited.
+func (s *Server) authorizeMigration(ctx context.Context, db Auditor, c *call, p *migration.Plan) error {
+	pending := p.PendingStatements()
+	d := s.policy.DecideMigration(*c.principal, c.database, pending)
+	if d.Allow {
+		return nil
 	}
-	return stmts
+	c.what = migrationNeeds(pending)
+	return s.authorize(ctx, db, c, spangate.ActionDestructive, d, joinStatements(pending))
 }
 
 // ApplyResult is the last line of a successful apply stream: the same
-// fields as `spangate migrate apply --format json`, with Type "result".
+// fields as `spangate migrate apply --format json`, with Type "result",
+// and the audit chain's head after the apply (SEQ:HASH, an anchor for
+// audit verify --anchor).
 type ApplyResult struct {
 	Type             string  `json:"type"`
 	Database         string  `json:"database"`
@@ -348,6 +377,7 @@ type ApplyResult struct {
 	SchemaOperations int     `json:"schema_operations"`
 	Statements       int     `json:"statements"`
 	DurationMS       int64   `json:"duration_ms"`
+	AuditHead        string  `json:"audit_head,omitempty"`
 }
 
 // ApplyError is the last line of a failed apply stream, with Type "error".
@@ -381,7 +411,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	set, err := s.readMigrations(w, r)
+	set, err := s.readMigrations(pre, w, r)
 	if err != nil {
 		return err
 	}
@@ -392,37 +422,99 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	pending := pendingStatements(p)
-	d := s.policy.DecideMigration(*c.principal, c.database, pending)
-	if !d.Allow {
-		return s.authorize(pre, db, c, spangate.ActionDestructive, d, joinStatements(pending))
+	// An early answer from a plan made without the lock; the decision
+	// that counts is made again under it, on the plan that runs.
+	if err := s.authorizeMigration(pre, db, c, p); err != nil {
+		return err
 	}
 
-	// The apply outlives a client that goes away (a half-sent batch is
-	// worse than a finished one); it stops when Shutdown's grace ends or
-	// the apply timeout passes, leaving resumable state.
+	// A client that goes away (Ctrl-C, a cancelled pipeline) stops the
+	// apply at the next step boundary, as an interrupt does in direct
+	// mode: the step under way is not cut off (a half-sent batch is worse
+	// than a finished one), then the lock is released and the history
+	// says where to resume. Shutdown's grace ending or the apply timeout
+	// passing interrupts the step itself, leaving resumable state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Limits.ApplyTimeout)
 	defer cancel()
 	stop := context.AfterFunc(s.hardStop, cancel)
 	defer stop()
+	clientGone := make(chan struct{})
+	watch := context.AfterFunc(r.Context(), func() {
+		s.log.Warn("apply: the client went away; stopping at the next step boundary", "database", c.database, "principal", c.principal.String())
+		close(clientGone)
+	})
+	defer watch()
 
 	stream := newNDJSON(w)
 	actor := s.entry(c, spangate.ActionMigrate)
 	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	e.Authorize = func(ctx context.Context, p *migration.Plan) error { return s.authorizeMigration(ctx, db, c, p) }
 	e.Reporter = stream
+	e.Stop = clientGone
 	res, err := e.Apply(ctx, set)
 	if res != nil {
 		s.metrics.schemaOps.WithLabelValues(c.database).Add(float64(res.SchemaOperations))
 	}
 	if err != nil {
-		stream.close(ApplyError{Type: LineError, Error: errorBody(err)})
+		stream.close(ApplyError{Type: LineError, Error: s.publicBody(err, c.id)})
 		return err
 	}
+	c.auditHead = s.auditHead(ctx, db)
 	stream.close(ApplyResult{
 		Type: LineResult, Database: c.database, Applied: append([]int64{}, res.Applied...),
 		SchemaOperations: res.SchemaOperations, Statements: res.Statements, DurationMS: res.Duration.Milliseconds(),
+		AuditHead: c.auditHead,
 	})
 	return nil
+}
+
+// UnlockResponse is the answer of the unlock endpoint: the migration lock
+// as it was found, and whether it was broken.
+type UnlockResponse struct {
+	Database string `json:"database"`
+	migration.LockState
+}
+
+// unlock is POST /v1/databases/{db}/migrations:unlock; it needs migrate.
+// With ?force=true it breaks a migration lock whose holder is gone (its
+// lease no longer renewed), audited; without, it reports the lock. A lease
+// still being renewed is refused (409): its apply is alive.
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionMigrate)
+	if err != nil {
+		return err
+	}
+	force := false
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		return spangate.Errorf(spangate.Invalid, "force=%q is not true or false", v)
+	}
+	st, err := db.BreakLock(ctx, s.entry(c, spangate.ActionMigrate), force)
+	if err != nil {
+		return err
+	}
+	if st.Broken {
+		s.log.Warn("migration lock broken", "database", c.database, "principal", c.principal.String(), "holder", st.Holder, "fence", st.Fence)
+	}
+	writeJSON(w, http.StatusOK, UnlockResponse{Database: c.database, LockState: st})
+	return nil
+}
+
+// auditHead returns the newest entry of db's audit chain as SEQ:HASH, or
+// "" when it cannot be read (the answer does not wait on it).
+func (s *Server) auditHead(ctx context.Context, db Auditor) string {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.SpannerTimeout)
+	defer cancel()
+	entries, err := db.ListAudit(ctx, audit.Filter{Limit: 1})
+	if err != nil || len(entries) == 0 {
+		return ""
+	}
+	return audit.Anchor{Seq: entries[0].Seq, Hash: entries[0].Hash}.String()
 }
 
 func joinStatements(stmts []sqlstmt.Statement) string {

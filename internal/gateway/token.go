@@ -47,7 +47,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, c *call) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	body, err := readLimited(w, r, limit)
+	body, err := s.readLimited(w, r, limit)
 	if err != nil {
 		return err
 	}
@@ -79,13 +79,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, c *call) error {
 		return spangate.Errorf(spangate.Unauthenticated, "a session token cannot be exchanged for another").
 			WithHint("exchange the CI's own ID token")
 	}
-	pr, err := s.verifier.Verify(r.Context(), raw)
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	pr, err := s.verifier.Verify(ctx, raw)
 	s.countVerification("ci", err)
 	if err != nil {
 		return err
 	}
 	c.principal = &pr
 	if err := s.rateLimit(pr); err != nil {
+		return err
+	}
+	if err := checkRunMetadata(pr, c.run); err != nil {
 		return err
 	}
 	tok, ttl, err := s.sessions.issue(pr)

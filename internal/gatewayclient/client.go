@@ -138,6 +138,9 @@ func (c *Client) Apply(ctx context.Context, db string, files []gateway.Migration
 	}
 	resp, err := c.send(ctx, http.MethodPost, "/v1/databases/"+url.PathEscape(db)+"/migrations:apply", "application/json", bytes.NewReader(body))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx.Err())
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -174,12 +177,35 @@ func (c *Client) Apply(ctx context.Context, db string, files []gateway.Migration
 			}
 		}
 	}
+	if ctx.Err() != nil {
+		return nil, interrupted(ctx.Err())
+	}
 	if err := sc.Err(); err != nil {
 		return nil, spangate.Errorf(spangate.Unavailable, "the apply stream broke off: %w", err).
 			WithHint("run spangate migrate status: the history says what was applied; re-run apply to resume")
 	}
 	return nil, spangate.Errorf(spangate.Unavailable, "the apply stream ended without a result").
 		WithHint("run spangate migrate status: the history says what was applied; re-run apply to resume")
+}
+
+// interrupted is the error of an apply whose caller went away (Ctrl-C):
+// the gateway sees the connection close and stops at the next step
+// boundary, as direct mode does.
+func interrupted(cause error) error {
+	return spangate.Errorf(spangate.Canceled, "interrupted: the gateway stops this apply at the next step boundary (the step under way finishes and is recorded) and releases the lock: %w", cause).
+		WithHint("run spangate migrate status to see what was applied; re-run apply to resume")
+}
+
+// Unlock reports db's migration lock and, with force, breaks it when its
+// holder is gone (the gateway refuses while the lease is being renewed).
+func (c *Client) Unlock(ctx context.Context, db string, force bool) (*gateway.UnlockResponse, error) {
+	var resp gateway.UnlockResponse
+	path := "/v1/databases/" + url.PathEscape(db) + "/migrations:unlock"
+	if force {
+		path += "?force=true"
+	}
+	err := c.do(ctx, http.MethodPost, path, "", nil, &resp)
+	return &resp, err
 }
 
 // Exec runs one statement on db with bound parameters.

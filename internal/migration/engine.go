@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,11 +28,42 @@ type LockHeldError struct {
 	Holder  string
 	Since   time.Time
 	Expires time.Time
+	// Host and Pid name the holder's process, when the lock row records
+	// them; HolderGone says that it ran on this host and is gone.
+	Host       string
+	Pid        int
+	HolderGone bool
 }
 
 func (e *LockHeldError) Error() string {
-	return fmt.Sprintf("migration lock is held by %s since %s (lease expires %s unless renewed)",
+	msg := fmt.Sprintf("migration lock is held by %s since %s (lease expires %s unless renewed)",
 		e.Holder, e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+	if e.HolderGone {
+		msg += fmt.Sprintf("; its process (pid %d on this host, %s) is gone, so nothing renews the lease: "+
+			"wait for it to expire, or break the lock now with spangate migrate unlock --force", e.Pid, e.Host)
+	}
+	return msg
+}
+
+// LockState is the migration lock as a lock breaker (spangate migrate
+// unlock) found it.
+type LockState struct {
+	// Held is false when nobody held the lock (or its lease had expired).
+	Held       bool      `json:"held"`
+	Holder     string    `json:"holder,omitempty"`
+	Host       string    `json:"host,omitempty"`
+	Pid        int64     `json:"pid,omitempty"`
+	Fence      int64     `json:"fence"`
+	AcquiredAt time.Time `json:"acquired_at,omitzero"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	RenewedAt  time.Time `json:"renewed_at,omitzero"`
+	// HolderGone says that the holder ran on this host and its process is
+	// gone.
+	HolderGone bool `json:"holder_gone"`
+	// Stale says that the lease missed its renewals.
+	Stale bool `json:"stale"`
+	// Broken says that BreakLock freed it.
+	Broken bool `json:"broken"`
 }
 
 // Locker takes and keeps the per-database migration lock.
@@ -208,6 +238,13 @@ type Engine struct {
 	LiveSchema LiveSchema
 	// FailOnDrift makes drift block plan and apply (exit 4).
 	FailOnDrift bool
+	// Authorize, when set, decides whether the plan may run. Apply calls
+	// it under the lock, with the plan it built there from the history
+	// it read there — the plan that actually runs — before any step runs;
+	// an error refuses the apply and is returned as is. A decision made
+	// on a plan built before the lock is only an early answer: the
+	// history may change until the lock is held.
+	Authorize func(ctx context.Context, p *Plan) error
 
 	// Holder identifies this run in the lock and the history.
 	Holder string
@@ -221,6 +258,12 @@ type Engine struct {
 	Reporter    Reporter
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Stop, when set and closed, stops the apply at the next step
+	// boundary: the step under way finishes and is recorded, then Apply
+	// releases the lock and returns an error of kind Canceled. (The
+	// gateway closes it when its client goes away; cancelling ctx instead
+	// interrupts the step under way.)
+	Stop <-chan struct{}
 }
 
 func (e *Engine) defaults() {
@@ -255,14 +298,28 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The live schema is read before the operations are looked up: an
+	// operation found unfinished had not changed it yet.
 	opts, err := e.checkOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Recorded, err = e.recordedFiles(ctx, set, hist); err != nil {
+	settled, notes, err := e.settleView(ctx, hist, set.Files)
+	if err != nil {
 		return nil, err
 	}
-	return NewCheckedPlan(set, hist, opts), nil
+	if opts.HaveLive {
+		opts.Live = withInFlight(opts.Live, settled, set)
+	}
+	if opts.Recorded, err = e.recordedFiles(ctx, set, settled); err != nil {
+		return nil, err
+	}
+	p := NewCheckedPlan(set, settled, opts)
+	if len(notes) > 0 {
+		p.Findings = append(p.Findings, notes...)
+		sortFindings(p.Findings)
+	}
+	return p, nil
 }
 
 // Apply applies every pending statement of set under the migration lock.
@@ -413,10 +470,21 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	if err := plan.Err(); err != nil {
 		return err
 	}
+	if e.Authorize != nil {
+		if err := e.Authorize(ctx, plan); err != nil {
+			return err
+		}
+	}
 	total := len(plan.Steps)
 	for i := range plan.Steps {
 		if err := ctx.Err(); err != nil {
 			return spangate.Errorf(spangate.Canceled, "apply interrupted before step %d of %d; progress is recorded, re-run apply to resume: %w", i+1, total, err)
+		}
+		select {
+		case <-e.Stop:
+			return spangate.Errorf(spangate.Canceled, "apply stopped before step %d of %d at the caller's request; the steps before it are applied and recorded", i+1, total).
+				WithHint("re-run apply to resume at this step")
+		default:
 		}
 		step := &plan.Steps[i]
 		e.report(Event{Type: "step", Step: i + 1, Steps: total, Total: step.Len(),
@@ -763,53 +831,50 @@ func (e *Engine) runPartitioned(ctx context.Context, l Lease, step *Step, recs m
 	e.report(Event{Type: "statement_done", Version: p.File.Version, Done: p.To, Total: len(p.File.Statements),
 		Message: fmt.Sprintf("Partitioned DML changed at least %d rows", n)})
 	e.advance(r, p.File, p.To, res)
-	return e.History.Save(sctx, l, *r)
+	saved := *r
+	saved.PartitionedRows = n
+	return e.History.Save(sctx, l, saved)
 }
 
 // recover settles schema operations that an earlier run sent but did not
-// record the end of (it crashed, lost the connection, or was interrupted).
+// record the end of (it crashed, lost the connection, or was interrupted):
+// it waits for each, then records what it applied. It runs under the lock,
+// before anything is planned.
 func (e *Engine) recover(ctx context.Context, set *Set, l Lease, recs map[int64]*Record) error {
 	files := make(map[int64]*File, len(set.Files))
 	for _, f := range set.Files {
 		files[f.Version] = f
 	}
-	byOp := map[string][]*Record{}
+	all := make([]*Record, 0, len(recs))
 	for _, r := range recs {
-		if r.State == StateApplying && r.OperationName != "" && r.OpCount > 0 {
-			byOp[r.OperationName] = append(byOp[r.OperationName], r)
-		}
+		all = append(all, r)
 	}
-	for opID, rs := range byOp {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].Version < rs[j].Version })
-		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s left by an earlier run", opID)})
+	names, byOp := unsettledOps(all)
+	for _, opID := range names {
+		rs := byOp[opID]
+		e.report(Event{Type: "recover", Message: fmt.Sprintf("re-attaching to schema operation %s (%s) left by an earlier run", opID, describeRows(rs))})
 		applied, err := e.Schema.AwaitOperation(ctx, opID)
 		if err != nil && spangate.KindOf(err) == spangate.NotFound {
-			// The batch never reached Spanner: nothing of it applied.
+			// Spanner does not know the batch: it never arrived (or, on
+			// the emulator, it is still running). Nothing of it is
+			// recorded as applied; the plan below holds its statements
+			// again, decided and linted like any other, and sends them
+			// under the same deterministic ID, which re-attaches to the
+			// operation should it exist after all.
 			applied, err = 0, nil
 		}
 		if applied < 0 {
+			if spangate.KindOf(err) == spangate.Canceled || spangate.KindOf(err) == spangate.Unavailable {
+				return spangate.Errorf(spangate.KindOf(err), "re-attach to schema operation %s left by an earlier run: %w", opID, err).
+					WithHint("re-run apply: it re-attaches to the operation again; nothing is sent twice")
+			}
 			return spangate.Errorf(spangate.Internal, "cannot tell how much of schema operation %s was applied: %w", opID, err).
 				WithHint("compare the live schema (gcloud spanner databases ddl describe) with the migrations and fix the history row")
 		}
-		left := applied
-		tmp := &Result{}
-		var saves []Record
-		for _, r := range rs {
-			n := min(left, r.OpCount)
-			left -= n
-			start, count := r.OpStart, r.OpCount
-			r.OpCount = 0
-			f := files[r.Version]
-			if f == nil {
-				r.StatementsApplied = start + n
-			} else {
-				e.advance(r, f, start+n, tmp)
-			}
-			if err != nil && n < count && r.State != StateFailed {
-				e.fail(r, err)
-				err = nil
-			}
-			saves = append(saves, *r)
+		e.settleOp(rs, files, applied, err, &Result{})
+		saves := make([]Record, len(rs))
+		for i, r := range rs {
+			saves[i] = *r
 		}
 		if err := e.History.Save(ctx, l, saves...); err != nil {
 			return err

@@ -643,3 +643,47 @@ func TestEditedAppliedFilePlan(t *testing.T) {
 		t.Errorf("%d modified-applied-file findings, err %v; want 1, blocked", modified, p.Err())
 	}
 }
+
+// TestAuthorizeDecidesUnderTheLock: Apply asks Authorize, while it holds
+// the lock, about the plan it is about to run (classified against the
+// schema it meets), and runs nothing when Authorize refuses.
+func TestAuthorizeDecidesUnderTheLock(t *testing.T) {
+	db := openDB(t)
+	ctx := t.Context()
+	set := mustSet(t, map[string]string{
+		"0001_orders.sql": "CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);\nUPDATE Orders SET Note = 'x' WHERE Id = 1;\nDELETE FROM Orders WHERE Note = 'y';",
+	})
+	var seen []string
+	refuse := spangate.Errorf(spangate.Denied, "refused by the test")
+	eng := engineFor(db, "applier")
+	eng.Authorize = func(ctx context.Context, p *migration.Plan) error {
+		if _, err := db.Acquire(ctx, "intruder", time.Second); err == nil {
+			t.Error("Authorize ran without the lock held")
+		}
+		for _, st := range p.PendingStatements() {
+			seen = append(seen, fmt.Sprintf("%s:%v", st.Verb, st.Destructive))
+		}
+		return refuse
+	}
+	if _, err := eng.Apply(ctx, set); !errors.Is(err, refuse) {
+		t.Fatalf("Apply = %v, want the refusal", err)
+	}
+	want := []string{"CREATE TABLE:false", "UPDATE:false", "DELETE:true"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("Authorize saw %v, want %v", seen, want)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME = 'Orders'"); n != 0 {
+		t.Fatal("a refused plan ran")
+	}
+	l, err := db.Acquire(ctx, "next", time.Second)
+	if err != nil {
+		t.Fatalf("the lock was not released: %v", err)
+	}
+	if err := db.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	eng.Authorize = func(context.Context, *migration.Plan) error { return nil }
+	if _, err := eng.Apply(ctx, set); err != nil {
+		t.Fatalf("Apply with an allowing Authorize: %v", err)
+	}
+}

@@ -211,6 +211,9 @@ const (
 	RuleMixedNames        = "mixed-naming"
 	RuleDownMigration     = "down-migration"
 	RuleChecksumOnly      = "checksum-only"
+	// RuleProtected is a statement that names one of spangate's own
+	// objects (Spangate*): refused, whoever applies it.
+	RuleProtected = "spangate-object"
 )
 
 // Set is the content of a migrations directory: the files that parsed, in
@@ -491,6 +494,10 @@ func parseFile(src Source) (*File, []Finding) {
 			default:
 				f.ProtoDescriptorsPath = d.Args[0]
 			}
+		}
+		if err := st.CheckCaller(); err != nil {
+			findings = append(findings, Finding{Severity: SeverityError, Rule: RuleProtected, File: src.Name, Line: st.Line, Blocks: spangate.Denied,
+				Message: err.Error()})
 		}
 		if st.Partitioned() && verbIsInsertOrDDL(st) {
 			findings = append(findings, Finding{Severity: SeverityError, Rule: RulePartitionedInsert, File: src.Name, Line: st.Line, Blocks: spangate.Invalid,

@@ -399,8 +399,12 @@ func (l *linter) alterTable(step int, f *File, st *sqlstmt.Statement, n *ast.Alt
 				"Spanner can change a length or STRING ↔ BYTES in place (ALTER COLUMN); for other types add a new column, backfill it, and switch readers", table, a.Column.Name.Name))
 		}
 		if existing && a.Column.NotNull {
-			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("ADD COLUMN %s NOT NULL on existing table %s: Spanner writes the default into every row and validates it; "+
-				"this is a long-running schema change on a large table", a.Column.Name.Name, table))
+			def := "its default"
+			if d, ok := a.Column.DefaultSemantics.(*ast.ColumnDefaultExpr); ok {
+				def = "the default " + d.Expr.SQL()
+			}
+			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("ADD COLUMN %s NOT NULL on existing table %s: Spanner writes %s into every existing row and validates it; "+
+				"this is a long-running schema change on a large table, and readers see that value in old rows", a.Column.Name.Name, table, def))
 		}
 		if g, ok := a.Column.DefaultSemantics.(*ast.GeneratedColumnExpr); ok && existing && !g.Stored.Invalid() {
 			l.add(f, st, SeverityWarning, RuleAddNotNull, fmt.Sprintf("a STORED generated column on existing table %s is computed and validated for every row: a long-running schema change", table))
@@ -523,7 +527,10 @@ func reserved(name string) bool {
 }
 
 func (l *linter) dml(step int, f *File, st *sqlstmt.Statement, n ast.DML) {
-	if st.Destructive {
+	if t := l.model.Table(st.Table); t != nil {
+		l.p.keyColumns(st, t)
+	}
+	if st.AllRows {
 		l.add(f, st, SeverityError, RuleDMLWithoutWhere, fmt.Sprintf("%s: this changes every row of %s. If that is intended, say so: mark it -- spangate:allow %s "+
 			"(and -- spangate:partitioned for a large table); otherwise add the WHERE clause you meant", st.DestructiveReason, st.Table, RuleDMLWithoutWhere))
 	}
@@ -545,11 +552,11 @@ func (l *linter) dml(step int, f *File, st *sqlstmt.Statement, n ast.DML) {
 	switch n := n.(type) {
 	case *ast.Update:
 		perRow = len(n.Updates) + len(l.model.IndexesOn(t.Name))
-		if !keyEquality(n.Where, t) {
+		if !fixesKey(n, t) {
 			l.warnLarge(f, st, t, perRow)
 		}
 	case *ast.Delete:
-		if !keyEquality(n.Where, t) {
+		if !fixesKey(n, t) {
 			l.warnLarge(f, st, t, perRow)
 		}
 	case *ast.Insert:
@@ -576,67 +583,19 @@ func (l *linter) warnLarge(f *File, st *sqlstmt.Statement, t *schema.Table, perR
 		st.Verb, t.Name, perRow, MaxMutations/max(perRow, 1), MaxMutations))
 }
 
-// keyEquality reports whether where fixes every primary key column of t
-// to given values (col = value or col IN (…), joined by AND).
-func keyEquality(where *ast.Where, t *schema.Table) bool {
-	if where == nil {
-		return false
-	}
-	fixed := map[string]bool{}
-	var walk func(e ast.Expr)
-	walk = func(e ast.Expr) {
-		switch e := e.(type) {
-		case *ast.ParenExpr:
-			walk(e.Expr)
-		case *ast.BinaryExpr:
-			switch e.Op {
-			case ast.OpAnd:
-				walk(e.Left)
-				walk(e.Right)
-			case ast.OpEqual:
-				if c := columnOf(e.Left); c != "" && constant(e.Right) {
-					fixed[strings.ToLower(c)] = true
-				} else if c := columnOf(e.Right); c != "" && constant(e.Left) {
-					fixed[strings.ToLower(c)] = true
-				}
-			}
-		case *ast.InExpr:
-			if c := columnOf(e.Left); c != "" && !e.Not {
-				fixed[strings.ToLower(c)] = true
-			}
-		}
-	}
-	walk(where.Expr)
-	for _, k := range t.PrimaryKey {
-		if !fixed[strings.ToLower(k.Column)] {
-			return false
-		}
-	}
-	return len(t.PrimaryKey) > 0
+// fixesKey reports whether the WHERE of n fixes every primary key column
+// of t to given values (sqlstmt.AnalyzeWhere, the one WHERE key analysis).
+func fixesKey(n ast.DML, t *schema.Table) bool {
+	return sqlstmt.AnalyzeWhere(n, keyNames(t)).FixesAll()
 }
 
-func columnOf(e ast.Expr) string {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return e.Name
-	case *ast.Path:
-		return e.Idents[len(e.Idents)-1].Name
-	case *ast.ParenExpr:
-		return columnOf(e.Expr)
+// keyNames returns the primary key columns of t, in key order.
+func keyNames(t *schema.Table) []string {
+	keys := make([]string, len(t.PrimaryKey))
+	for i, k := range t.PrimaryKey {
+		keys[i] = k.Column
 	}
-	return ""
-}
-
-func constant(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.IntLiteral, *ast.StringLiteral, *ast.FloatLiteral, *ast.BoolLiteral, *ast.Param, *ast.NumericLiteral, *ast.BytesLiteral:
-		return true
-	case *ast.ParenExpr:
-		return constant(e.Expr)
-	case *ast.UnaryExpr:
-		return constant(e.Expr)
-	}
-	return false
+	return keys
 }
 
 // selfReference returns a column that an UPDATE both assigns and reads in

@@ -56,6 +56,11 @@ type Record struct {
 	// Content is the file's content as applied. It is written with the
 	// row and not read back by History (see ContentStore).
 	Content []byte
+	// PartitionedRows is what Spanner reported for the Partitioned DML
+	// statement this save records as applied: a lower bound of the rows
+	// it changed. It is for the audit entry of that save and is not
+	// stored in the history.
+	PartitionedRows int64
 }
 
 // MaxHeavyPerBatch is Spanner's limit on statements that need validation or
@@ -122,8 +127,12 @@ type Pending struct {
 	Statements int             `json:"statements"`
 	Kinds      []StatementKind `json:"kinds"`
 	// ResumeAt is the first statement not yet applied (0 for a new file).
-	ResumeAt int   `json:"resume_at,omitempty"`
-	File     *File `json:"-"`
+	ResumeAt int `json:"resume_at,omitempty"`
+	// InFlight names the schema operation an earlier run sent with the
+	// statements before ResumeAt and did not see end; apply re-attaches to
+	// it first.
+	InFlight string `json:"in_flight,omitempty"`
+	File     *File  `json:"-"`
 }
 
 // Plan is what apply would do, and what blocks it.
@@ -143,6 +152,43 @@ type Plan struct {
 	After *schema.Schema
 	// SchemaChanges summarises Before → After, or is nil.
 	SchemaChanges *schema.Summary
+
+	// keys holds, per pending DML statement, the primary key of its
+	// table in the schema the statement meets (set by lint).
+	keys map[*sqlstmt.Statement][]string
+}
+
+// keyColumns records the primary key of the table st writes, as the
+// schema the statement meets has it.
+func (p *Plan) keyColumns(st *sqlstmt.Statement, t *schema.Table) {
+	if p.keys == nil {
+		p.keys = map[*sqlstmt.Statement][]string{}
+	}
+	p.keys[st] = keyNames(t)
+}
+
+// PendingStatements returns the statements apply would still run, in file
+// order, each classified against the schema it meets: an UPDATE or DELETE
+// whose WHERE fixes or ranges its table's primary key (as the applied and
+// pending migrations, or the live schema, define it) is not destructive
+// (sqlstmt.Statement.WithKeys); one whose table the plan does not know
+// stays destructive. These are the statements to authorize.
+func (p *Plan) PendingStatements() []sqlstmt.Statement {
+	var out []sqlstmt.Statement
+	for _, pd := range p.Pending {
+		if pd.File == nil {
+			continue
+		}
+		for i := pd.ResumeAt; i < len(pd.File.Statements); i++ {
+			st := &pd.File.Statements[i]
+			c := *st
+			if keys, ok := p.keys[st]; ok {
+				c = c.WithKeys(keys, nil)
+			}
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Blocked reports whether an error finding stops apply.
@@ -167,7 +213,7 @@ func (p *Plan) Err() error {
 			continue
 		}
 		n++
-		if first == nil || (first.Blocks == spangate.Blocked && f.Blocks == spangate.Invalid) {
+		if first == nil || rank(f.Blocks) < rank(first.Blocks) {
 			first = f
 		}
 	}
@@ -179,10 +225,22 @@ func (p *Plan) Err() error {
 		msg += fmt.Sprintf(" (and %d more problems; run spangate migrate plan to list them)", n-1)
 	}
 	kind := first.Blocks
-	if kind != spangate.Invalid {
+	if kind != spangate.Invalid && kind != spangate.Denied {
 		kind = spangate.Blocked
 	}
 	return &spangate.Error{Kind: kind, Message: msg}
+}
+
+// rank orders the kinds of error findings, most serious first: a refused
+// statement (Denied), bad input (Invalid), then what blocks the plan.
+func rank(k spangate.Kind) int {
+	switch k {
+	case spangate.Denied:
+		return 0
+	case spangate.Invalid:
+		return 1
+	}
+	return 2
 }
 
 // PrefixChecksum hashes the SQL of the first n statements of f.
@@ -239,6 +297,14 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 		case f.ChecksumOnly:
 			p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleChecksumOnly, File: f.Path, Line: 1, Blocks: spangate.Invalid,
 				Message: fmt.Sprintf("migration %d was sent by checksum only, but the database history does not show it applied (%s); send the file whole", f.Version, orNone(r.State))})
+		case r.Unsettled():
+			if f.Checksum != r.Checksum {
+				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleModified, File: f.Path, Line: 1, Blocks: spangate.Blocked,
+					Message: fmt.Sprintf("migration %d was edited while schema operation %s, which holds statements %d-%d of it, has not been seen to end; restore the file until apply has re-attached to the operation", f.Version, r.OperationName, r.OpStart+1, r.OpStart+r.OpCount)})
+				continue
+			}
+			p.addPending(f, min(r.OpStart+r.OpCount, len(f.Statements)))
+			p.Pending[len(p.Pending)-1].InFlight = r.OperationName
 		default: // applying or failed: resume
 			resume := r.StatementsApplied
 			if r.Checksum != f.Checksum && resume > 0 && PrefixChecksum(f, resume) != r.PrefixChecksum {

@@ -86,14 +86,14 @@ func TestProtoDescriptors(t *testing.T) {
 	fsys["m/protos/shop.pb"] = &fstest.MapFile{Data: v2}
 	again, _ := migration.ReadDir(fsys, "m")
 	read(again, nil)
-	if p, err := e.Plan(t.Context(), again); err != nil || !hasRule(p, migration.RuleModified) {
+	if p, err := e.Plan(t.Context(), again); err != nil || !hasErrorRule(p, migration.RuleModified) {
 		t.Errorf("plan with changed descriptors: %v %+v", err, p)
 	}
 
 	// A proto bundle without descriptors is refused at plan time; the
 	// default descriptors fill in for files that name none.
 	bare := migration.Parse([]migration.Source{{Name: "m/0001_b.sql", Content: []byte("CREATE PROTO BUNDLE (examples.shop.Item);")}})
-	if p := migration.NewPlan(bare, nil); !hasRule(p, migration.RuleProtoDescriptor) {
+	if p := migration.NewPlan(bare, nil); !hasErrorRule(p, migration.RuleProtoDescriptor) {
 		t.Errorf("a proto bundle without descriptors: %+v", p.Findings)
 	}
 	read(bare, v1)
@@ -102,7 +102,7 @@ func TestProtoDescriptors(t *testing.T) {
 	}
 }
 
-func hasRule(p *migration.Plan, rule string) bool {
+func hasErrorRule(p *migration.Plan, rule string) bool {
 	for _, f := range p.Findings {
 		if f.Rule == rule && f.Severity == migration.SeverityError {
 			return true

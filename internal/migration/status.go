@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -12,6 +13,10 @@ const (
 	StatusPending  = "pending"
 	StatusFailed   = "failed"
 	StatusModified = "modified"
+	// StatusApplying is a file a run started and did not finish: a
+	// schema operation holding its statements is in flight, or the run
+	// was interrupted (or is still running). Note says which.
+	StatusApplying = "applying"
 )
 
 // FileStatus is one line of `spangate migrate status`.
@@ -25,6 +30,12 @@ type FileStatus struct {
 	Progress string `json:"progress,omitempty"`
 	// Error is the last failure of the file, if any.
 	Error string `json:"error,omitempty"`
+	// Operation is the schema operation in flight with the file's
+	// statements, when there is one.
+	Operation string `json:"operation,omitempty"`
+	// Note says what became of a file in state applying, and what the
+	// next apply does with it.
+	Note string `json:"note,omitempty"`
 	// InDirectory is false for a history row whose file is gone.
 	InDirectory bool `json:"in_directory"`
 }
@@ -71,9 +82,20 @@ func fill(st *FileStatus, r Record) {
 		st.State = StatusApplied
 		t := r.FinishedAt
 		st.AppliedAt = &t
-	case r.State == StateFailed || r.StatementsApplied > 0 || r.Error != "":
+	case r.Unsettled():
+		st.State = StatusApplying
+		st.Progress = progress(r)
+		st.Operation = r.OperationName
+		st.Note = fmt.Sprintf("schema operation %s with statements %d-%d is in flight (sent by %s at %s); the next apply re-attaches to it and records its outcome",
+			r.OperationName, r.OpStart+1, r.OpStart+r.OpCount, orSomeone(r.AppliedBy), r.StartedAt.UTC().Format(time.RFC3339))
+	case r.State == StateFailed || r.Error != "":
 		st.State = StatusFailed
 		st.Progress = progress(r)
+	case r.State == StateApplying && r.StatementsApplied > 0:
+		st.State = StatusApplying
+		st.Progress = progress(r)
+		st.Note = fmt.Sprintf("started by %s at %s and stopped after %d of %d statements (interrupted, killed, or still running); the next apply resumes at statement %d",
+			orSomeone(r.AppliedBy), r.StartedAt.UTC().Format(time.RFC3339), r.StatementsApplied, r.StatementsTotal, r.StatementsApplied+1)
 	default:
 		st.State = StatusPending
 	}

@@ -25,6 +25,9 @@ type PendingView struct {
 	Statements int             `json:"statements"`
 	Kinds      []StatementKind `json:"kinds"`
 	ResumeAt   int             `json:"resume_at,omitempty"`
+	// InFlight names the schema operation an earlier run left with this
+	// file's statements before ResumeAt; apply re-attaches to it.
+	InFlight string `json:"in_flight,omitempty"`
 }
 
 // View returns the plan's JSON shape for the named database. Lists are
@@ -41,7 +44,7 @@ func (p *Plan) View(database string) View {
 		SchemaChanges:    p.SchemaChanges,
 	}
 	for _, pd := range p.Pending {
-		v.Pending = append(v.Pending, PendingView{pd.Version, pd.Name, pd.Statements, pd.Kinds, pd.ResumeAt})
+		v.Pending = append(v.Pending, PendingView{Version: pd.Version, Name: pd.Name, Statements: pd.Statements, Kinds: pd.Kinds, ResumeAt: pd.ResumeAt, InFlight: pd.InFlight})
 	}
 	return v
 }

@@ -28,9 +28,11 @@ const (
 	costLimit = 100_000
 )
 
-// newEnv returns the CEL environment of rule conditions: issuer and subject
-// are strings, claims is a map from claim name to any JSON value.
-func newEnv() (*cel.Env, error) {
+// NewEnv returns the CEL environment of rule conditions: issuer and subject
+// are strings, claims is a map from claim name to any JSON value. It is the
+// one environment: the policy compiles rules in it, and `spangate scan`
+// reads them in it, with the same options and size limit.
+func NewEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("issuer", cel.StringType),
 		cel.Variable("subject", cel.StringType),

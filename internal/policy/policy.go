@@ -13,8 +13,11 @@
 //
 // Statements are decided from their parsed form (internal/sqlstmt): a query
 // needs read, DML needs write, DDL outside a migration needs ddl, and a
-// destructive statement (DROP of a table, column or index; UPDATE or DELETE
-// that touches every row) needs destructive as well.
+// destructive statement needs destructive as well: DDL that is not on the
+// allow-list of additive changes, and DML that is not provably bounded (an
+// UPDATE or DELETE whose WHERE does not fix or range its table's primary
+// key, INSERT … SELECT, Partitioned DML). A statement that names one of
+// spangate's own tables is always denied.
 package policy
 
 import (
@@ -66,7 +69,7 @@ func New(cfg *config.Config) (*Policy, error) {
 			return nil, err
 		}
 	}
-	env, err := newEnv()
+	env, err := NewEnv()
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "policy: create CEL environment: %w", err)
 	}

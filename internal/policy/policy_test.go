@@ -214,6 +214,8 @@ func TestCompileProblems(t *testing.T) {
 		{"non-bool", "    when: claims.repository\n", []string{`p.yaml:10:11: rules[0].when: rule "r": condition is of type dyn, not bool`}},
 		{"string result", "    when: issuer + \"x\"\n", []string{`condition is of type string, not bool`}},
 		{"block scalar error position", "    when: |\n      issuer == \"gh\" &&\n        nope\n", []string{`p.yaml:12:9: rules[0].when: rule "r": undeclared reference to 'nope'`}},
+		{"folded scalar error position", "    when: >-\n      issuer == \"gh\" &&\n      claims.x == 1 && nope\n", []string{`p.yaml:12:24: rules[0].when: rule "r": undeclared reference to 'nope'`}},
+		{"plain multi-line error position", "    when: issuer == \"gh\" &&\n      nope\n", []string{`p.yaml:11:7: rules[0].when: rule "r": undeclared reference to 'nope'`}},
 		{"too large", "    when: '" + strings.Repeat("true && ", 1000) + "true'\n", []string{`expression code point size exceeds limit`}},
 	}
 	for _, tt := range tests {

@@ -26,7 +26,16 @@ func (p *Policy) DecideStatement(pr spangate.Principal, database, sql string) (s
 // on database: a query needs read, DML needs write, DDL needs ddl, and a
 // destructive statement needs destructive as well. Every required action
 // must be allowed.
+//
+// A statement that names one of spangate's own objects (Spangate* tables,
+// see sqlstmt.Statement.CheckCaller) is denied whatever the rules say. An
+// UPDATE or DELETE is decided as classified: pass it through
+// sqlstmt.Statement.WithKeys first, or one whose WHERE fixes its table's
+// key still needs destructive.
 func (p *Policy) DecideParsed(pr spangate.Principal, database string, st *sqlstmt.Statement) spangate.Decision {
+	if err := st.CheckCaller(); err != nil {
+		return deny("", "%s: %s", describe(st), err.Error())
+	}
 	return p.decideAll(pr, database, describe(st), st.RequiredActions())
 }
 
@@ -36,6 +45,11 @@ func (p *Policy) DecideParsed(pr spangate.Principal, database string, st *sqlstm
 func (p *Policy) DecideMigration(pr spangate.Principal, database string, stmts []sqlstmt.Statement) spangate.Decision {
 	required := []spangate.Action{spangate.ActionMigrate}
 	what := "the migration"
+	for i := range stmts {
+		if err := stmts[i].CheckCaller(); err != nil {
+			return deny("", "the migration (its statement at line %d: %s): %s", stmts[i].Line, describe(&stmts[i]), err.Error())
+		}
+	}
 	for i := range stmts {
 		if stmts[i].Destructive {
 			required = append(required, spangate.ActionDestructive)

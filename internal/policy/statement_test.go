@@ -62,7 +62,7 @@ func TestDecideStatement(t *testing.T) {
 		{"syntax error is refused", "SELEC 1", "admin", invalid, ""},
 		{"insert needs write", "INSERT INTO t (id) VALUES (1)", "reader", deny, "INSERT on t needs write: rule writers: condition false"},
 		{"insert by a writer", "INSERT INTO t (id) VALUES (1)", "writer", allow, "rule writers grants write"},
-		{"update with a where", "UPDATE t SET x = 1 WHERE id = 1", "writer", allow, ""},
+		{"update with a where, key unknown", "UPDATE t SET x = 1 WHERE id = 1", "writer", deny, "not known to fix the table's primary key"},
 		{"where true is destructive", "DELETE FROM t WHERE true", "writer", deny, "needs write, destructive: rule admins-destroy: condition false"},
 		{"where TRUE in odd case", "delete from T where TRUE", "writer", deny, "destructive"},
 		{"where 1=1", "DELETE FROM t WHERE 1=1", "writer", deny, "destructive"},
@@ -72,7 +72,7 @@ func TestDecideStatement(t *testing.T) {
 		{"delete of every row by an admin", "DELETE FROM t WHERE true", "admin", allow, "rule writers grants write; rule admins-destroy grants destructive"},
 		{"where in a block comment: no WHERE at all", "/* WHERE */ DELETE FROM t", "admin", invalid, ""},
 		{"where in a line comment: no WHERE at all", "update T set x=1 -- where id=1", "admin", invalid, ""},
-		{"semicolon in a string literal", "DELETE FROM t WHERE id = 'x; DROP TABLE t'", "writer", allow, ""},
+		{"semicolon in a string literal", "DELETE FROM t WHERE id = 'x; DROP TABLE t'", "writer", deny, "DELETE on t [destructive"},
 		{"create table needs ddl", "CREATE TABLE t (id INT64) PRIMARY KEY (id)", "reader", deny, "CREATE TABLE on t needs ddl"},
 		{"create table by a writer", "create table t (id int64) primary key (id)", "writer", allow, "rule writers grants ddl"},
 		{"drop table is destructive", "  DROP   TABLE   t  ", "writer", deny, "needs ddl, destructive"},
@@ -135,5 +135,50 @@ func TestDecideMigration(t *testing.T) {
 				t.Errorf("DecideMigration = %+v\nwant allow=%v rule=%q reason containing %q", d, tt.allow, tt.rule, tt.reason)
 			}
 		})
+	}
+}
+
+// TestDecideParsedKeysAndProtected decides statements classified against
+// their table's key, and statements that name spangate's own tables, which
+// no rule can allow.
+func TestDecideParsedKeysAndProtected(t *testing.T) {
+	p, err := loadText(guardrails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, sql, who string
+		allow          bool
+		reason         string
+	}{
+		{"update fixing the key", "UPDATE t SET x = 1 WHERE id = 1", "writer", true, ""},
+		{"delete fixing the key with a string", "DELETE FROM t WHERE id = 'x; DROP TABLE t'", "writer", true, ""},
+		{"delete ranging the key", "DELETE FROM t WHERE id BETWEEN 1 AND 100", "writer", true, ""},
+		{"delete by a non-key column", "DELETE FROM t WHERE x = 1", "writer", false, "does not fix the primary key's first column id"},
+		{"tautology on the key", "DELETE FROM t WHERE id IS NOT NULL", "writer", false, "destructive"},
+		{"audit trail read by an admin", "SELECT * FROM SpangateAudit", "admin", false, "belongs to spangate"},
+		{"audit head write by an admin", "UPDATE SpangateAuditHead SET LastSeq = 1 WHERE Id = 0", "admin", false, "belongs to spangate"},
+		{"history in a subquery", "DELETE FROM t WHERE id IN (SELECT Version FROM spangatemigrations)", "admin", false, "belongs to spangate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := sqlstmt.ParseOne(tt.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st = st.WithKeys([]string{"id"}, nil)
+			d := p.DecideParsed(role(tt.who), "db", &st)
+			if d.Allow != tt.allow || !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("DecideParsed = %+v; want allow=%v with reason containing %q", d, tt.allow, tt.reason)
+			}
+		})
+	}
+	stmts, err := sqlstmt.Parse("", "CREATE TABLE u (id INT64) PRIMARY KEY (id);\nINSERT INTO SpangateMigrations (Version) VALUES (9)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := spangate.Principal{Issuer: "gh", Subject: "m", Claims: map[string]any{"role": "migrator", "env": "cleanup"}}
+	if d := p.DecideMigration(admin, "db", stmts); d.Allow || !strings.Contains(d.Reason, "line 2") || !strings.Contains(d.Reason, "belongs to spangate") {
+		t.Errorf("DecideMigration of a history forgery = %+v; want a deny naming line 2", d)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // The rules of policy findings.
@@ -72,15 +72,6 @@ func analysePolicy(env *cel.Env, file string, root *yaml.Node) []Finding {
 		out = append(out, analyseRule(env, file, r)...)
 	}
 	return out
-}
-
-// newPolicyEnv is the CEL environment of rule conditions, for parsing.
-func newPolicyEnv() (*cel.Env, error) {
-	return cel.NewEnv(
-		cel.Variable("issuer", cel.StringType),
-		cel.Variable("subject", cel.StringType),
-		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
-	)
 }
 
 func analyseRule(env *cel.Env, file string, r policyRule) []Finding {

@@ -22,9 +22,10 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/policy"
 )
 
 // Severity ranks a finding. Errors make `spangate scan` exit 4.
@@ -108,7 +109,7 @@ type Scanner struct {
 
 // New returns a Scanner.
 func New() (*Scanner, error) {
-	env, err := newPolicyEnv()
+	env, err := policy.NewEnv()
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "CEL environment: %w", err)
 	}
@@ -161,6 +162,7 @@ func (s *Scanner) Scan(fsys fs.FS, opts Options) (*Report, error) {
 		root, err := decode(src.Name, src.Content)
 		if err != nil {
 			r.Findings = append(r.Findings, unreadable(src.Name, err))
+			r.Findings = append(r.Findings, secretFindings(src.Name, string(src.Content), 0)...)
 			continue
 		}
 		r.Policies++
@@ -185,25 +187,41 @@ func pipelineParser(p string) func(string, []byte) (*Pipeline, error) {
 	return nil
 }
 
+// scanFile looks at one file: a pipeline file is checked as a pipeline,
+// a policy as a policy, and every text file, whatever it is and whether
+// or not it parses, is searched for secrets as text.
 func (s *Scanner) scanFile(r *Report, p string, b []byte) {
 	isYAML := strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")
+	binary := slices.Contains(b[:min(len(b), 8000)], 0)
 	if parse := pipelineParser(p); parse != nil {
 		r.Pipelines++
 		pl, err := parse(p, b)
 		if err != nil {
 			r.Findings = append(r.Findings, unreadable(p, err))
+			if !binary {
+				r.Findings = append(r.Findings, secretFindings(p, string(b), 0)...)
+			}
 			return
 		}
 		r.Findings = append(r.Findings, checkPipeline(pl)...)
 		root, _ := decode(p, b)
-		r.Findings = append(r.Findings, scanYAMLValues(p, root)...)
+		values := scanYAMLValues(p, root)
+		r.Findings = append(r.Findings, values...)
+		// Comments and anything the values do not show (a key pasted into
+		// a comment) are found in the text; what the values found already
+		// is not repeated.
+		for _, f := range secretFindings(p, string(b), 0) {
+			if !slices.ContainsFunc(values, func(v Finding) bool { return v.Rule == f.Rule && (v.Line == f.Line || v.Message == f.Message) }) {
+				r.Findings = append(r.Findings, f)
+			}
+		}
 		if pl.CI == CIGitHub {
 			r.Findings = append(r.Findings, keyJSONInputs(p, root)...)
 		}
 		return
 	}
-	if slices.Contains(b[:min(len(b), 8000)], 0) {
-		return // binary
+	if binary {
+		return
 	}
 	if isYAML {
 		if root, err := decode(p, b); err == nil && isPolicy(root) {

@@ -172,6 +172,18 @@ pipelines:
 			{RuleNoOIDC, "bitbucket-pipelines.yml", 26},
 			{RuleServiceAccountKey, "bitbucket-pipelines.yml", 34},
 		}},
+		{"invalid YAML still searched for secrets", fstest.MapFS{
+			"bitbucket-pipelines.yml": {Data: []byte("pipelines:\n  default:\n    - step:\n      script: [unclosed\n" +
+				"        - export GOOGLE_CREDENTIALS='" + strings.ReplaceAll(strings.TrimSpace(keys.saJSON), "\n", " ") + "'\n")},
+		}, Options{}, []want{
+			{"unreadable", "bitbucket-pipelines.yml", 1},
+			{RuleServiceAccountKey, "bitbucket-pipelines.yml", 5},
+		}},
+		{"a key in a valid pipeline's comment", fstest.MapFS{
+			"bitbucket-pipelines.yml": {Data: []byte("# old key: " + keys.apiKey + "\npipelines:\n  default:\n    - step:\n        oidc: true\n        script:\n          - echo hi\n")},
+		}, Options{}, []want{
+			{RuleAPIKey, "bitbucket-pipelines.yml", 1},
+		}},
 		{"github", fstest.MapFS{
 			".github/workflows/deploy.yaml": {Data: []byte(`on: push
 permissions:
@@ -289,6 +301,9 @@ func TestPolicyRules(t *testing.T) {
 		{"subject prefix and protected ref", `subject.startsWith("project_path:acme/app:") && claims.ref_protected == "true"`, "migrate", ""},
 		{"false", `false`, "migrate", ""},
 		{"does not parse", `claims.x ==`, "plan", RulePolicyUnreadable},
+		// The policy's own environment and size limit: a condition the
+		// gateway would refuse is not analysed as if it were fine.
+		{"over the policy's size limit", `claims.repositoryUuid == "{x}" && claims.deploymentEnvironmentUuid == "` + strings.Repeat("e", 5000) + `"`, "migrate", RulePolicyUnreadable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

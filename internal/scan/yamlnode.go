@@ -3,7 +3,7 @@ package scan
 import (
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // resolve follows aliases (*anchor) to the node they name.

@@ -57,7 +57,7 @@ func FromStatements(file string, stmts []sqlstmt.Statement) (*Schema, error) {
 func FromDDL(source string, ddl []string) (*Schema, error) {
 	s := New()
 	var deferred []deferredFK
-	a := applier{s: s, deferred: &deferred}
+	a := applier{s: s, deferred: &deferred, live: true}
 	for i, text := range ddl {
 		st, err := sqlstmt.ParseOne(text)
 		if err != nil || st.Kind != sqlstmt.DDL {
@@ -74,6 +74,7 @@ func FromDDL(source string, ddl []string) (*Schema, error) {
 			return s, spangate.Errorf(spangate.Invalid, "%w", &ApplyError{File: source, Line: d.line, Message: msg})
 		}
 	}
+	s.completeFromDDL()
 	return s, nil
 }
 
@@ -119,6 +120,9 @@ type applier struct {
 	// a foreign key inside its table's CREATE TABLE even when the
 	// referenced table is listed later.
 	deferred *[]deferredFK
+	// live is set for GetDatabaseDdl output, which may leave out what
+	// Spanner requires (HIDDEN on a TOKENLIST column on the emulator).
+	live bool
 }
 
 type deferredFK struct {
@@ -141,14 +145,19 @@ func (a applier) apply(n ast.DDL) string {
 	case *ast.CreateIndex:
 		return a.createIndex(n)
 	case *ast.DropIndex:
-		name := sqlstmt.Name(n.Name)
-		if s.indexes[key(name)] == nil {
-			if n.IfExists {
-				return ""
-			}
-			return fmt.Sprintf("index %s does not exist", name)
-		}
-		delete(s.indexes, key(name))
+		return a.dropIndex(sqlstmt.Name(n.Name), n.IfExists)
+	case *ast.DropSearchIndex:
+		return a.dropIndex(sqlstmt.Name(n.Name), n.IfExists)
+	case *ast.CreateSearchIndex:
+		return a.createSearchIndex(n)
+	case *ast.AlterSearchIndex:
+		return a.alterIndexNamed(sqlstmt.Name(n.Name), n.IndexAlteration)
+	case *ast.CreateProtoBundle:
+		return a.createProtoBundle(n)
+	case *ast.AlterProtoBundle:
+		return a.alterProtoBundle(n)
+	case *ast.DropProtoBundle:
+		return a.dropProtoBundle()
 	case *ast.AlterIndex:
 		return a.alterIndex(n)
 	case *ast.CreateView:
@@ -188,7 +197,7 @@ func (a applier) apply(n ast.DDL) string {
 		if msg := a.nameFree(name); msg != "" {
 			return msg
 		}
-		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: options(n.Options)}
+		s.sequences[key(name)] = &Sequence{Name: name, Params: joinSQL(n.Params, " "), Options: createOptions(n.Options)}
 	case *ast.AlterSequence:
 		name := sqlstmt.Name(n.Name)
 		q := s.sequences[key(name)]
@@ -205,6 +214,15 @@ func (a applier) apply(n ast.DDL) string {
 				return ""
 			}
 			return fmt.Sprintf("sequence %s does not exist", name)
+		}
+		for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+			for _, c := range t.Columns {
+				for _, e := range []string{c.Default, c.OnUpdate, c.Generated} {
+					if e != "" && contains(sequenceRefs(e), key(name)) {
+						return fmt.Sprintf("cannot drop sequence %s: column %s.%s uses it", name, t.Name, c.Name)
+					}
+				}
+			}
 		}
 		delete(s.sequences, key(name))
 	case *ast.CreateRole:
@@ -278,7 +296,7 @@ func (a applier) createTable(n *ast.CreateTable) string {
 	if msg := a.nameFree(name); msg != "" {
 		return msg
 	}
-	t := &Table{Name: name, Options: options(n.Options)}
+	t := &Table{Name: name, Options: createOptions(n.Options)}
 	for _, cd := range n.Columns {
 		if t.Column(cd.Name.Name) != nil {
 			return fmt.Sprintf("table %s: duplicate column %s", name, cd.Name.Name)
@@ -302,6 +320,28 @@ func (a applier) createTable(n *ast.CreateTable) string {
 			fks = append(fks, tc)
 		case *ast.Check:
 			t.Checks = append(t.Checks, &Check{Name: identName(tc.Name), Expr: c.Expr.SQL()})
+		}
+	}
+	hasPK := !n.PrimaryKeyRparen.Invalid() || len(t.PrimaryKey) > 0
+	for _, tc := range n.TableConstraints {
+		if _, ok := tc.Constraint.(*ast.TablePrimaryKey); ok {
+			hasPK = true
+		}
+	}
+	if !hasPK {
+		return fmt.Sprintf("table %s has no PRIMARY KEY clause; Spanner needs one (PRIMARY KEY () for a table of one row)", name)
+	}
+	for _, c := range t.Columns {
+		if msg := a.checkType(name, c); msg != "" {
+			return msg
+		}
+		if msg := checkColumnExprs(t, c); msg != "" {
+			return msg
+		}
+	}
+	for _, ck := range t.Checks {
+		if msg := checkExprColumns(t, "check constraint "+orAnonymous(ck.Name), ck.Expr); msg != "" {
+			return msg
 		}
 	}
 	for _, k := range t.PrimaryKey {
@@ -475,15 +515,27 @@ func (a applier) alterTable(n *ast.AlterTable) string {
 		if c.NotNull && c.Default == "" && c.Generated == "" && c.Identity == "" {
 			return fmt.Sprintf("cannot add NOT NULL column %s.%s to an existing table without a DEFAULT", t.Name, c.Name)
 		}
+		if msg := a.checkType(t.Name, c); msg != "" {
+			return msg
+		}
+		if msg := checkColumnExprs(t, c); msg != "" {
+			return msg
+		}
 		t.Columns = append(t.Columns, c)
 	case *ast.DropColumn:
 		return a.dropColumn(t, alt.Name.Name)
 	case *ast.AddTableConstraint:
 		switch c := alt.TableConstraint.Constraint.(type) {
 		case *ast.ForeignKey:
+			if ref := s.tables[key(sqlstmt.Name(c.ReferenceTable))]; ref != nil && ref.RowDeletionPolicy != nil {
+				return fmt.Sprintf("table %s: a foreign key cannot be added to reference table %s, which has a row deletion policy", t.Name, ref.Name)
+			}
 			return a.addForeignKey(t, alt.TableConstraint)
 		case *ast.Check:
 			ck := &Check{Name: identName(alt.TableConstraint.Name), Expr: c.Expr.SQL()}
+			if msg := checkExprColumns(t, "check constraint "+orAnonymous(ck.Name), ck.Expr); msg != "" {
+				return msg
+			}
 			if ck.Name != "" {
 				if msg := a.constraintFree(ck.Name, nil); msg != "" {
 					return msg
@@ -511,6 +563,9 @@ func (a applier) alterTable(n *ast.AlterTable) string {
 	case *ast.AddRowDeletionPolicy:
 		if t.RowDeletionPolicy != nil {
 			return fmt.Sprintf("table %s already has a row deletion policy; use REPLACE ROW DELETION POLICY", t.Name)
+		}
+		if msg := a.rdpAllowed(t); msg != "" {
+			return msg
 		}
 		prev := t.RowDeletionPolicy
 		t.RowDeletionPolicy = rowDeletionPolicy(alt.RowDeletionPolicy)
@@ -640,35 +695,56 @@ func (a applier) alterColumn(t *Table, alt *ast.AlterColumn) string {
 	}
 	switch ca := alt.Alteration.(type) {
 	case *ast.AlterColumnType:
-		nt := schemaType(ca.Type)
-		if !Convertible(c.Type, nt) {
-			return fmt.Sprintf("cannot change column %s.%s from %s to %s", t.Name, c.Name, c.Type, nt)
+		nc := *c
+		nc.Type, nc.NotNull, nc.Default = schemaType(ca.Type), ca.NotNull, ""
+		if ca.DefaultExpr != nil {
+			nc.Default = ca.DefaultExpr.Expr.SQL()
 		}
-		if t.IsKey(c.Name) && (nt != c.Type || ca.NotNull != c.NotNull) {
-			return fmt.Sprintf("cannot alter key column %s.%s", t.Name, c.Name)
+		if msg := a.checkType(t.Name, &nc); msg != "" {
+			return msg
 		}
-		if c.Generated != "" {
-			return fmt.Sprintf("cannot alter the type of generated column %s.%s", t.Name, c.Name)
+		if msg := a.columnChange(t, c, nc.Type, nc.NotNull); msg != "" {
+			return msg
 		}
-		if ca.NotNull != c.NotNull {
-			for _, ix := range a.s.IndexesOn(t.Name) {
-				if ix.uses(c.Name) {
-					return fmt.Sprintf("changing NOT NULL of column %s.%s is not allowed because it affects index %s; drop the index, change the column, create the index again", t.Name, c.Name, ix.Name)
-				}
+		switch {
+		case c.Generated != "" && ca.GeneratedExpr == nil:
+			return fmt.Sprintf("cannot convert generated column %s.%s to a regular column", t.Name, c.Name)
+		case c.Generated == "" && ca.GeneratedExpr != nil:
+			return fmt.Sprintf("cannot convert column %s.%s to a generated column", t.Name, c.Name)
+		case c.Generated != "" && ca.GeneratedExpr.Expr.SQL() != c.Generated:
+			return fmt.Sprintf("cannot change the expression of generated column %s.%s", t.Name, c.Name)
+		case c.Generated != "" && ca.GeneratedExpr.Stored.Invalid() == c.Stored:
+			return fmt.Sprintf("cannot change the STORED attribute of generated column %s.%s", t.Name, c.Name)
+		}
+		if msg := checkColumnExprs(t, &nc); msg != "" {
+			return msg
+		}
+		c.Type, c.NotNull, c.Default = nc.Type, nc.NotNull, nc.Default
+	case *ast.AlterColumnSetOptions:
+		opts := options(ca.Options)
+		if v, ok := opts.Get("allow_commit_timestamp"); ok && strings.EqualFold(v, "true") {
+			if c.Type.Base != "TIMESTAMP" || c.Type.Array {
+				return fmt.Sprintf("column %s.%s: allow_commit_timestamp is only allowed on TIMESTAMP columns", t.Name, c.Name)
+			}
+			if fk := a.foreignKeyOn(t, c.Name); fk != "" {
+				return fmt.Sprintf("cannot set allow_commit_timestamp on column %s.%s: foreign key %s uses it", t.Name, c.Name, fk)
+			}
+			if c.Default != "" {
+				return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
 			}
 		}
-		c.Type, c.NotNull = nt, ca.NotNull
-		c.Default = ""
-		if ca.DefaultExpr != nil {
-			c.Default = ca.DefaultExpr.Expr.SQL()
-		}
-	case *ast.AlterColumnSetOptions:
-		for _, o := range options(ca.Options) {
+		for _, o := range opts {
 			c.Options = c.Options.set(o.Name, o.Value)
 		}
 	case *ast.AlterColumnSetDefault:
 		if c.Generated != "" {
 			return fmt.Sprintf("cannot set a default on generated column %s.%s", t.Name, c.Name)
+		}
+		if c.AllowCommitTimestamp() {
+			return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
+		}
+		if refs := exprColumnRefs(ca.DefaultExpr.Expr.SQL()); len(refs) > 0 {
+			return fmt.Sprintf("the DEFAULT of column %s.%s reads %s; a default cannot read columns", t.Name, c.Name, refs[0])
 		}
 		c.Default = ca.DefaultExpr.Expr.SQL()
 	case *ast.AlterColumnDropDefault:
@@ -688,16 +764,107 @@ func (a applier) alterColumn(t *Table, alt *ast.AlterColumn) string {
 
 // Convertible reports whether Spanner's ALTER COLUMN can change a column
 // of type from to type to in place: the same type with another length,
-// STRING to BYTES and back, and the same for array elements.
+// STRING ↔ BYTES, PROTO ↔ BYTES, one PROTO to another, ENUM ↔ INT64, and
+// the same for array elements. The model does not know whether a proto
+// bundle type is a message or an enum (only the descriptors say), so a
+// named type may change to BYTES, INT64 or another named type; Spanner
+// checks the kind.
 func Convertible(from, to Type) bool {
-	if from.Array != to.Array || from.Named != to.Named {
+	if from.Array != to.Array {
 		return false
 	}
-	if from.Base == to.Base {
-		return from.Named || from.ArrayArgs == to.ArrayArgs || from.Array
+	if from.Base == to.Base && from.Named == to.Named {
+		return from.ArrayArgs == to.ArrayArgs
 	}
-	sb := func(b string) bool { return b == "STRING" || b == "BYTES" }
-	return sb(from.Base) && sb(to.Base)
+	if from.ArrayArgs != "" || to.ArrayArgs != "" {
+		return false
+	}
+	sb := func(t Type) bool { return !t.Named && (t.Base == "STRING" || t.Base == "BYTES") }
+	switch {
+	case sb(from) && sb(to):
+		return true
+	case from.Named && to.Named:
+		return true
+	case from.Named:
+		return to.Base == "BYTES" || to.Base == "INT64"
+	case to.Named:
+		return from.Base == "BYTES" || from.Base == "INT64"
+	}
+	return false
+}
+
+// columnChange refuses a change of column c of t to type nt and NOT NULL
+// notNull that Spanner refuses: an unconvertible type, anything but a
+// length or STRING ↔ BYTES change of a key column (and any change of one
+// with interleaved children, or of a child's inherited key column), a NOT
+// NULL change of a key column, of a foreign key column or of the key of an
+// index that is not NULL_FILTERED, and a type change of a foreign key
+// column other than a length.
+func (a applier) columnChange(t *Table, c *Column, nt Type, notNull bool) string {
+	if nt != c.Type && !Convertible(c.Type, nt) {
+		return fmt.Sprintf("cannot change column %s.%s from %s to %s", t.Name, c.Name, c.Type, nt)
+	}
+	typeChanged := nt != c.Type
+	if t.IsKey(c.Name) && (typeChanged || notNull != c.NotNull) {
+		if notNull != c.NotNull {
+			return fmt.Sprintf("cannot change NOT NULL of key column %s.%s", t.Name, c.Name)
+		}
+		if p := a.s.tables[key(t.Parent)]; p != nil && p.IsKey(c.Name) {
+			return fmt.Sprintf("cannot alter key column %s.%s: it is the key of its parent table %s", t.Name, c.Name, p.Name)
+		}
+		for _, ch := range sortedValues(a.s.tables, func(t *Table) string { return key(t.Name) }) {
+			if strings.EqualFold(ch.Parent, t.Name) {
+				return fmt.Sprintf("cannot alter key column %s.%s: table %s is interleaved in %s", t.Name, c.Name, ch.Name, t.Name)
+			}
+		}
+		if nt.Base != c.Type.Base && (nt.Named || c.Type.Named) {
+			return fmt.Sprintf("cannot change key column %s.%s from %s to %s", t.Name, c.Name, c.Type, nt)
+		}
+	}
+	if fk := a.foreignKeyOn(t, c.Name); fk != "" {
+		if notNull != c.NotNull {
+			return fmt.Sprintf("cannot change NOT NULL of column %s.%s: foreign key %s uses it", t.Name, c.Name, fk)
+		}
+		if nt.Base != c.Type.Base || nt.Named != c.Type.Named {
+			return fmt.Sprintf("cannot change the type of column %s.%s from %s to %s: foreign key %s uses it", t.Name, c.Name, c.Type, nt, fk)
+		}
+	}
+	if c.Generated != "" && typeChanged && nt.Base != c.Type.Base {
+		return fmt.Sprintf("cannot change the type of generated column %s.%s", t.Name, c.Name)
+	}
+	if notNull != c.NotNull {
+		for _, ix := range a.s.IndexesOn(t.Name) {
+			if ix.keyUses(c.Name) && !ix.NullFiltered && !ix.Search {
+				return fmt.Sprintf("changing NOT NULL of column %s.%s is not allowed because it is a key of index %s; drop the index, change the column, create the index again (or make the index NULL_FILTERED)", t.Name, c.Name, ix.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// foreignKeyOn returns the name of a foreign key that uses column col of
+// t, on either side, or "".
+func (a applier) foreignKeyOn(t *Table, col string) string {
+	for _, fk := range t.ForeignKeys {
+		if containsFold(fk.Columns, col) {
+			return orAnonymous(fk.Name)
+		}
+	}
+	// The first by table name, without sorting every table on every
+	// ALTER COLUMN.
+	found, from := "", ""
+	for _, other := range a.s.tables {
+		if len(other.ForeignKeys) == 0 || (from != "" && key(other.Name) > from) {
+			continue
+		}
+		for _, fk := range other.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, t.Name) && containsFold(fk.RefColumns, col) {
+				found, from = orAnonymous(fk.Name), key(other.Name)
+				break
+			}
+		}
+	}
+	return found
 }
 
 func (a applier) dropTable(n *ast.DropTable) string {
@@ -807,7 +974,7 @@ func (a applier) createIndex(n *ast.CreateIndex) string {
 	if t == nil {
 		return fmt.Sprintf("index %s: table %s does not exist", name, table)
 	}
-	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: options(n.Options)}
+	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: createOptions(n.Options)}
 	for _, k := range n.Keys {
 		kp := keyPart(k)
 		c := t.Column(kp.Column)
@@ -861,13 +1028,33 @@ func (a applier) ancestorOrSelf(t *Table, name string) bool {
 }
 
 func (a applier) alterIndex(n *ast.AlterIndex) string {
-	name := sqlstmt.Name(n.Name)
+	return a.alterIndexNamed(sqlstmt.Name(n.Name), n.IndexAlteration)
+}
+
+func (a applier) dropIndex(name string, ifExists bool) string {
+	s := a.s
+	if s.indexes[key(name)] == nil {
+		if ifExists {
+			return ""
+		}
+		return fmt.Sprintf("index %s does not exist", name)
+	}
+	for _, v := range sortedValues(s.views, func(v *View) string { return key(v.Name) }) {
+		if contains(v.Indexes, key(name)) {
+			return fmt.Sprintf("cannot drop index %s: view %s names it in a FORCE_INDEX hint", name, v.Name)
+		}
+	}
+	delete(s.indexes, key(name))
+	return ""
+}
+
+func (a applier) alterIndexNamed(name string, alteration ast.IndexAlteration) string {
 	ix := a.s.indexes[key(name)]
 	if ix == nil {
 		return fmt.Sprintf("index %s does not exist", name)
 	}
 	t := a.s.tables[key(ix.Table)]
-	switch alt := n.IndexAlteration.(type) {
+	switch alt := alteration.(type) {
 	case *ast.AddStoredColumn:
 		if t == nil || t.Column(alt.Name.Name) == nil {
 			return fmt.Sprintf("index %s: table %s has no column %s", name, ix.Table, alt.Name.Name)
@@ -902,9 +1089,24 @@ func (a applier) createView(n *ast.CreateView) string {
 	if sec == "" {
 		sec = string(ast.SecurityTypeInvoker)
 	}
-	v := &View{Name: name, Security: sec, Query: n.Query.SQL(), Refs: queryRefs(n.Query)}
+	if n.SecurityType == "" {
+		return fmt.Sprintf("view %s has no SQL SECURITY clause; write SQL SECURITY INVOKER", name)
+	}
+	if msg := viewColumnsProblem(name, n.Query); msg != "" {
+		return msg
+	}
+	v := &View{Name: name, Security: sec, Query: n.Query.SQL(), Refs: queryRefs(n.Query), Indexes: forcedIndexes(n.Query)}
 	if contains(v.Refs, key(name)) {
 		return fmt.Sprintf("view %s cannot read itself", name)
+	}
+	ctes := cteNames(n.Query)
+	for _, r := range v.Refs {
+		if contains(ctes, r) {
+			continue
+		}
+		if s.tables[r] == nil && s.views[r] == nil && !strings.Contains(r, "information_schema") {
+			return fmt.Sprintf("view %s reads %s, which is not a table or a view", name, r)
+		}
 	}
 	s.views[key(name)] = v
 	if _, ok := s.viewSeq[key(name)]; !ok {
@@ -920,7 +1122,7 @@ func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
 	if msg := a.nameFree(name); msg != "" {
 		return msg
 	}
-	cs := &ChangeStream{Name: name, Options: options(n.Options)}
+	cs := &ChangeStream{Name: name, Options: createOptions(n.Options)}
 	if msg := a.setFor(cs, n.For); msg != "" {
 		return msg
 	}
@@ -931,10 +1133,10 @@ func (a applier) createChangeStream(n *ast.CreateChangeStream) string {
 // setFor sets the FOR clause of cs; on a refusal cs is left unchanged.
 func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
 	if f == nil {
-		cs.For, cs.Tables = "", nil
+		cs.For, cs.Tables, cs.Columns = "", nil, nil
 		return ""
 	}
-	var tables []string
+	var tables, cols []string
 	if ft, ok := f.(*ast.ChangeStreamForTables); ok {
 		for _, tt := range ft.Tables {
 			t := a.s.tables[key(tt.TableName.Name)]
@@ -945,11 +1147,15 @@ func (a applier) setFor(cs *ChangeStream, f ast.ChangeStreamFor) string {
 				if t.Column(c.Name) == nil {
 					return fmt.Sprintf("change stream %s: table %s has no column %s", cs.Name, t.Name, c.Name)
 				}
+				if t.IsKey(c.Name) {
+					return fmt.Sprintf("change stream %s: the FOR clause lists key column %s of table %s; list non-key columns only (key columns are always tracked)", cs.Name, c.Name, t.Name)
+				}
+				cols = append(cols, key(t.Name+"."+c.Name))
 			}
 			tables = append(tables, key(tt.TableName.Name))
 		}
 	}
-	cs.For, cs.Tables = f.SQL(), tables
+	cs.For, cs.Tables, cs.Columns = f.SQL(), tables, cols
 	return ""
 }
 
@@ -962,7 +1168,7 @@ func (a applier) alterChangeStream(n *ast.AlterChangeStream) string {
 	case *ast.ChangeStreamSetFor:
 		return a.setFor(cs, alt.For)
 	case *ast.ChangeStreamDropForAll:
-		cs.For, cs.Tables = "", nil
+		cs.For, cs.Tables, cs.Columns = "", nil, nil
 	case *ast.ChangeStreamSetOptions:
 		for _, o := range options(alt.Options) {
 			cs.Options = cs.Options.set(o.Name, o.Value)
@@ -990,6 +1196,16 @@ func (a applier) other(n ast.DDL) string {
 		}
 		if !found && !ifExists(n) {
 			return fmt.Sprintf("%s %s does not exist", strings.ToLower(family), name)
+		}
+		if family == "SCHEMA" {
+			if user := s.schemaUser(name); user != "" {
+				return fmt.Sprintf("cannot drop schema %s while it holds %s; drop what it holds first", name, user)
+			}
+		}
+		if family == "LOCALITY GROUP" {
+			if user := s.localityGroupUser(name); user != "" {
+				return fmt.Sprintf("cannot drop locality group %s: %s still uses it; set its locality_group option to another group or NULL first", name, user)
+			}
 		}
 		s.others = kept
 		return ""
@@ -1093,4 +1309,270 @@ func ifExists(n ast.DDL) bool {
 		return n.IfExists
 	}
 	return false
+}
+
+// checkType refuses a column type that is neither Spanner's nor a type of
+// the proto bundle (a misspelled STRNG parses as a proto type name).
+func (a applier) checkType(table string, c *Column) string {
+	if c.Type.Base == "TOKENLIST" && !c.Type.Array && !c.Hidden && !a.live {
+		return fmt.Sprintf("TOKENLIST column %s.%s must be HIDDEN", table, c.Name)
+	}
+	if !c.Type.Named {
+		return ""
+	}
+	if _, ok := a.s.protoTypes[key(c.Type.Base)]; ok {
+		return ""
+	}
+	if !a.s.bundle {
+		return fmt.Sprintf("column %s.%s has type %s, which is not a Spanner type (INT64, STRING(n), BYTES(n), BOOL, FLOAT64, FLOAT32, NUMERIC, JSON, DATE, TIMESTAMP, TOKENLIST, UUID, ARRAY<…>) and no proto bundle declares it", table, c.Name, c.Type.Base)
+	}
+	return fmt.Sprintf("column %s.%s has type %s, which is not a Spanner type and not a type of the proto bundle; add it with ALTER PROTO BUNDLE INSERT (%s) first", table, c.Name, c.Type.Base, c.Type.Base)
+}
+
+// checkExprColumns refuses an expression of table t (a generated column
+// or a check) that reads a name that is not a column of t.
+func checkExprColumns(t *Table, what, expr string) string {
+	for _, ref := range exprColumnRefs(expr) {
+		if t.Column(ref) == nil {
+			return fmt.Sprintf("%s reads %s, which is not a column of table %s", what, ref, t.Name)
+		}
+	}
+	return ""
+}
+
+// checkColumnExprs checks the expressions of column c of t.
+func checkColumnExprs(t *Table, c *Column) string {
+	if c.Generated != "" {
+		if msg := checkExprColumns(t, "generated column "+t.Name+"."+c.Name, c.Generated); msg != "" {
+			return msg
+		}
+	}
+	if c.Default != "" && c.AllowCommitTimestamp() {
+		return fmt.Sprintf("column %s.%s: a commit timestamp column (allow_commit_timestamp) cannot have a DEFAULT", t.Name, c.Name)
+	}
+	if c.Default != "" && len(exprColumnRefs(c.Default)) > 0 {
+		return fmt.Sprintf("the DEFAULT of column %s.%s reads %s; a default cannot read columns", t.Name, c.Name, exprColumnRefs(c.Default)[0])
+	}
+	return ""
+}
+
+func (a applier) createSearchIndex(n *ast.CreateSearchIndex) string {
+	s := a.s
+	name := sqlstmt.Name(n.Name)
+	if msg := a.nameFree(name); msg != "" {
+		return msg
+	}
+	table := sqlstmt.Name(n.TableName)
+	t := s.tables[key(table)]
+	if t == nil {
+		return fmt.Sprintf("search index %s: table %s does not exist", name, table)
+	}
+	ix := &Index{Name: name, Table: t.Name, Search: true, Options: createOptions(n.Options)}
+	for _, id := range n.TokenListPart {
+		if t.Column(id.Name) == nil {
+			return fmt.Sprintf("search index %s: table %s has no column %s (its keys must be TOKENLIST columns of the table)", name, t.Name, id.Name)
+		}
+		ix.Keys = append(ix.Keys, KeyPart{Column: id.Name})
+	}
+	if n.Storing != nil {
+		for _, id := range n.Storing.Columns {
+			if t.Column(id.Name) == nil {
+				return fmt.Sprintf("search index %s: stored column %s is not a column of table %s", name, id.Name, t.Name)
+			}
+			ix.Storing = append(ix.Storing, id.Name)
+		}
+	}
+	for _, id := range n.PartitionColumns {
+		if t.Column(id.Name) == nil {
+			return fmt.Sprintf("search index %s: partition column %s is not a column of table %s", name, id.Name, t.Name)
+		}
+		ix.PartitionBy = append(ix.PartitionBy, id.Name)
+	}
+	if n.OrderBy != nil {
+		ix.OrderBy = strings.TrimSpace(strings.TrimPrefix(n.OrderBy.SQL(), "ORDER BY"))
+	}
+	if n.Where != nil {
+		ix.Where = n.Where.Expr.SQL()
+	}
+	if n.Interleave != nil {
+		ix.Interleave = n.Interleave.TableName.Name
+		if !a.ancestorOrSelf(t, ix.Interleave) {
+			return fmt.Sprintf("search index %s: table %s is not %s or one of its ancestors", name, ix.Interleave, t.Name)
+		}
+	}
+	s.indexes[key(name)] = ix
+	return ""
+}
+
+func protoTypeNames(t *ast.ProtoBundleTypes) []string {
+	if t == nil {
+		return nil
+	}
+	out := make([]string, len(t.Types))
+	for i, nt := range t.Types {
+		out[i] = schemaType(nt).Base
+	}
+	return out
+}
+
+func (a applier) createProtoBundle(n *ast.CreateProtoBundle) string {
+	if a.s.bundle {
+		return "a proto bundle already exists; change it with ALTER PROTO BUNDLE"
+	}
+	a.s.bundle = true
+	for _, name := range protoTypeNames(n.Types) {
+		a.s.protoTypes[key(name)] = name
+	}
+	return ""
+}
+
+func (a applier) alterProtoBundle(n *ast.AlterProtoBundle) string {
+	s := a.s
+	if !s.bundle {
+		return "there is no proto bundle to alter; create it with CREATE PROTO BUNDLE"
+	}
+	if n.Insert != nil {
+		for _, name := range protoTypeNames(n.Insert.Types) {
+			if _, dup := s.protoTypes[key(name)]; dup {
+				return fmt.Sprintf("proto bundle: type %s is in the bundle already; use UPDATE", name)
+			}
+		}
+	}
+	if n.Update != nil {
+		for _, name := range protoTypeNames(n.Update.Types) {
+			if _, ok := s.protoTypes[key(name)]; !ok {
+				return fmt.Sprintf("proto bundle: type %s is not in the bundle; use INSERT", name)
+			}
+		}
+	}
+	if n.Delete != nil {
+		for _, name := range protoTypeNames(n.Delete.Types) {
+			if _, ok := s.protoTypes[key(name)]; !ok {
+				return fmt.Sprintf("proto bundle: type %s is not in the bundle", name)
+			}
+			if col := s.typeUser(name); col != "" {
+				return fmt.Sprintf("proto bundle: type %s cannot be deleted: column %s still uses it", name, col)
+			}
+		}
+		for _, name := range protoTypeNames(n.Delete.Types) {
+			delete(s.protoTypes, key(name))
+		}
+	}
+	if n.Insert != nil {
+		for _, name := range protoTypeNames(n.Insert.Types) {
+			s.protoTypes[key(name)] = name
+		}
+	}
+	return ""
+}
+
+func (a applier) dropProtoBundle() string {
+	s := a.s
+	if !s.bundle {
+		return "there is no proto bundle to drop"
+	}
+	for _, name := range sortedValues(s.protoTypes, key) {
+		if col := s.typeUser(name); col != "" {
+			return fmt.Sprintf("cannot drop the proto bundle: column %s still uses its type %s", col, name)
+		}
+	}
+	s.bundle = false
+	s.protoTypes = map[string]string{}
+	return ""
+}
+
+// typeUser returns "table.column" of a column whose type is the named
+// proto or enum type, or "".
+func (s *Schema) typeUser(name string) string {
+	for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+		for _, c := range t.Columns {
+			if c.Type.Named && strings.EqualFold(c.Type.Base, name) {
+				return t.Name + "." + c.Name
+			}
+		}
+	}
+	return ""
+}
+
+// localityGroupUser names a table, column or index whose OPTIONS name
+// locality group lg, or "".
+func (s *Schema) localityGroupUser(lg string) string {
+	uses := func(o Options) bool {
+		v, ok := o.Get("locality_group")
+		return ok && strings.EqualFold(strings.Trim(v, `'"`), lg)
+	}
+	for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+		if uses(t.Options) {
+			return "table " + t.Name
+		}
+		for _, c := range t.Columns {
+			if uses(c.Options) {
+				return "column " + t.Name + "." + c.Name
+			}
+		}
+	}
+	for _, ix := range s.Indexes() {
+		if uses(ix.Options) {
+			return "index " + ix.Name
+		}
+	}
+	return ""
+}
+
+// rdpAllowed refuses a row deletion policy added to a table that foreign
+// keys reference, or that has a descendant interleaved with ON DELETE NO
+// ACTION.
+func (a applier) rdpAllowed(t *Table) string {
+	all := sortedValues(a.s.tables, func(t *Table) string { return key(t.Name) })
+	for _, other := range all {
+		for _, fk := range other.ForeignKeys {
+			if strings.EqualFold(fk.RefTable, t.Name) {
+				return fmt.Sprintf("cannot add a row deletion policy to table %s: foreign key %s of table %s references it", t.Name, orAnonymous(fk.Name), other.Name)
+			}
+		}
+	}
+	var walk func(parent string, depth int) string
+	walk = func(parent string, depth int) string {
+		for _, c := range all {
+			if depth < 8 && strings.EqualFold(c.Parent, parent) {
+				if c.OnDelete != "CASCADE" {
+					return fmt.Sprintf("cannot add a row deletion policy to table %s: its descendant %s is interleaved with ON DELETE NO ACTION", t.Name, c.Name)
+				}
+				if msg := walk(c.Name, depth+1); msg != "" {
+					return msg
+				}
+			}
+		}
+		return ""
+	}
+	return walk(t.Name, 0)
+}
+
+// schemaUser names an object of the named schema sch, or "".
+func (s *Schema) schemaUser(sch string) string {
+	in := func(name string) bool {
+		p, _, ok := strings.Cut(name, ".")
+		return ok && strings.EqualFold(p, sch)
+	}
+	for _, t := range sortedValues(s.tables, func(t *Table) string { return key(t.Name) }) {
+		if in(t.Name) {
+			return "table " + t.Name
+		}
+	}
+	for _, ix := range s.Indexes() {
+		if in(ix.Name) {
+			return "index " + ix.Name
+		}
+	}
+	for _, v := range s.Views() {
+		if in(v.Name) {
+			return "view " + v.Name
+		}
+	}
+	for _, q := range s.Sequences() {
+		if in(q.Name) {
+			return "sequence " + q.Name
+		}
+	}
+	return ""
 }

@@ -214,9 +214,12 @@ func (t *Table) IsKey(name string) bool {
 	return false
 }
 
-// Index is a secondary index.
+// Index is a secondary index or a search index.
 type Index struct {
-	Name         string    `json:"name"`
+	Name string `json:"name"`
+	// Search is true for a search index (CREATE SEARCH INDEX): its keys
+	// are TOKENLIST columns.
+	Search       bool      `json:"search,omitempty"`
 	Table        string    `json:"table"`
 	Unique       bool      `json:"unique,omitempty"`
 	NullFiltered bool      `json:"null_filtered,omitempty"`
@@ -225,8 +228,22 @@ type Index struct {
 	// Interleave is the table the index is interleaved in, or "".
 	Interleave string `json:"interleave,omitempty"`
 	// Where is the SQL of a WHERE … IS NOT NULL filter, or "".
-	Where   string  `json:"where,omitempty"`
-	Options Options `json:"options,omitempty"`
+	Where string `json:"where,omitempty"`
+	// PartitionBy and OrderBy are a search index's PARTITION BY columns
+	// and the SQL of its ORDER BY clause.
+	PartitionBy []string `json:"partition_by,omitempty"`
+	OrderBy     string   `json:"order_by,omitempty"`
+	Options     Options  `json:"options,omitempty"`
+}
+
+// keyUses reports whether the named column is one of the index's keys.
+func (ix *Index) keyUses(col string) bool {
+	for _, k := range ix.Keys {
+		if strings.EqualFold(k.Column, col) {
+			return true
+		}
+	}
+	return false
 }
 
 // uses reports whether the index refers to the named column.
@@ -241,7 +258,12 @@ func (ix *Index) uses(col string) bool {
 			return true
 		}
 	}
-	return false
+	for _, s := range ix.PartitionBy {
+		if strings.EqualFold(s, col) {
+			return true
+		}
+	}
+	return ix.OrderBy != "" && exprUses(ix.OrderBy, col)
 }
 
 // View is a view.
@@ -253,6 +275,8 @@ type View struct {
 	Query string `json:"query"`
 	// Refs are the lower-cased names the query reads (tables and views).
 	Refs []string `json:"-"`
+	// Indexes are the lower-cased indexes its FORCE_INDEX hints name.
+	Indexes []string `json:"-"`
 }
 
 // ChangeStream is a change stream.
@@ -263,6 +287,8 @@ type ChangeStream struct {
 	Options Options `json:"options,omitempty"`
 	// Tables are the lower-cased tables the FOR clause names.
 	Tables []string `json:"-"`
+	// Columns are the lower-cased "table.column" it names explicitly.
+	Columns []string `json:"-"`
 }
 
 // Sequence is a sequence.
@@ -304,7 +330,11 @@ type Schema struct {
 	// grants maps a grant's canonical text (one privilege, one object,
 	// one role) in lower case to its SQL.
 	grants map[string]string
-	others []*Other
+	// protoTypes holds the proto bundle's types (lower-cased full name to
+	// full name); bundle is true once a proto bundle exists.
+	protoTypes map[string]string
+	bundle     bool
+	others     []*Other
 	// seq numbers objects in creation order, for views whose order
 	// matters.
 	seq     int
@@ -314,15 +344,27 @@ type Schema struct {
 // New returns an empty schema.
 func New() *Schema {
 	return &Schema{
-		tables:    map[string]*Table{},
-		indexes:   map[string]*Index{},
-		views:     map[string]*View{},
-		streams:   map[string]*ChangeStream{},
-		sequences: map[string]*Sequence{},
-		roles:     map[string]string{},
-		grants:    map[string]string{},
-		viewSeq:   map[string]int{},
+		tables:     map[string]*Table{},
+		indexes:    map[string]*Index{},
+		views:      map[string]*View{},
+		streams:    map[string]*ChangeStream{},
+		sequences:  map[string]*Sequence{},
+		roles:      map[string]string{},
+		grants:     map[string]string{},
+		protoTypes: map[string]string{},
+		viewSeq:    map[string]int{},
 	}
+}
+
+// ProtoTypes returns the proto bundle's type names, sorted, and whether a
+// proto bundle exists.
+func (s *Schema) ProtoTypes() ([]string, bool) {
+	out := make([]string, 0, len(s.protoTypes))
+	for _, n := range s.protoTypes {
+		out = append(out, n)
+	}
+	sortBy(out, key)
+	return out, s.bundle
 }
 
 // Table returns the named table, or nil.
@@ -400,8 +442,12 @@ func (s *Schema) Others() []*Other { return append([]*Other(nil), s.others...) }
 
 // Len returns the number of objects in the schema.
 func (s *Schema) Len() int {
-	return len(s.tables) + len(s.indexes) + len(s.views) + len(s.streams) + len(s.sequences) +
+	n := len(s.tables) + len(s.indexes) + len(s.views) + len(s.streams) + len(s.sequences) +
 		len(s.roles) + len(s.grants) + len(s.others)
+	if s.bundle {
+		n++
+	}
+	return n
 }
 
 // Clone returns a deep copy of s.
@@ -416,18 +462,21 @@ func (s *Schema) Clone() *Schema {
 		cp := *ix
 		cp.Keys = append([]KeyPart(nil), ix.Keys...)
 		cp.Storing = append([]string(nil), ix.Storing...)
+		cp.PartitionBy = append([]string(nil), ix.PartitionBy...)
 		cp.Options = append(Options(nil), ix.Options...)
 		c.indexes[k] = &cp
 	}
 	for k, v := range s.views {
 		cp := *v
 		cp.Refs = append([]string(nil), v.Refs...)
+		cp.Indexes = append([]string(nil), v.Indexes...)
 		c.views[k] = &cp
 	}
 	for k, cs := range s.streams {
 		cp := *cs
 		cp.Options = append(Options(nil), cs.Options...)
 		cp.Tables = append([]string(nil), cs.Tables...)
+		cp.Columns = append([]string(nil), cs.Columns...)
 		c.streams[k] = &cp
 	}
 	for k, q := range s.sequences {
@@ -441,6 +490,10 @@ func (s *Schema) Clone() *Schema {
 	for k, g := range s.grants {
 		c.grants[k] = g
 	}
+	for k, p := range s.protoTypes {
+		c.protoTypes[k] = p
+	}
+	c.bundle = s.bundle
 	for _, o := range s.others {
 		cp := *o
 		c.others = append(c.others, &cp)

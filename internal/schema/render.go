@@ -160,8 +160,11 @@ func (t *Table) createSQL(inline func(*ForeignKey) bool) string {
 	return b.String()
 }
 
-// SQL renders CREATE INDEX.
+// SQL renders CREATE INDEX or CREATE SEARCH INDEX.
 func (ix *Index) SQL() string {
+	if ix.Search {
+		return ix.searchSQL()
+	}
 	var b strings.Builder
 	b.WriteString("CREATE ")
 	if ix.Unique {
@@ -243,6 +246,9 @@ func (s *Schema) DDL() []string {
 		if o.early() {
 			out = append(out, o.SQL)
 		}
+	}
+	if types, ok := s.ProtoTypes(); ok {
+		out = append(out, protoBundleSQL("CREATE PROTO BUNDLE", types))
 	}
 	for _, q := range s.Sequences() {
 		out = append(out, q.SQL())
@@ -401,4 +407,49 @@ func (s *Schema) MarshalJSON() ([]byte, error) {
 		doc.Others = []*Other{}
 	}
 	return json.Marshal(doc)
+}
+
+func (ix *Index) searchSQL() string {
+	var b strings.Builder
+	b.WriteString("CREATE SEARCH INDEX " + quote(ix.Name) + " ON " + quote(ix.Table) + " (" + keyList(ix.Keys) + ")")
+	if len(ix.Storing) > 0 {
+		b.WriteString(" STORING (" + quoteList(ix.Storing) + ")")
+	}
+	if len(ix.PartitionBy) > 0 {
+		b.WriteString(" PARTITION BY " + quoteList(ix.PartitionBy))
+	}
+	if ix.OrderBy != "" {
+		b.WriteString(" ORDER BY " + ix.OrderBy)
+	}
+	if ix.Where != "" {
+		b.WriteString(" WHERE " + ix.Where)
+	}
+	if ix.Interleave != "" {
+		b.WriteString(", INTERLEAVE IN " + quote(ix.Interleave))
+	}
+	if o := ix.Options.sql(); o != "" {
+		b.WriteString(" " + o)
+	}
+	return b.String()
+}
+
+// dropSQL renders the DROP statement of the index's kind.
+func (ix *Index) dropSQL() string {
+	if ix.Search {
+		return "DROP SEARCH INDEX " + quote(ix.Name)
+	}
+	return "DROP INDEX " + quote(ix.Name)
+}
+
+// alterVerb is ALTER INDEX or ALTER SEARCH INDEX.
+func (ix *Index) alterVerb() string {
+	if ix.Search {
+		return "ALTER SEARCH INDEX "
+	}
+	return "ALTER INDEX "
+}
+
+// protoBundleSQL renders CREATE PROTO BUNDLE with the given types.
+func protoBundleSQL(verb string, types []string) string {
+	return verb + " (" + strings.Join(types, ", ") + ")"
 }

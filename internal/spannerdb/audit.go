@@ -197,6 +197,9 @@ func (ap *appender) append(ctx context.Context, txn *spanner.ReadWriteTransactio
 		if err := row.Columns(&seq, &prev); err != nil {
 			return fail(err)
 		}
+		if err := checkHead(ctx, txn, seq, prev); err != nil {
+			return fail(err)
+		}
 	}
 	now := time.Now()
 	out := make([]audit.Entry, len(entries))
@@ -227,6 +230,34 @@ func (ap *appender) append(ctx context.Context, txn *spanner.ReadWriteTransactio
 	}
 	ap.appended, ap.lastSeq, ap.lastHash = true, seq, prev
 	return out, nil
+}
+
+// checkHead verifies, in txn, the chain head an append is about to chain
+// onto: the entry it names must exist, hold the hash the head records, and
+// match its own content. A head that fails is not chained onto: whoever
+// wrote it was not spangate, and an entry sealed after it would hide that.
+func checkHead(ctx context.Context, txn *spanner.ReadWriteTransaction, seq int64, hash string) error {
+	if seq == 0 {
+		if hash != "" {
+			return fmt.Errorf("the audit chain head (SpangateAuditHead) names no entry but a hash %.12s…: it was written outside spangate; refusing to chain onto it", hash)
+		}
+		return nil
+	}
+	row, err := txn.ReadRow(ctx, AuditTable, spanner.Key{seq}, auditColumns)
+	if rowMissing(err) {
+		return fmt.Errorf("the audit chain head (SpangateAuditHead) names entry %d, which does not exist: the head or the trail was changed outside spangate; refusing to chain onto it", seq)
+	}
+	if err != nil {
+		return err
+	}
+	e, err := decodeEntry(row)
+	if err != nil {
+		return err
+	}
+	if e.Hash != hash || e.ComputeHash() != e.Hash {
+		return fmt.Errorf("the audit chain head (SpangateAuditHead) names entry %d with hash %.12s…, which that entry does not match: the head or the entry was changed outside spangate; refusing to chain onto it", seq, hash)
+	}
+	return nil
 }
 
 func nullStr(s string) spanner.NullString { return spanner.NullString{StringVal: s, Valid: s != ""} }
@@ -344,7 +375,7 @@ func decodeEntry(row *spanner.Row) (audit.Entry, error) {
 // consistent snapshot. It stops at fn's first error and returns it. The
 // scan has no time limit of its own: bound it with ctx.
 func (d *DB) ScanAudit(ctx context.Context, fn func(audit.Entry) error) error {
-	ro := d.client.ReadOnlyTransaction()
+	ro := d.data().ReadOnlyTransaction()
 	defer ro.Close()
 	return d.scanAudit(ctx, ro, fn)
 }
@@ -374,18 +405,33 @@ func (d *DB) scanAudit(ctx context.Context, ro *spanner.ReadOnlyTransaction, fn 
 // against the chain head and the anchors, entries recorded by an earlier
 // verify; see audit.Verifier for what it detects.
 func (d *DB) VerifyAudit(ctx context.Context, anchors ...audit.Anchor) (audit.VerifyResult, error) {
-	ro := d.client.ReadOnlyTransaction()
+	ro := d.data().ReadOnlyTransaction()
 	defer ro.Close()
-	var v audit.Verifier
+	var (
+		v  audit.Verifier
+		ki audit.KeyIndex
+	)
 	v.Expect(anchors...)
-	if err := d.scanAudit(ctx, ro, func(e audit.Entry) error { v.Add(e); return nil }); err != nil {
+	if err := d.scanAudit(ctx, ro, func(e audit.Entry) error { v.Add(e); expectKeyRows(&ki, e); return nil }); err != nil {
 		return audit.VerifyResult{}, err
 	}
 	v.CheckAnchors()
+	if err := scanKeyRows(ctx, ro, func(table, key string, seq int64) { ki.Found(table, key, seq) }); err != nil {
+		return audit.VerifyResult{}, err
+	}
+	checkKeys := func() {}
+	if !ki.Match() {
+		seq, problem, err := d.locateKeyMismatch(ctx, ro, &ki)
+		if err != nil {
+			return audit.VerifyResult{}, err
+		}
+		checkKeys = func() { v.CheckKeyIndex(seq, problem) }
+	}
 	row, err := ro.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"LastSeq", "LastHash"})
 	switch {
 	case rowMissing(err):
 		v.CheckHead(-1, "")
+		checkKeys()
 		r := v.Result()
 		if r.OK || r.Problem == "" {
 			return r, nil
@@ -403,7 +449,82 @@ func (d *DB) VerifyAudit(ctx context.Context, anchors ...audit.Anchor) (audit.Ve
 		return audit.VerifyResult{}, mapErr(err, "read the audit chain head")
 	}
 	v.CheckHead(seq, hash)
+	checkKeys()
 	return v.Result(), nil
+}
+
+// expectKeyRows adds to ki the SpangateAuditKeys rows e is written with
+// (see keyMutations).
+func expectKeyRows(ki *audit.KeyIndex, e audit.Entry) {
+	if e.Table == "" || len(e.Keys) == 0 {
+		return
+	}
+	table := tableIndexName(e.Table)
+	seen := make(map[string]bool, len(e.Keys))
+	for _, k := range e.Keys {
+		k = keyIndexText(k)
+		if !seen[k] {
+			seen[k] = true
+			ki.Expect(table, k, e.Seq)
+		}
+	}
+}
+
+// scanKeyRows calls fn with every row of SpangateAuditKeys in ro.
+func scanKeyRows(ctx context.Context, ro *spanner.ReadOnlyTransaction, fn func(table, key string, seq int64)) error {
+	it := ro.Read(ctx, AuditKeysTable, spanner.AllKeys(), []string{"TableName", "KeyText", "Seq"})
+	err := it.Do(func(row *spanner.Row) error {
+		var (
+			table, key string
+			seq        int64
+		)
+		if err := row.Columns(&table, &key, &seq); err != nil {
+			return err
+		}
+		fn(table, key, seq)
+		return nil
+	})
+	return mapErr(err, "read the audit keys index")
+}
+
+// locateKeyMismatch finds the lowest entry whose SpangateAuditKeys rows
+// differ from the keys it lists, by comparing them entry by entry (read
+// again from ro; this runs only once the totals differ).
+func (d *DB) locateKeyMismatch(ctx context.Context, ro *spanner.ReadOnlyTransaction, total *audit.KeyIndex) (int64, string, error) {
+	per := map[int64]*audit.KeyIndex{}
+	at := func(seq int64) *audit.KeyIndex {
+		k := per[seq]
+		if k == nil {
+			k = &audit.KeyIndex{}
+			per[seq] = k
+		}
+		return k
+	}
+	if err := scanKeyRows(ctx, ro, func(table, key string, seq int64) { at(seq).Found(table, key, seq) }); err != nil {
+		return 0, "", err
+	}
+	err := d.scanAudit(ctx, ro, func(e audit.Entry) error {
+		if e.Table != "" && len(e.Keys) > 0 {
+			expectKeyRows(at(e.Seq), e)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	first := int64(-1)
+	for seq, k := range per {
+		if !k.Match() && (first < 0 || seq < first) {
+			first = seq
+		}
+	}
+	want, got := total.Counts()
+	if first < 0 {
+		return 0, fmt.Sprintf("the index of changed rows (%s) holds %d rows where the entries list %d", AuditKeysTable, got, want), nil
+	}
+	w, g := per[first].Counts()
+	return first, fmt.Sprintf("the index of changed rows (%s) does not match entry %d (%d rows for it where the entry lists %d keys): "+
+		"rows were deleted or added outside spangate, so \"who changed this row\" would not tell the truth", AuditKeysTable, first, g, w), nil
 }
 
 // ListAudit returns the entries that pass f, newest first, at most
@@ -442,7 +563,7 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 		opts.Limit = limit
 	}
 	var seqs []int64
-	it := d.client.Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)
+	it := d.data().Single().ReadWithOptions(ctx, AuditKeysTable, spanner.KeySets(ranges...), []string{"Seq"}, opts)
 	err := it.Do(func(row *spanner.Row) error {
 		var s int64
 		if err := row.Columns(&s); err != nil {
@@ -456,6 +577,9 @@ func (d *DB) listByKey(ctx context.Context, f audit.Filter) ([]audit.Entry, erro
 	}
 	slices.SortFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) })
 	seqs = slices.Compact(seqs)
+	if f.Before > 0 {
+		seqs = slices.DeleteFunc(seqs, func(s int64) bool { return s >= f.Before })
+	}
 	var out []audit.Entry
 	for len(seqs) > 0 && len(out) < limit {
 		n := min(len(seqs), max(limit-len(out), 64))
@@ -480,7 +604,7 @@ func (d *DB) readEntries(ctx context.Context, seqs []int64) ([]audit.Entry, erro
 	for i, s := range seqs {
 		keys[i] = spanner.Key{s}
 	}
-	out, err := collectEntries(d.client.Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns), "read audit entries")
+	out, err := collectEntries(d.data().Single().Read(ctx, AuditTable, spanner.KeySets(keys...), auditColumns), "read audit entries")
 	if err != nil {
 		return nil, err
 	}
@@ -507,12 +631,16 @@ func (d *DB) listByQuery(ctx context.Context, f audit.Filter) ([]audit.Entry, er
 		where = append(where, "CreatedAt >= @since")
 		params["since"] = f.Since
 	}
+	if f.Before > 0 {
+		where = append(where, "Seq < @before")
+		params["before"] = f.Before
+	}
 	sql := "SELECT " + strings.Join(auditColumns, ", ") + " FROM " + AuditTable
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY Seq DESC LIMIT @limit"
-	return collectEntries(d.client.Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}), "list audit entries")
+	return collectEntries(d.data().Single().Query(ctx, spanner.Statement{SQL: sql, Params: params}), "list audit entries")
 }
 
 // collectEntries decodes every row of it as an audit entry.

@@ -171,7 +171,9 @@ func TestAuditedMigrationHistory(t *testing.T) {
 		{"ok", "CREATE TABLE Items (Id INT64 NOT NULL, Name STRING(MAX)) PRIMARY KEY (Id)", "", 0, 0},
 		{"ok", "INSERT INTO Items (Id, Name) VALUES (1, 'a'), (2, 'b')", "Items", 2, 2},
 		{"ok", "UPDATE Items SET Name = 'c' WHERE Id = 2", "Items", 1, 1},
-		{"ok", "UPDATE Items SET Name = 'd' WHERE Id > 0", "", 0, 0},
+		// Partitioned DML: the table, Spanner's lower bound of the rows
+		// (both rows), keys incomplete (checked below).
+		{"ok", "UPDATE Items SET Name = 'd' WHERE Id > 0", "Items", 2, 0},
 		{"failed", "CREATE UNIQUE INDEX ItemsByName ON Items (Name)", "", 0, 0},
 	}
 	if len(got) != len(want) {
@@ -188,6 +190,9 @@ func TestAuditedMigrationHistory(t *testing.T) {
 	}
 	if got[4].Reason == "" {
 		t.Error("the failed entry has no reason")
+	}
+	if !got[3].KeysIncomplete || got[2].KeysIncomplete {
+		t.Errorf("keys incomplete: partitioned %v, keyed update %v; want true, false", got[3].KeysIncomplete, got[2].KeysIncomplete)
 	}
 	byRow, err := db.ListAudit(t.Context(), audit.Filter{Table: "Items", Key: "2"})
 	if err != nil || len(byRow) != 2 || byRow[0].Seq != 3 || byRow[1].Seq != 2 {

@@ -126,6 +126,11 @@ func (h *AuditedHistory) saveEntries(before progress, r migration.Record) []audi
 		e.Statement = h.statements(r.Version, before.applied, r.StatementsApplied)
 		e.Reason = fmt.Sprintf("migration %d %s: statements %d to %d of %d applied", r.Version, r.Name,
 			before.applied+1, r.StatementsApplied, r.StatementsTotal)
+		if st := h.partitioned(r.Version, before.applied, r.StatementsApplied); st != nil {
+			// Partitioned DML: its table, Spanner's lower bound of the
+			// rows it changed, and no keys (they are not known).
+			e.Table, e.Rows, e.KeysIncomplete = st.Table, r.PartitionedRows, true
+		}
 		out = append(out, e)
 	}
 	if r.State == migration.StateFailed && (before.state != migration.StateFailed || r.Failures > before.failures) {
@@ -137,6 +142,19 @@ func (h *AuditedHistory) saveEntries(before progress, r migration.Record) []audi
 		out = append(out, e)
 	}
 	return out
+}
+
+// partitioned returns statement from of a migration when [from, to) is
+// that one statement and it runs as Partitioned DML, else nil.
+func (h *AuditedHistory) partitioned(version int64, from, to int) *sqlstmt.Statement {
+	f := h.files[version]
+	if f == nil || from < 0 || to != from+1 || to > len(f.Statements) {
+		return nil
+	}
+	if st := &f.Statements[from]; st.Kind == sqlstmt.DML && st.Partitioned() {
+		return st
+	}
+	return nil
 }
 
 // statements returns the text of statements [from, to) of a migration.

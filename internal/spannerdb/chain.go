@@ -141,7 +141,7 @@ func (d *DB) runAudited(ctx context.Context, what string, fn func(context.Contex
 	return d.retryContended(ctx, what, func(ctx context.Context) error {
 		for {
 			completed := false
-			_, err := d.client.ReadWriteTransaction(ctx, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+			_, err := d.data().ReadWriteTransaction(ctx, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 				if ap.appended {
 					d.chain.reruns.Add(1)
 					// An earlier attempt sealed entries and did not commit

@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -52,7 +53,7 @@ ORDER BY ORDINAL_POSITION`,
 		Params: map[string]any{"schema": schema, "table": bare},
 	}
 	var pk primaryKey
-	err := d.client.Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
+	err := d.data().Single().Query(ctx, stmt).Do(func(row *spanner.Row) error {
 		var (
 			col string
 			typ spanner.NullString
@@ -75,6 +76,17 @@ ORDER BY ORDINAL_POSITION`,
 	}
 	d.pks.Store(name, pk)
 	return pk, nil
+}
+
+// KeyColumns returns the primary key columns of table, in key order
+// (cached per table, like the keys DML captures). It returns an Invalid
+// error when the table does not exist.
+func (d *DB) KeyColumns(ctx context.Context, table string) ([]string, error) {
+	pk, err := d.primaryKeyOf(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string(nil), pk.cols...), nil
 }
 
 // thenReturn returns the THEN RETURN clause that selects the key columns.
@@ -254,6 +266,9 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 	if len(params) != len(e.Params) {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Internal, "the audit entry hashes %d parameters, the statement has %d", len(e.Params), len(params))
 	}
+	if err := st.CheckCaller(); err != nil {
+		return 0, audit.Entry{}, err
+	}
 	if st.Kind != sqlstmt.DML {
 		return 0, audit.Entry{}, spangate.Errorf(spangate.Invalid, "%s is not a DML statement", st.Verb).
 			WithHint("ExecDML runs INSERT, UPDATE and DELETE; queries go through Query")
@@ -298,14 +313,31 @@ func (d *DB) ExecParsed(ctx context.Context, st *sqlstmt.Statement, params map[s
 		return 0, audit.Entry{}, asAuditError(err)
 	}
 	// The statement itself failed: record the failure.
+	err = callerStatementError(err, dmlErr, c, st)
 	failed := e
 	failed.Table = c.table
-	failed.Result, failed.Reason = audit.ResultFailed, audit.Redact(dmlErr.Error(), params)
+	failed.Result, failed.Reason = audit.ResultFailed, audit.ErrorText(dmlErr)
 	rec, aerr := d.AppendAudit(ctx, failed)
 	if aerr != nil {
 		d.logger.Warn("could not record a failed statement in the audit trail", "err", aerr)
 	}
 	return 0, rec, err
+}
+
+// callerStatementError returns err, the error of a DML statement Spanner
+// refused, as it concerns the statement the caller wrote: Spanner's own
+// description, without the THEN RETURN spangate added to capture keys
+// (Spanner quotes the statement's line), in a message of err's kind.
+func callerStatementError(err, dmlErr error, c capture, st *sqlstmt.Statement) error {
+	var se *spanner.Error
+	if !errors.As(dmlErr, &se) || se.Desc == "" {
+		return err
+	}
+	desc := se.Desc
+	if added := strings.TrimPrefix(c.stmt.SQL, st.SQL); added != c.stmt.SQL && added != "" {
+		desc = strings.ReplaceAll(desc, added, "")
+	}
+	return &spangate.Error{Kind: spangate.KindOf(err), Message: "Spanner refused the statement: " + desc, Hint: spangate.HintOf(err), Err: err}
 }
 
 // execCaptured runs c and appends its entry in one read-write transaction.
@@ -341,6 +373,9 @@ func (d *DB) Query(ctx context.Context, sql string, params map[string]any, limit
 	if err != nil {
 		return nil, err
 	}
+	if err := st.CheckCaller(); err != nil {
+		return nil, err
+	}
 	if st.Kind != sqlstmt.Query {
 		return nil, spangate.Errorf(spangate.Invalid, "%s is not a query", st.Verb).
 			WithHint("Query runs SELECT statements; DML goes through ExecDML")
@@ -353,13 +388,22 @@ func (d *DB) Query(ctx context.Context, sql string, params map[string]any, limit
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	it := d.client.Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
-	defer it.Stop()
+	it := d.data().Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
+	defer func() { it.Stop() }()
 	var out []map[string]any
 	for len(out) < limit {
 		row, err := it.Next()
 		if err == iterator.Done {
 			break
+		}
+		if err != nil && len(out) == 0 && d.heal(ctx, err) {
+			// The first read met a lost session: once more, healed.
+			it.Stop()
+			it = d.data().Single().Query(ctx, spanner.Statement{SQL: st.SQL, Params: params})
+			row, err = it.Next()
+			if err == iterator.Done {
+				break
+			}
 		}
 		if err != nil {
 			return nil, mapErr(err, "run the query")

@@ -94,7 +94,7 @@ func (d *DB) ForeignHistories(ctx context.Context) ([]migration.ForeignHistory, 
 func (d *DB) query(ctx context.Context, what, sql string, fn func(*spanner.Row) error) error {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	if err := d.client.Single().Query(ctx, spanner.NewStatement(sql)).Do(fn); err != nil {
+	if err := d.data().Single().Query(ctx, spanner.NewStatement(sql)).Do(fn); err != nil {
 		return mapErr(err, what)
 	}
 	return nil

@@ -64,6 +64,9 @@ var stateDDL = map[string]string{
   Fence INT64 NOT NULL,
   AcquiredAt TIMESTAMP,
   ExpiresAt TIMESTAMP,
+  HolderHost STRING(MAX),
+  HolderPid INT64,
+  RenewedAt TIMESTAMP,
 ) PRIMARY KEY (Name)`,
 	AuditTable:     auditDDL,
 	AuditHeadTable: auditHeadDDL,
@@ -85,14 +88,18 @@ func (d *DB) Init(ctx context.Context) error {
 		}
 		var missing []string
 		for _, name := range []string{MigrationsTable, LocksTable, AuditTable, AuditHeadTable, AuditKeysTable} {
-			if _, ok := existing[strings.ToLower(name)]; !ok {
+			cols, ok := existing[strings.ToLower(name)]
+			if !ok {
 				missing = append(missing, stateDDL[name])
+				continue
 			}
-		}
-		if len(missing) == 0 && !existing[strings.ToLower(MigrationsTable)].content {
-			// A history table of an older spangate: add the column that
-			// keeps each file's content.
-			missing = append(missing, "ALTER TABLE "+MigrationsTable+" ADD COLUMN Content BYTES(MAX)")
+			// Columns added since the table was created by an older
+			// spangate.
+			for _, c := range addedColumns[name] {
+				if !cols[strings.ToLower(c.name)] {
+					missing = append(missing, "ALTER TABLE "+name+" ADD COLUMN "+c.name+" "+c.typ)
+				}
+			}
 		}
 		if len(missing) == 0 {
 			return d.ensureStateRows(ctx)
@@ -116,19 +123,21 @@ func (d *DB) Init(ctx context.Context) error {
 	}
 }
 
-// tableInfo is what Init needs to know of an existing table.
-type tableInfo struct {
-	// content: the table has a column named Content.
-	content bool
+// addedColumns are the columns of spangate's tables added after their
+// first version; Init adds them to tables an older spangate created.
+var addedColumns = map[string][]struct{ name, typ string }{
+	LocksTable:      {{"HolderHost", "STRING(MAX)"}, {"HolderPid", "INT64"}, {"RenewedAt", "TIMESTAMP"}},
+	MigrationsTable: {{"Content", "BYTES(MAX)"}},
 }
 
-// tables returns the tables in the database by lower-cased name.
-func (d *DB) tables(ctx context.Context) (map[string]tableInfo, error) {
+// tables returns the lower-cased names of the tables in the database, each
+// with the lower-cased names of its columns.
+func (d *DB) tables(ctx context.Context) (map[string]map[string]bool, error) {
 	stmts, err := d.Schema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]tableInfo{}
+	out := map[string]map[string]bool{}
 	for _, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil {
@@ -137,11 +146,11 @@ func (d *DB) tables(ctx context.Context) (map[string]tableInfo, error) {
 			continue
 		}
 		if ct, ok := st.Node.(*ast.CreateTable); ok {
-			var ti tableInfo
+			cols := map[string]bool{}
 			for _, c := range ct.Columns {
-				ti.content = ti.content || strings.EqualFold(c.Name.Name, "Content")
+				cols[strings.ToLower(c.Name.Name)] = true
 			}
-			out[strings.ToLower(st.Table)] = ti
+			out[strings.ToLower(st.Table)] = cols
 		}
 	}
 	return out, nil
@@ -181,22 +190,28 @@ func (d *DB) ensureStateRows(ctx context.Context) error {
 func (d *DB) History(ctx context.Context) ([]migration.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	it := d.client.Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
-	defer it.Stop()
 	var out []migration.Record
-	for {
-		row, err := it.Next()
-		if err == iterator.Done {
-			break
+	err := d.retryHealed(ctx, func() error {
+		out = nil
+		it := d.data().Single().Read(ctx, MigrationsTable, spanner.AllKeys(), historyColumns)
+		defer it.Stop()
+		for {
+			row, err := it.Next()
+			if err == iterator.Done {
+				return nil
+			}
+			if err != nil {
+				return mapErr(err, "read the migration history")
+			}
+			r, err := decodeRecord(row)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
-		if err != nil {
-			return nil, mapErr(err, "read the migration history")
-		}
-		r, err := decodeRecord(row)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b migration.Record) int { return int(a.Version - b.Version) })
 	return out, nil
@@ -257,7 +272,7 @@ func (d *DB) AppliedContent(ctx context.Context, versions []int64) (map[int64][]
 	for i, v := range versions {
 		keys[i] = spanner.Key{v}
 	}
-	err := d.client.Single().Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "Content"}).Do(func(row *spanner.Row) error {
+	err := d.data().Single().Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "Content"}).Do(func(row *spanner.Row) error {
 		var (
 			v       int64
 			content []byte
@@ -452,7 +467,7 @@ func (d *DB) PartitionedUpdate(ctx context.Context, stmt string) (int64, error) 
 	wait := 20 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n, err := d.client.PartitionedUpdate(ctx, spanner.NewStatement(stmt))
+		n, err := d.data().PartitionedUpdate(ctx, spanner.NewStatement(stmt))
 		if err == nil {
 			return n, nil
 		}

@@ -30,6 +30,10 @@ func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int
 // UpdateSchemaProto is UpdateSchema with proto descriptors (a serialized
 // FileDescriptorSet) for the batch's CREATE or ALTER PROTO BUNDLE.
 func (d *DB) UpdateSchemaProto(ctx context.Context, opID string, stmts []string, descriptors []byte) (int, error) {
+	// A schema change may give a table another primary key: forget the
+	// cached keys, which also decide whether a statement is bounded, once
+	// the change has been sent, whatever its outcome.
+	defer d.pks.Clear()
 	var (
 		op  *database.UpdateDatabaseDdlOperation
 		err error
@@ -97,6 +101,43 @@ func (d *DB) AwaitOperation(ctx context.Context, opID string) (int, error) {
 		total = len(md.GetStatements())
 	}
 	return d.wait(ctx, op, total)
+}
+
+// InspectOperation looks up the schema operation sent under opID once,
+// without waiting for it, and says whether it is running, done, failed or
+// unknown to Spanner, with the statements committed so far. It changes
+// nothing. (The emulator reports an operation it is still running as
+// unknown.)
+func (d *DB) InspectOperation(ctx context.Context, opID string) (migration.OperationStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	op := d.admin.UpdateDatabaseDdlOperation(d.path + "/operations/" + opID)
+	err := op.Poll(ctx)
+	if err != nil && !op.Done() {
+		if spanner.ErrCode(err) == codes.NotFound {
+			return migration.OperationStatus{State: migration.OperationNotFound}, nil
+		}
+		return migration.OperationStatus{}, mapErr(err, "look up schema operation "+opID)
+	}
+	md, _ := op.Metadata()
+	applied := 0
+	for _, ts := range md.GetCommitTimestamps() {
+		if ts != nil {
+			applied++
+		}
+	}
+	switch {
+	case !op.Done() || md == nil:
+		// Running, or ended without the metadata that says how far
+		// (the in-process fake): apply re-attaches and finds out.
+		return migration.OperationStatus{State: migration.OperationRunning, Applied: applied}, nil
+	case err != nil:
+		return migration.OperationStatus{State: migration.OperationFailed, Applied: applied, Err: mapErr(err, "schema operation "+opID+" failed")}, nil
+	}
+	if n := len(md.GetStatements()); n > applied {
+		applied = n
+	}
+	return migration.OperationStatus{State: migration.OperationDone, Applied: applied}, nil
 }
 
 // wait waits for op and counts its applied statements.

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -54,8 +55,18 @@ type Options struct {
 
 // DB is one Spanner database with spangate's tables in it.
 type DB struct {
-	path    string
-	client  *spanner.Client
+	path string
+	// client is the data client; heal replaces it when Spanner no longer
+	// knows its session (after a restart of the emulator, say).
+	client atomic.Pointer[spanner.Client]
+	// connect makes a new data client.
+	connect func(ctx context.Context) (*spanner.Client, error)
+	// replacing serialises client replacement; replaced is when the last
+	// one happened.
+	replacing sync.Mutex
+	replaced  time.Time
+	// healing is set while heal re-creates spangate's tables.
+	healing atomic.Bool
 	admin   *database.DatabaseAdminClient
 	timeout time.Duration
 	logger  *slog.Logger
@@ -101,33 +112,47 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		}, copts...)
 	}
-	cfg := spanner.ClientConfig{
-		SessionPoolConfig:    spanner.DefaultSessionPoolConfig,
-		DisableNativeMetrics: true,
+	cfg := spanner.ClientConfig{DisableNativeMetrics: true}
+	// A refused connection fails the call at once (see refusedError)
+	// instead of being retried until the call's deadline.
+	copts = append(copts,
+		option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(failFastUnary)),
+		option.WithGRPCDialOption(grpc.WithChainStreamInterceptor(failFastStream)))
+	connect := func(ctx context.Context) (*spanner.Client, error) {
+		c, err := spanner.NewClientWithConfig(ctx, path, cfg, copts...)
+		if err != nil {
+			return nil, mapErr(err, "connect to Spanner")
+		}
+		return c, nil
 	}
-	client, err := spanner.NewClientWithConfig(ctx, path, cfg, copts...)
+	client, err := connect(ctx)
 	if err != nil {
-		return nil, mapErr(err, "connect to Spanner")
+		return nil, err
 	}
 	admin, err := database.NewDatabaseAdminClient(ctx, copts...)
 	if err != nil {
 		client.Close()
 		return nil, mapErr(err, "connect to the Spanner database admin API")
 	}
-	return &DB{path: path, client: client, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger,
-		chain: newChain(), noRollback: opts.NoRollback}, nil
+	d := &DB{path: path, connect: connect, admin: admin, timeout: opts.CallTimeout, logger: opts.Logger,
+		chain: newChain(), noRollback: opts.NoRollback}
+	d.client.Store(client)
+	return d, nil
 }
+
+// data returns the current data client.
+func (d *DB) data() *spanner.Client { return d.client.Load() }
 
 // Path returns the database's full path.
 func (d *DB) Path() string { return d.path }
 
 // Client returns the data client, for packages that run their own
 // statements against the same database.
-func (d *DB) Client() *spanner.Client { return d.client }
+func (d *DB) Client() *spanner.Client { return d.data() }
 
 // Close releases the clients.
 func (d *DB) Close() error {
-	d.client.Close()
+	d.data().Close()
 	return d.admin.Close()
 }
 
@@ -147,7 +172,7 @@ func (d *DB) Schema(ctx context.Context) ([]string, error) {
 // more than once and must be safe to repeat.
 func (d *DB) runRW(ctx context.Context, what string, fn func(context.Context, *spanner.ReadWriteTransaction) error) error {
 	return d.retryContended(ctx, what, func(ctx context.Context) error {
-		_, err := d.client.ReadWriteTransaction(ctx, fn)
+		_, err := d.data().ReadWriteTransaction(ctx, fn)
 		return err
 	})
 }
@@ -158,10 +183,15 @@ func (d *DB) runRW(ctx context.Context, what string, fn func(context.Context, *s
 func (d *DB) retryContended(ctx context.Context, what string, attempt func(context.Context) error) error {
 	wait := 5 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
+	heals := 0
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, d.timeout)
 		err := attempt(callCtx)
 		cancel()
+		if err != nil && heals < maxHeals && d.heal(ctx, err) {
+			heals++
+			continue
+		}
 		if err == nil || !contended(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			if err != nil {
 				return mapErr(err, what)
@@ -214,6 +244,22 @@ func mapErr(err error, what string) error {
 	var ours *spangate.Error
 	if errors.As(err, &ours) {
 		return err
+	}
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return spangate.Errorf(spangate.Unavailable, "%s: %w", what, err).
+			WithHint("start Spanner (for the emulator: the process listening at SPANNER_EMULATOR_HOST) or fix the endpoint; spangate reconnects by itself")
+	}
+	var unknown *spanner.TransactionOutcomeUnknownError
+	if errors.As(err, &unknown) {
+		// The commit was sent and got no answer: it may have been made.
+		// This is the one rule that marks such errors, for every caller.
+		kind := spangate.Unavailable
+		if canceledByCaller(err) {
+			kind = spangate.Canceled
+		}
+		return spangate.Errorf(kind, "%s: the commit got no answer, so whether it was made is unknown: %w", what, spangate.OutcomeUnknown(err)).
+			WithHint("find out before repeating a change that is not idempotent: spangate audit list shows the audited changes that were made")
 	}
 	if errors.Is(err, context.Canceled) {
 		return spangate.Errorf(spangate.Canceled, "%s: interrupted: %w", what, err)

@@ -1,12 +1,12 @@
 package spannerdb
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/cloudspannerecosystem/memefish/ast"
 
 	"github.com/spangate/spangate/internal/audit"
+	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
 // Static key capture. A DML statement that names the keys it can touch in
@@ -27,48 +27,34 @@ func staticKeys(n ast.Statement, pk primaryKey, params map[string]any) ([]string
 		return nil, false
 	}
 	switch n := n.(type) {
-	case *ast.Update:
-		if n.Where == nil {
-			return nil, false
-		}
-		return keyFromWhere(n.Where.Expr, pk, params)
-	case *ast.Delete:
-		if n.Where == nil {
-			return nil, false
-		}
-		return keyFromWhere(n.Where.Expr, pk, params)
+	case *ast.Update, *ast.Delete:
+		return keyFromWhere(n, pk, params)
 	case *ast.Insert:
 		return keysFromValues(n, pk, params)
 	}
 	return nil, false
 }
 
-func keyFromWhere(where ast.Expr, pk primaryKey, params map[string]any) ([]string, bool) {
+// keyFromWhere reads the one key an UPDATE's or DELETE's WHERE fixes with
+// equalities on every key column (sqlstmt.AnalyzeWhere, the one WHERE
+// key analysis).
+func keyFromWhere(n ast.Statement, pk primaryKey, params map[string]any) ([]string, bool) {
+	b := sqlstmt.AnalyzeWhere(n, pk.cols)
 	bound := make([]any, len(pk.cols))
-	set := make([]bool, len(pk.cols))
-	for _, c := range conjuncts(where) {
-		eq, ok := c.(*ast.BinaryExpr)
-		if !ok || eq.Op != ast.OpEqual {
-			continue
+	for i := range pk.cols {
+		eqs := b.Equalities(i)
+		if len(eqs) == 0 {
+			return nil, false
 		}
-		for _, side := range [][2]ast.Expr{{eq.Left, eq.Right}, {eq.Right, eq.Left}} {
-			i := pk.column(columnName(side[0]))
-			if i < 0 {
-				continue
-			}
-			v, ok := keyValue(side[1], pk.types[i], params)
+		for j, e := range eqs {
+			v, ok := keyValue(e, pk.types[i], params)
 			if !ok {
 				return nil, false
 			}
-			if set[i] && bound[i] != v {
+			if j > 0 && bound[i] != v {
 				return []string{}, true // contradictory: touches nothing
 			}
-			bound[i], set[i] = v, true
-		}
-	}
-	for _, s := range set {
-		if !s {
-			return nil, false
+			bound[i] = v
 		}
 	}
 	k, err := audit.KeyText(bound)
@@ -117,72 +103,23 @@ func keysFromValues(n *ast.Insert, pk primaryKey, params map[string]any) ([]stri
 	return keys, true
 }
 
-// conjuncts flattens a chain of ANDs, through parentheses.
-func conjuncts(e ast.Expr) []ast.Expr {
-	switch e := e.(type) {
-	case *ast.ParenExpr:
-		return conjuncts(e.Expr)
-	case *ast.BinaryExpr:
-		if e.Op == ast.OpAnd {
-			return append(conjuncts(e.Left), conjuncts(e.Right)...)
-		}
-	}
-	return []ast.Expr{e}
-}
-
-// columnName returns the column a bare or qualified name refers to.
-func columnName(e ast.Expr) string {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return e.Name
-	case *ast.Path:
-		if len(e.Idents) == 2 {
-			return e.Idents[1].Name
-		}
-	case *ast.ParenExpr:
-		return columnName(e.Expr)
-	}
-	return ""
-}
-
 // keyValue returns the value of a literal or parameter for a key column of
 // type typ, as THEN RETURN would report it: int64 for INT64, string for
 // STRING. Any other shape or type is not read statically.
 func keyValue(e ast.Expr, typ string, params map[string]any) (any, bool) {
 	isInt := typ == "INT64"
 	isString := strings.HasPrefix(typ, "STRING")
+	if isInt {
+		return sqlstmt.IntValue(e, params)
+	}
 	switch e := e.(type) {
 	case *ast.ParenExpr:
 		return keyValue(e.Expr, typ, params)
-	case *ast.IntLiteral:
-		if !isInt {
-			return nil, false
-		}
-		v, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimPrefix(e.Value, "0x"), "0X"), e.Base, 64)
-		return v, err == nil
 	case *ast.StringLiteral:
 		return e.Value, isString
 	case *ast.Param:
-		switch v := params[e.Name].(type) {
-		case int64:
-			return v, isInt
-		case string:
-			return v, isString
-		}
+		v, ok := params[e.Name].(string)
+		return v, ok && isString
 	}
 	return nil, false
-}
-
-// column returns the index of the key column name (case-insensitively),
-// or -1.
-func (pk primaryKey) column(name string) int {
-	if name == "" {
-		return -1
-	}
-	for i, c := range pk.cols {
-		if strings.EqualFold(c, name) {
-			return i
-		}
-	}
-	return -1
 }

@@ -11,9 +11,7 @@ package sqlstmt
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
-	"unicode"
 
 	"github.com/cloudspannerecosystem/memefish"
 	"github.com/cloudspannerecosystem/memefish/ast"
@@ -74,11 +72,22 @@ type Statement struct {
 	// Table is the table the statement creates, alters, drops, indexes or
 	// writes, or "" when it has none.
 	Table string
-	// Destructive is true for DROP of a table, column or index and for
-	// UPDATE or DELETE whose WHERE clause is always true.
+	// Destructive is true for a statement that needs the destructive
+	// right besides its own: DDL that is not on the allow-list of
+	// additive changes, and DML that is not provably bounded (see
+	// classify.go and docs/policy.md). An UPDATE or DELETE whose WHERE
+	// may fix its table's key stays destructive until WithKeys says so.
 	Destructive bool
 	// DestructiveReason says why Destructive is set.
 	DestructiveReason string
+	// AllRows is true for an UPDATE or DELETE that changes every row (or
+	// none): it has no WHERE, or its WHERE reads no column.
+	AllRows bool
+	// Protected names the spangate object (a Spangate* table, index,
+	// view…) the statement names anywhere in it, or "" (see CheckCaller).
+	Protected string
+	// keyDependent: see KeyDependent.
+	keyDependent bool
 	// Directives are the spangate directives in the comments before the
 	// statement.
 	Directives []Directive
@@ -106,9 +115,14 @@ func (s *Statement) HasDirective(name string) bool {
 
 // RequiredActions returns the actions a principal needs to run the statement
 // on its own (outside a migration): read for a query, write for DML, ddl for
-// DDL, plus destructive for a destructive statement.
+// DDL, plus destructive for a destructive statement. A statement that names
+// spangate's own objects (CheckCaller) needs an action no rule can grant,
+// so it is always denied.
 func (s *Statement) RequiredActions() []spangate.Action {
 	var acts []spangate.Action
+	if s.Protected != "" {
+		return []spangate.Action{ActionSpangateOnly}
+	}
 	switch s.Kind {
 	case Query:
 		acts = append(acts, spangate.ActionRead)
@@ -173,7 +187,7 @@ func Parse(file, text string) (stmts []Statement, err error) {
 	src := &token.File{FilePath: file, Buffer: text}
 	raws, err := memefish.SplitRawStatements(file, text)
 	if err != nil {
-		return nil, spangate.Errorf(spangate.Invalid, "%w", toSyntaxErrors(src, 0, err))
+		return nil, spangate.Errorf(spangate.Invalid, "%w", toSyntaxErrors(src, 0, -1, err))
 	}
 	var errs SyntaxErrors
 	for _, raw := range raws {
@@ -223,10 +237,13 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 		first      = true
 		firstPos   token.Pos
 		lastEnd    token.Pos
+		// protectedIdent is the first identifier token that names a
+		// spangate object (see protect.go).
+		protectedIdent string
 	)
 	for {
 		if err := lex.NextToken(); err != nil {
-			return nil, toSyntaxErrors(src, base, err)
+			return nil, toSyntaxErrors(src, base, -1, err)
 		}
 		tok := lex.Token
 		if first {
@@ -239,6 +256,9 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 		}
 		if tok.Kind == token.TokenEOF {
 			break
+		}
+		if tok.Kind == token.TokenIdent && protectedIdent == "" && IsProtectedName(tok.AsString) {
+			protectedIdent = tok.AsString
 		}
 		if first {
 			firstPos = tok.Pos
@@ -263,9 +283,9 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 		// Parse the comment-free text, but report positions in the
 		// original file: re-parse the raw text for the positions.
 		if _, rawErr := memefish.ParseStatement(src.FilePath, raw.Statement); rawErr != nil {
-			return nil, toSyntaxErrors(src, base, rawErr)
+			return nil, toSyntaxErrors(src, base, base+int(firstPos), rawErr)
 		}
-		return nil, toSyntaxErrors(src, base+int(firstPos), err)
+		return nil, toSyntaxErrors(src, base+int(firstPos), base+int(firstPos), err)
 	}
 	line, col := resolve(src, base+int(firstPos))
 	endLine, _ := resolve(src, base+int(lastEnd))
@@ -280,6 +300,9 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 	}
 	if serr := classify(st); serr != "" {
 		return nil, SyntaxErrors{{File: src.FilePath, Line: line, Column: col, Message: serr}}
+	}
+	if st.Protected == "" {
+		st.Protected = protectedIdent
 	}
 	return st, nil
 }
@@ -342,70 +365,142 @@ func lineOf(src *token.File, offset int) int {
 }
 
 // toSyntaxErrors converts memefish errors found in a substring starting at
-// base into errors located in the whole file.
-func toSyntaxErrors(src *token.File, base int, err error) SyntaxErrors {
+// base into errors located in the whole file. first is the offset of the
+// statement's first token, or -1 when not known.
+func toSyntaxErrors(src *token.File, base, first int, err error) SyntaxErrors {
 	var multi memefish.MultiError
 	if errors.As(err, &multi) {
 		out := make(SyntaxErrors, 0, len(multi))
 		for _, e := range multi {
-			out = append(out, locate(src, base, e))
+			out = append(out, locate(src, base, first, e))
 		}
 		return out
 	}
 	var single *memefish.Error
 	if errors.As(err, &single) {
-		return SyntaxErrors{locate(src, base, single)}
+		return SyntaxErrors{locate(src, base, first, single)}
 	}
 	line, col := resolve(src, base)
 	return SyntaxErrors{{File: src.FilePath, Line: line, Column: col, Message: err.Error()}}
 }
 
-func locate(src *token.File, base int, e *memefish.Error) *SyntaxError {
+func locate(src *token.File, base, first int, e *memefish.Error) *SyntaxError {
 	off := base
 	if e.Position != nil {
 		off += int(e.Position.Pos)
 	}
 	line, col := resolve(src, off)
-	return &SyntaxError{File: src.FilePath, Line: line, Column: col, Message: e.Message}
+	return &SyntaxError{File: src.FilePath, Line: line, Column: col, Message: explain(e.Message, src.Buffer, off, off == first)}
 }
 
-// classify fills Kind, Verb, Table and Destructive from the parsed node. It
-// returns a message for statements spangate does not run.
+// statementStarts are the words a statement spangate runs starts with.
+var statementStarts = []string{"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "GRANT", "REVOKE", "ANALYZE", "GRAPH"}
+
+// explain rewrites the parser's messages that name only a class of token
+// (`unexpected token: <ident>`) into ones that say what was found and what
+// was expected, and explains the WHERE that Spanner requires.
+func explain(msg, text string, off int, first bool) string {
+	found := tokenAt(text, off)
+	switch {
+	case strings.Contains(msg, "expected token: WHERE"):
+		return "Spanner requires a WHERE clause in every UPDATE and DELETE: name the rows to change (WHERE Id = @id). " +
+			"To change every row, write WHERE true, which needs the destructive right"
+	case first && strings.HasPrefix(msg, "unexpected token") && found != "":
+		m := fmt.Sprintf("%q does not start a statement; expected one of %s", found, strings.Join(statementStarts, ", "))
+		if near := nearest(strings.ToUpper(found), statementStarts); near != "" {
+			m += fmt.Sprintf(" (did you mean %s?)", near)
+		}
+		return m
+	case strings.HasPrefix(msg, "unexpected token") && found != "":
+		return fmt.Sprintf("unexpected %q here", found)
+	case strings.Contains(msg, "but: <eof>"):
+		return strings.ReplaceAll(msg, "but: <eof>", "but the statement ends")
+	case msg == "unexpected token: <eof>":
+		return "the statement ends too early: something is missing at its end"
+	}
+	if i := strings.Index(msg, "but: "); i >= 0 && found != "" {
+		return msg[:i] + fmt.Sprintf("but found %q", found)
+	}
+	return msg
+}
+
+// tokenAt returns the text of the token at off, at most 40 bytes of it.
+func tokenAt(text string, off int) (raw string) {
+	if off < 0 || off >= len(text) {
+		return ""
+	}
+	defer func() {
+		if recover() != nil {
+			raw = ""
+		}
+	}()
+	lex := &memefish.Lexer{File: &token.File{Buffer: text[off:]}}
+	if lex.NextToken() != nil || lex.Token.Kind == token.TokenEOF {
+		return ""
+	}
+	raw = lex.Token.Raw
+	if len(raw) > 40 {
+		raw = raw[:40] + "…"
+	}
+	return raw
+}
+
+// nearest returns the word of words within two edits of w, or "".
+func nearest(w string, words []string) string {
+	best, bestD := "", 3
+	for _, c := range words {
+		if d := editDistance(w, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 32 || len(b) > 32 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// classify fills Kind, Verb, Table, Protected and the destructive
+// classification from the parsed node. It returns a message for statements
+// spangate does not run.
 func classify(st *Statement) string {
 	st.Verb = verbOf(st.Node)
+	st.Protected = protectedName(st.Node)
 	switch n := st.Node.(type) {
 	case *ast.BadStatement, *ast.BadDDL, *ast.BadDML:
 		return "statement could not be parsed"
 	case *ast.QueryStatement, *ast.GQLGraphQuery:
 		st.Kind = Query
-	case *ast.Insert:
-		st.Kind, st.Table = DML, Name(n.TableName)
-	case *ast.Update:
-		st.Kind, st.Table = DML, Name(n.TableName)
-		if n.Where == nil || alwaysTrue(n.Where.Expr) {
-			st.Destructive, st.DestructiveReason = true, "UPDATE of every row (its WHERE clause is always true)"
-		}
-	case *ast.Delete:
-		st.Kind, st.Table = DML, Name(n.TableName)
-		if n.Where == nil || alwaysTrue(n.Where.Expr) {
-			st.Destructive, st.DestructiveReason = true, "DELETE of every row (its WHERE clause is always true)"
-		}
+	case ast.DML:
+		st.Kind = DML
+		classifyDML(st, n)
 	case ast.DDL:
 		st.Kind = DDL
 		st.Table = ddlTable(n)
-		switch n := n.(type) {
-		case *ast.DropTable:
-			st.Destructive, st.DestructiveReason = true, "DROP TABLE "+Name(n.Name)+" deletes the table and its data"
-		case *ast.DropIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP INDEX "+Name(n.Name)
-		case *ast.DropSearchIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP SEARCH INDEX "+Name(n.Name)
-		case *ast.DropVectorIndex:
-			st.Destructive, st.DestructiveReason = true, "DROP VECTOR INDEX "+Name(n.Name)
-		case *ast.AlterTable:
-			if dc, ok := n.TableAlteration.(*ast.DropColumn); ok {
-				st.Destructive, st.DestructiveReason = true, "DROP COLUMN "+Name(n.Name)+"."+dc.Name.Name+" deletes the column's data"
-			}
+		if reason := ddlDestructive(n); reason != "" {
+			st.Destructive, st.DestructiveReason = true, reason
+		}
+		if name := forAllTables(n); name != "" && st.Protected == "" {
+			st.Protected = name
 		}
 	default:
 		return fmt.Sprintf("%s statements are not supported", st.Verb)
@@ -432,64 +527,6 @@ func ddlTable(n ast.DDL) string {
 	return ""
 }
 
-// alwaysTrue reports whether a WHERE expression is true for every row by
-// construction: TRUE, NOT FALSE, a comparison of two equal literals, and
-// ORs or ANDs of those, in any parentheses.
-func alwaysTrue(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.BoolLiteral:
-		return e.Value
-	case *ast.ParenExpr:
-		return alwaysTrue(e.Expr)
-	case *ast.UnaryExpr:
-		return e.Op == ast.OpNot && alwaysFalse(e.Expr)
-	case *ast.BinaryExpr:
-		switch e.Op {
-		case ast.OpOr:
-			return alwaysTrue(e.Left) || alwaysTrue(e.Right)
-		case ast.OpAnd:
-			return alwaysTrue(e.Left) && alwaysTrue(e.Right)
-		case ast.OpEqual:
-			l, lok := literal(e.Left)
-			r, rok := literal(e.Right)
-			return lok && rok && l == r
-		}
-	case *ast.IsNullExpr:
-		_, isLit := literal(e.Left)
-		return e.Not && isLit
-	}
-	return false
-}
-
-func alwaysFalse(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.BoolLiteral:
-		return !e.Value
-	case *ast.ParenExpr:
-		return alwaysFalse(e.Expr)
-	case *ast.UnaryExpr:
-		return e.Op == ast.OpNot && alwaysTrue(e.Expr)
-	}
-	return false
-}
-
-// literal returns a canonical form of a non-NULL literal expression.
-func literal(e ast.Expr) (string, bool) {
-	switch e := e.(type) {
-	case *ast.ParenExpr:
-		return literal(e.Expr)
-	case *ast.IntLiteral:
-		return "int:" + e.Value, true
-	case *ast.StringLiteral:
-		return "string:" + e.Value, true
-	case *ast.BoolLiteral:
-		return fmt.Sprintf("bool:%t", e.Value), true
-	case *ast.FloatLiteral:
-		return "float:" + e.Value, true
-	}
-	return "", false
-}
-
 // VerbOf names a statement from its node type: *ast.CreateChangeStream
 // becomes "CREATE CHANGE STREAM", *ast.QueryStatement "SELECT".
 func VerbOf(n ast.Statement) string { return verbOf(n) }
@@ -503,18 +540,7 @@ func verbOf(n ast.Statement) string {
 	case nil:
 		return ""
 	}
-	t := reflect.TypeOf(n)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	var b strings.Builder
-	for i, r := range t.Name() {
-		if i > 0 && unicode.IsUpper(r) {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return b.String()
+	return words(n)
 }
 
 // Name returns the name a path or identifier node spells, with the parts

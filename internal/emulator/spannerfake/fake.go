@@ -1,4 +1,8 @@
-package emulator
+// Package spannerfake serves the in-process Spanner fake of
+// cloud.google.com/go/spanner/spannertest over gRPC: the fallback of
+// `spangate dev` where the emulator is not installed. Only `dev` imports it;
+// the gateway (`spangate serve`) and the tests never reach Spanner through it.
+package spannerfake
 
 import (
 	"context"
@@ -18,13 +22,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/emulator"
 )
 
-// FakeLimitations lists, one sentence each, the Spanner guarantees that do
+// Limitations lists, one sentence each, the Spanner guarantees that do
 // not hold on the in-process fake (spannertest), so that whoever falls back
 // to it can say so plainly. Measured with the real Go client against
 // cloud.google.com/go/spanner v1.96.1.
-func FakeLimitations() []string {
+func Limitations() []string {
 	return []string{
 		"no transaction isolation: concurrent read-then-write transactions lose updates and never abort; read-only transactions and stale reads see the latest data",
 		"no rollback: DML stays applied when its transaction fails, uncommitted DML is visible to other readers, and a commit that fails part-way keeps its earlier mutations",
@@ -38,7 +43,7 @@ func FakeLimitations() []string {
 
 // Fake is the in-process Spanner fake (spannertest) served over gRPC, with
 // its panics turned into errors. It is a fallback for where the emulator is
-// not installed; see FakeLimitations for what it does not guarantee.
+// not installed; see Limitations for what it does not guarantee.
 type Fake struct {
 	inner  *spannertest.Server
 	srv    *grpc.Server
@@ -46,14 +51,14 @@ type Fake struct {
 	logger *slog.Logger
 }
 
-// StartFake serves the spannertest fake over gRPC at addr (host:port, port
+// Start serves the spannertest fake over gRPC at addr (host:port, port
 // 0 picks a free one). A gRPC interceptor recovers the fake's panics (it
 // panics on CreateDatabase, DropDatabase, ListDatabases and some statements)
 // and returns them as codes.Internal errors instead of letting them end the
 // process. The fake's own per-statement logging goes to logger at debug
 // level. The fake serves a single database under any name and has no
 // instance admin API.
-func StartFake(ctx context.Context, addr string, logger *slog.Logger) (*Fake, error) {
+func Start(ctx context.Context, addr string, logger *slog.Logger) (*Fake, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +108,7 @@ func StartFake(ctx context.Context, addr string, logger *slog.Logger) (*Fake, er
 // instead of misbehaving.
 func fakeImplementation(s *spannertest.Server) (any, error) {
 	fail := spangate.Errorf(spangate.Internal, "the spannertest fake in this build has an unexpected layout").
-		WithHint("install the Cloud Spanner emulator instead: " + InstallHint)
+		WithHint("install the Cloud Spanner emulator instead: " + emulator.InstallHint)
 	v := reflect.ValueOf(s).Elem().FieldByName("s")
 	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
 		return nil, fail

@@ -1,4 +1,4 @@
-package emulator_test
+package spannerfake_test
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/spangate/spangate/internal/emulator"
+	"github.com/spangate/spangate/internal/emulator/spannerfake"
 )
 
 func TestFakeSurvivesPanics(t *testing.T) {
 	ctx := t.Context()
-	f, err := emulator.StartFake(ctx, "127.0.0.1:0", nil)
+	f, err := spannerfake.Start(ctx, "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestFakeSurvivesPanics(t *testing.T) {
 	if err := row.Columns(&v); err != nil || v != "one" {
 		t.Errorf("read back %q, %v; want one", v, err)
 	}
-	if len(emulator.FakeLimitations()) == 0 {
+	if len(spannerfake.Limitations()) == 0 {
 		t.Error("FakeLimitations is empty")
 	}
 }

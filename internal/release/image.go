@@ -1,0 +1,273 @@
+package release
+
+import (
+	"archive/tar"
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/spangate/spangate"
+)
+
+// The image's user: not root, with a home for the CLI's config and cache.
+const (
+	imageUID  = 65532
+	imageUser = "65532:65532"
+	imageHome = "/home/nonroot"
+	// ImageEntrypoint is the binary's path in the image.
+	ImageEntrypoint = "/spangate"
+)
+
+// ImageLayoutDir is the OCI layout directory of a release's image index.
+func ImageLayoutDir(version string) string { return "spangate_" + version + "_oci" }
+
+// ImageTarball is the docker-archive file of one platform's image.
+func ImageTarball(version string, t Target) string {
+	return "spangate_" + version + "_image_" + t.OS + "_" + t.Arch + ".tar"
+}
+
+// writeImages builds one image per Linux binary, writes them under one
+// index as an OCI layout directory (crane push accepts it), and each as a
+// docker archive (docker load accepts it).
+func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
+	certs, err := os.ReadFile(opts.CACerts)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "read the CA bundle for the image: %w", err).
+			WithHint("install Debian's ca-certificates package, or pass -ca-certs FILE")
+	}
+	var targets []Target
+	for t := range binaries {
+		if t.OS == "linux" {
+			targets = append(targets, t)
+		}
+	}
+	slices.SortFunc(targets, func(a, b Target) int { return strings.Compare(a.String(), b.String()) })
+	if len(targets) == 0 {
+		opts.progress("no linux target: no image")
+		return nil, nil
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	var arts []Artifact
+	for _, t := range targets {
+		shell, err := shellFor(opts, t)
+		if err != nil {
+			return nil, err
+		}
+		img, err := buildImage(opts, t, binaries[t], certs, shell)
+		if err != nil {
+			return nil, err
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: t.OS, Architecture: t.Arch},
+		}})
+		tag, err := name.NewTag("spangate:" + tagSafe(opts.Version))
+		if err != nil {
+			return nil, spangate.Errorf(spangate.Invalid, "image tag for version %q: %w", opts.Version, err)
+		}
+		file := ImageTarball(opts.Version, t)
+		if err := tarball.WriteToFile(filepath.Join(opts.OutDir, file), tag, img); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "write %s: %w", file, err)
+		}
+		a, err := describe(opts.OutDir, file, "image-tarball")
+		if err != nil {
+			return nil, err
+		}
+		a.Target = &t
+		arts = append(arts, a)
+		opts.progress("wrote %s (docker load)", file)
+	}
+	dir := ImageLayoutDir(opts.Version)
+	if err := os.RemoveAll(filepath.Join(opts.OutDir, dir)); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "clear %s: %w", dir, err)
+	}
+	if _, err := layout.Write(filepath.Join(opts.OutDir, dir), idx); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "write the OCI layout %s: %w", dir, err)
+	}
+	opts.progress("wrote %s (OCI layout: crane push %s REGISTRY/spangate:%s)", dir, dir, tagSafe(opts.Version))
+	return append(arts, Artifact{Name: dir, Kind: "image-layout"}), nil
+}
+
+// shellFor reads the static busybox that gives the image of t its /bin/sh
+// (CI systems run a step's script with the image's shell): the one given
+// for t's architecture, else the build machine's own (Debian's
+// busybox-static) when it is of that architecture.
+func shellFor(opts Options, t Target) ([]byte, error) {
+	path, given := opts.Shells[t.Arch]
+	if !given {
+		path = "/bin/busybox"
+	}
+	hint := fmt.Sprintf("install Debian's busybox-static for %s (on another architecture: dpkg --add-architecture %s && apt-get update && apt-get download busybox-static:%s && dpkg-deb -x busybox-static_*_%s.deb DIR) and pass -shell %s=DIR/bin/busybox", t.Arch, t.Arch, t.Arch, t.Arch, t.Arch)
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "the image for %s needs a static busybox for its shell: %w", t, err).WithHint(hint)
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[t.Arch]
+	if f.Machine != want {
+		return nil, spangate.Errorf(spangate.Invalid, "%s is a %s binary, not one for %s", path, f.Machine, t).WithHint(hint)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return nil, spangate.Errorf(spangate.Invalid, "%s is linked dynamically; the image has no C library", path).WithHint(hint)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// ShellApplets are the busybox commands linked under /bin in the image:
+// what CI step scripts and the integrations' entry scripts use.
+func ShellApplets() []string {
+	return []string{"[", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo", "env", "false", "grep",
+		"head", "id", "ln", "ls", "mkdir", "mktemp", "mv", "printf", "pwd", "rm", "sed", "sh", "sha256sum", "sleep",
+		"sort", "tail", "tar", "tee", "test", "tr", "true", "uname", "wc", "wget", "which"}
+}
+
+// buildImage makes the image of one platform from nothing: one layer with
+// the binary, the CA bundle, a static busybox for /bin/sh and the non-root
+// user's files.
+func buildImage(opts Options, t Target, binary string, certs, shell []byte) (v1.Image, error) {
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "read %s: %w", binary, err)
+	}
+	content, err := layerTar(opts.Date, bin, certs, shell)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(content)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
+		Created: v1.Time{Time: opts.Date}, CreatedBy: "spangate release", Comment: "spangate binary, CA certificates, non-root user",
+	}})
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Created = t.OS, t.Arch, v1.Time{Time: opts.Date}
+	cf.Config = v1.Config{
+		Entrypoint: []string{ImageEntrypoint},
+		User:       imageUser,
+		WorkingDir: imageHome,
+		Env: []string{
+			"PATH=/bin:/",
+			"HOME=" + imageHome,
+			"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+		},
+		Labels: ImageLabels(opts),
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image config: %w", err)
+	}
+	return img, nil
+}
+
+// ImageLabels are the OCI annotations the image carries as labels.
+func ImageLabels(opts Options) map[string]string {
+	l := map[string]string{
+		"org.opencontainers.image.title":       "spangate",
+		"org.opencontainers.image.description": "Safe, audited changes to Cloud Spanner from CI pipelines, people and agents",
+		"org.opencontainers.image.version":     opts.Version,
+		"org.opencontainers.image.revision":    opts.Commit,
+		"org.opencontainers.image.created":     opts.Date.UTC().Format(time.RFC3339),
+	}
+	if opts.Source != "" {
+		l["org.opencontainers.image.source"] = opts.Source
+	}
+	return l
+}
+
+// layerTar writes the layer's files with fixed times and owners, so that
+// one commit always gives the same layer.
+func layerTar(at time.Time, bin, certs, shell []byte) ([]byte, error) {
+	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:" + imageHome + ":/sbin/nologin\n"
+	group := "root:x:0:\nnonroot:x:65532:\n"
+	type entry struct {
+		name string
+		mode int64
+		uid  int
+		data []byte // nil for a directory
+		link string // for a symbolic link
+	}
+	entries := []entry{
+		{"bin/", 0o755, 0, nil, ""},
+		{"bin/busybox", 0o755, 0, shell, ""},
+	}
+	for _, a := range ShellApplets() {
+		entries = append(entries, entry{name: "bin/" + a, mode: 0o777, link: "busybox"})
+	}
+	entries = append(entries, []entry{
+		{"etc/", 0o755, 0, nil, ""},
+		{"etc/group", 0o644, 0, []byte(group), ""},
+		{"etc/passwd", 0o644, 0, []byte(passwd), ""},
+		{"etc/ssl/", 0o755, 0, nil, ""},
+		{"etc/ssl/certs/", 0o755, 0, nil, ""},
+		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, certs, ""},
+		{"home/", 0o755, 0, nil, ""},
+		{strings.TrimPrefix(imageHome, "/") + "/", 0o700, imageUID, nil, ""},
+		{"spangate", 0o755, 0, bin, ""},
+		{"tmp/", 0o1777, 0, nil, ""},
+	}...)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: at, Format: tar.FormatPAX}
+		switch {
+		case e.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		case e.data == nil:
+			h.Typeflag = tar.TypeDir
+		default:
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// tagSafe maps a version to the characters an image tag allows.
+func tagSafe(v string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			return r
+		}
+		return '-'
+	}, v)
+}
