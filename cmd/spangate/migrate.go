@@ -64,7 +64,9 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Plan, apply and inspect versioned schema migrations",
 		Long: `Versioned migrations live in a directory (default: migrations) as files named
-<version>_<description>.sql, for example 0001_create_orders.sql. A file holds
+<version>_<description>.sql, for example 0001_create_orders.sql; wrench's
+000001.sql and golang-migrate's 1_init.up.sql are read as they are (one
+convention per directory; .down.sql files are not applied). A file holds
 one or more statements separated by ';' and may mix DDL and DML:
 
   CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);
