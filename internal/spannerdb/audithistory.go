@@ -181,21 +181,17 @@ func (h *AuditedHistory) statements(version int64, from, to int) string {
 // table whose keys cannot be captured) run together in one ExecuteBatchDml
 // call per run of them; a statement whose keys come back through THEN
 // RETURN runs on its own between such runs. The primary key of each table
-// is looked up once per call, afresh, since the schema may have changed
-// earlier in this apply.
+// is looked up once and cached; every schema change this DB sends clears
+// the cache (UpdateSchemaProto), so a key changed earlier in this apply is
+// looked up again.
 func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
 	caps := make([]capture, len(stmts))
-	fresh := map[string]bool{}
 	for i, s := range stmts {
 		st, err := sqlstmt.ParseOne(s)
 		if err != nil || st.Kind != sqlstmt.DML {
 			// Run it as written; Spanner has the last word on it.
 			caps[i] = capture{stmt: spanner.NewStatement(s)}
 			continue
-		}
-		if name := tableIndexName(st.Table); !fresh[name] {
-			fresh[name] = true
-			h.db.pks.Delete(name)
 		}
 		if caps[i], err = h.db.prepareCapture(ctx, st, nil); err != nil {
 			return nil, err
