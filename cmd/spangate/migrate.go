@@ -427,7 +427,7 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := a.writeReports(&f.reports, view); err != nil {
+	if err := a.writeReports(ctx, &f.reports, view); err != nil {
 		return err
 	}
 	switch f.format {

@@ -463,6 +463,8 @@ type call struct {
 	// auditHead is the chain head after the request's change, logged and
 	// returned to the caller.
 	auditHead string
+	// gateAllowed is the action that let the request through the gate.
+	gateAllowed spangate.Action
 }
 
 // wrap turns a handler that returns an error into an http.Handler that
@@ -667,6 +669,9 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	e.Result = audit.ResultDenied
 	e.Reason = c.explanation
 	e.Params = s.deniedParams(c.params)
+	if n := len(c.params); n > deniedMaxParams {
+		e.Reason += fmt.Sprintf(" (%d parameters, not recorded)", n)
+	}
 	s.appendAudit(ctx, db, e)
 	return denied(action, c)
 }
