@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/bitbucket"
 	"github.com/spangate/spangate/internal/cireport"
 	"github.com/spangate/spangate/internal/migration"
 )
@@ -20,11 +24,13 @@ import (
 // next to its output, for a later pipeline step to upload.
 type reportFlags struct {
 	insights string
+	publish  bool
 	sarif    string
 }
 
 func (r *reportFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&r.insights, "report-insights", "", "write a Bitbucket Code Insights report to FILE and its annotations to FILE-annotations.json")
+	fs.BoolVar(&r.publish, "publish-insights", false, "in Bitbucket Pipelines: also publish the Code Insights report and its annotations on the commit, through the pipeline's proxy ($SPANGATE_BITBUCKET_PROXY, default "+bitbucket.StepProxy+"; a pipe uses "+bitbucket.PipeProxy+")")
 	fs.StringVar(&r.sarif, "report-sarif", "", "write the findings as SARIF 2.1.0 to FILE, for GitHub code scanning")
 }
 
@@ -38,7 +44,10 @@ func insightsAnnotationsPath(file string) string {
 // writeReports writes the reports asked for from the plan view v. They are
 // written whether or not the plan is blocked: a blocked plan is what they
 // are most useful for.
-func (a *app) writeReports(r *reportFlags, v migration.View) error {
+func (a *app) writeReports(ctx context.Context, r *reportFlags, v migration.View) error {
+	if r.publish && r.insights == "" {
+		return usageError{err: errors.New("--publish-insights publishes the report --report-insights writes: give --report-insights FILE too")}
+	}
 	if r.insights != "" {
 		run := a.runMetadata()
 		link := ""
@@ -52,9 +61,20 @@ func (a *app) writeReports(r *reportFlags, v migration.View) error {
 		if err := writeJSONFile(insightsAnnotationsPath(r.insights), "--report-insights", anns); err != nil {
 			return err
 		}
+		if r.publish {
+			proxy := cmp.Or(a.getenv("SPANGATE_BITBUCKET_PROXY"), bitbucket.StepProxy)
+			pub, err := bitbucket.NewPublisher(proxy, cmp.Or(a.getenv("SPANGATE_BITBUCKET_API"), bitbucket.API))
+			if err != nil {
+				return err
+			}
+			if err := pub.Publish(ctx, a.getenv("BITBUCKET_REPO_FULL_NAME"), a.getenv("BITBUCKET_COMMIT"), rep, anns); err != nil {
+				return err
+			}
+			a.logger.Info("published the Code Insights report", "annotations", len(anns))
+		}
 	}
 	if r.sarif != "" {
-		if err := writeJSONFile(r.sarif, "--report-sarif", cireport.SARIF(v, version)); err != nil {
+		if err := writeJSONFile(r.sarif, "--report-sarif", cireport.SARIF(v, buildVersion().Version)); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path"
@@ -29,6 +30,32 @@ type migrateFlags struct {
 	lockTimeout time.Duration
 	reports     reportFlags // migrate plan's CI reports (cireport.go)
 	failOnDrift bool
+	// protoDescriptors is the FileDescriptorSet file for files with a
+	// proto bundle statement that name none (--proto-descriptors).
+	protoDescriptors string
+}
+
+// readSet reads and parses the migrations directory, with the proto
+// descriptors each file sends; the sources come back with them attached,
+// for sending through a gateway.
+func (a *app) readSet(f *migrateFlags) ([]migration.Source, *migration.Set, error) {
+	srcs, err := migration.ReadOSSources(f.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	set := migration.Parse(srcs)
+	var defaults []byte
+	if f.protoDescriptors != "" {
+		if defaults, err = os.ReadFile(f.protoDescriptors); err != nil {
+			return nil, nil, spangate.Errorf(spangate.Invalid, "--proto-descriptors: %w", err)
+		}
+	}
+	root := os.DirFS(f.dir)
+	if err := set.LoadProtoDescriptors(func(p string) ([]byte, error) { return fs.ReadFile(root, p) }, defaults); err != nil {
+		return nil, nil, err
+	}
+	set.Dir = f.dir
+	return set.AttachProtoDescriptors(srcs), set, nil
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -37,7 +64,9 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Plan, apply and inspect versioned schema migrations",
 		Long: `Versioned migrations live in a directory (default: migrations) as files named
-<version>_<description>.sql, for example 0001_create_orders.sql. A file holds
+<version>_<description>.sql, for example 0001_create_orders.sql; wrench's
+000001.sql and golang-migrate's 1_init.up.sql are read as they are (one
+convention per directory; .down.sql files are not applied). A file holds
 one or more statements separated by ';' and may mix DDL and DML:
 
   CREATE TABLE Orders (Id INT64 NOT NULL, Note STRING(MAX)) PRIMARY KEY (Id);
@@ -69,8 +98,9 @@ SPANGATE_SESSION_TOKEN from spangate login), and needs no Google credential.
 The gateway decides by its policy and records the change in its audit trail.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.dir, "dir", "migrations", "directory holding the migration files")
+	cmd.PersistentFlags().StringVar(&f.protoDescriptors, "proto-descriptors", "", "serialized FileDescriptorSet sent with the proto bundle statements of files that name none with -- spangate:proto-descriptors (its bytes count in their checksums)")
 	f.targetFlags.register(cmd.PersistentFlags())
-	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateUnlockCommand(&f))
+	cmd.AddCommand(a.migratePlanCommand(&f), a.migrateApplyCommand(&f), a.migrateStatusCommand(&f), a.migrateUnlockCommand(&f), a.migrateBaselineCommand(&f))
 	return cmd
 }
 
@@ -252,6 +282,85 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+func (a *app) migrateBaselineCommand(f *migrateFlags) *cobra.Command {
+	var version int64
+	cmd := &cobra.Command{
+		Use:   "baseline",
+		Short: "Adopt a database another tool migrated: record its files up to a version as applied",
+		Long: `baseline takes over a database that wrench, golang-migrate or Liquibase
+migrated. It reads that tool's history table (SchemaMigrations,
+schema_migrations or DATABASECHANGELOG) for the last version applied, or
+takes --version N, checks that the live schema is exactly what the files up
+to that version build (any difference is reported as drift and refuses the
+baseline, exit 4), and records those files as applied without running them,
+in the history and, with the principal, in the audit trail. A dirty row of
+the other tool (its last migration did not finish) is refused with the fix.
+Through a gateway it needs the migrate action. Running it again does nothing.
+
+For Liquibase, the N changesets it ran stand for the first N files, in
+version order: convert one changeset to one file, in the order they ran.`,
+		Example: `  spangate migrate baseline                 # version from wrench's SchemaMigrations
+  spangate migrate baseline --version 5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBaseline(cmd.Context(), f, version)
+		},
+	}
+	cmd.Flags().Int64Var(&version, "version", 0, "last version the database already has (default: read from the other tool's history table)")
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 2*time.Minute, "how long to wait for a migration lock held by another run")
+	return cmd
+}
+
+func (a *app) runBaseline(ctx context.Context, f *migrateFlags, version int64) error {
+	if err := checkFormat(f.format, "text", "json"); err != nil {
+		return err
+	}
+	if version < 0 {
+		return usageError{err: fmt.Errorf("--version %d must be positive", version)}
+	}
+	srcs, set, err := a.readSet(f)
+	if err != nil {
+		return err
+	}
+	var (
+		res  gateway.BaselineResponse
+		name string
+	)
+	err = a.onTarget(ctx, &f.targetFlags, func(c *gatewayclient.Client, db string) error {
+		name = db
+		r, err := c.Baseline(ctx, db, gatewayclient.Files(srcs), version)
+		if err == nil {
+			res = *r
+		}
+		return err
+	}, func(db *spannerdb.DB) error {
+		name = db.Path()
+		r, err := a.engine(db, f, set).Baseline(ctx, set, version, db)
+		if r != nil {
+			res = gateway.BaselineResponse{Database: name, Version: r.Version, Source: r.Source, Recorded: r.Recorded, Findings: r.Findings}
+		}
+		for _, fd := range res.Findings {
+			fmt.Fprintf(a.stderr, "%s: %s\n", fd.Rule, fd.Message)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	res.Database, res.Recorded = name, nonNil(res.Recorded)
+	if f.format == "json" {
+		return writeJSON(a.stdout, res)
+	}
+	if len(res.Recorded) == 0 {
+		_, err = fmt.Fprintf(a.stdout, "Nothing to record: the history of %s already has migrations up to version %d.\n", name, res.Version)
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "Baseline of %s: migrations %s recorded as applied (version %d from %s); the live schema matches them.\n",
+		name, versionList(res.Recorded), res.Version, res.Source)
+	return err
+}
+
 func checkFormat(format string, allowed ...string) error {
 	for _, a := range allowed {
 		if format == a {
@@ -294,11 +403,10 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json", "markdown"); err != nil {
 		return err
 	}
-	srcs, err := migration.ReadOSSources(f.dir)
+	srcs, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}
-	set := migration.Parse(srcs)
 	var (
 		plan *migration.Plan
 		view migration.View
@@ -319,7 +427,7 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := a.writeReports(&f.reports, view); err != nil {
+	if err := a.writeReports(ctx, &f.reports, view); err != nil {
 		return err
 	}
 	switch f.format {
@@ -343,11 +451,12 @@ func (a *app) runPlan(ctx context.Context, f *migrateFlags) error {
 // it) and rebuilds the same plan locally from the gateway's history, for
 // the step-by-step text and markdown output.
 func (a *app) planViaGateway(ctx context.Context, c *gatewayclient.Client, name string, srcs []migration.Source, set *migration.Set, failOnDrift bool) (*migration.Plan, migration.View, error) {
-	resp, err := c.Plan(ctx, name, gatewayclient.Files(srcs))
+	// The history first: files it shows applied go by checksum only.
+	st, err := c.Status(ctx, name)
 	if err != nil {
 		return nil, migration.View{}, err
 	}
-	st, err := c.Status(ctx, name)
+	resp, err := c.Plan(ctx, name, gatewayclient.FilesAgainst(srcs, st))
 	if err != nil {
 		return nil, migration.View{}, err
 	}
@@ -372,7 +481,7 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	srcs, err := migration.ReadOSSources(f.dir)
+	srcs, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}
@@ -390,7 +499,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 				return err
 			}
 		}
-		r, err := c.Apply(ctx, db, gatewayclient.Files(srcs), rep.Report)
+		st, err := c.Status(ctx, db)
+		if err != nil {
+			return err
+		}
+		r, err := c.Apply(ctx, db, gatewayclient.FilesAgainst(srcs, st), rep.Report)
 		if err == nil {
 			res = &migration.Result{Applied: r.Applied, SchemaOperations: r.SchemaOperations, Statements: r.Statements,
 				Duration: time.Duration(r.DurationMS) * time.Millisecond}
@@ -399,7 +512,6 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 		return err
 	}, func(db *spannerdb.DB) error {
 		name = db.Path()
-		set := migration.Parse(srcs)
 		e := a.engine(db, f, set)
 		e.Reporter = rep
 		res, err = e.Apply(ctx, set)
@@ -441,7 +553,11 @@ func (a *app) runApply(ctx context.Context, f *migrateFlags) error {
 // checkDriftViaGateway asks the gateway for the plan and refuses, with
 // kind Blocked, when it reports drift: --fail-on-drift through a gateway.
 func (a *app) checkDriftViaGateway(ctx context.Context, c *gatewayclient.Client, db string, srcs []migration.Source) error {
-	resp, err := c.Plan(ctx, db, gatewayclient.Files(srcs))
+	st, err := c.Status(ctx, db)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Plan(ctx, db, gatewayclient.FilesAgainst(srcs, st))
 	if err != nil {
 		return err
 	}
@@ -458,7 +574,7 @@ func (a *app) runStatus(ctx context.Context, f *migrateFlags) error {
 	if err := checkFormat(f.format, "text", "json"); err != nil {
 		return err
 	}
-	set, err := migration.ReadOSDir(f.dir)
+	_, set, err := a.readSet(f)
 	if err != nil {
 		return err
 	}

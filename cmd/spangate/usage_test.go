@@ -20,7 +20,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{[]string{"wif", "confg"}, `did you mean "config"`},
 		{[]string{"completion", "bsh"}, `did you mean "bash"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" for "spangate"`},
-		{[]string{"migrate"}, "spangate migrate needs a subcommand: apply, plan, status"},
+		{[]string{"migrate"}, "spangate migrate needs a subcommand: apply, baseline, plan, status"},
 		{[]string{"wif", "config"}, "required flag(s) --pool-provider, --provider, --service-account not set"},
 		{[]string{"version", "extra"}, "unknown command"},
 		{[]string{"migrate", "plan", "--no-such-flag"}, "unknown flag"},

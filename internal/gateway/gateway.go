@@ -15,6 +15,7 @@
 //	GET  /v1/databases/{db}/migrations          history and status (plan or migrate)
 //	POST /v1/databases/{db}/migrations:plan     {"migrations":[{"name","content"}]} (plan)
 //	POST /v1/databases/{db}/migrations:apply    same body; NDJSON progress (migrate, destructive)
+//	POST /v1/databases/{db}/migrations:baseline same body and "version"; adopt another tool's history (migrate)
 //	POST /v1/databases/{db}/migrations:unlock   ?force=true breaks a stale migration lock (migrate)
 //	POST /v1/databases/{db}:exec                {"sql","params"} (read, write, ddl, destructive)
 //	GET  /v1/databases/{db}/audit               ?table=&key=&principal=&action=&since=&limit= (audit)
@@ -373,6 +374,7 @@ const (
 	routeDatabases   = "databases"
 	routeStatus      = "migrations_status"
 	routePlan        = "migrations_plan"
+	routeBaseline    = "migrations_baseline"
 	routeApply       = "migrations_apply"
 	routeUnlock      = "migrations_unlock"
 	routeExec        = "exec"
@@ -395,6 +397,7 @@ func (s *Server) routes() {
 		{"GET", "/v1/databases/{db}/migrations", routeStatus, s.status},
 		{"POST", "/v1/databases/{db}/migrations:plan", routePlan, s.plan},
 		{"POST", "/v1/databases/{db}/migrations:apply", routeApply, s.apply},
+		{"POST", "/v1/databases/{db}/migrations:baseline", routeBaseline, s.baseline},
 		{"POST", "/v1/databases/{db}/migrations:unlock", routeUnlock, s.unlock},
 		// {db}:exec: a wildcard must fill its whole segment, so the
 		// segment is split by dbVerb.
@@ -460,6 +463,8 @@ type call struct {
 	// auditHead is the chain head after the request's change, logged and
 	// returned to the caller.
 	auditHead string
+	// gateAllowed is the action that let the request through the gate.
+	gateAllowed spangate.Action
 }
 
 // wrap turns a handler that returns an error into an http.Handler that
@@ -664,6 +669,9 @@ func (s *Server) authorize(ctx context.Context, db Auditor, c *call, action span
 	e.Result = audit.ResultDenied
 	e.Reason = c.explanation
 	e.Params = s.deniedParams(c.params)
+	if n := len(c.params); n > deniedMaxParams {
+		e.Reason += fmt.Sprintf(" (%d parameters, not recorded)", n)
+	}
 	s.appendAudit(ctx, db, e)
 	return denied(action, c)
 }

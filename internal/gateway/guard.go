@@ -51,6 +51,7 @@ func (s *Server) gate(c *call, name string, need ...spangate.Action) error {
 	if _, ok := s.cfg.Database(name); ok {
 		for _, a := range need {
 			if s.policy.Decide(*c.principal, name, a).Allow {
+				c.gateAllowed = a
 				return nil
 			}
 		}

@@ -56,12 +56,37 @@ func (s *Server) databases(w http.ResponseWriter, r *http.Request, c *call) erro
 // and content.
 type MigrationsRequest struct {
 	Migrations []MigrationFile `json:"migrations"`
+	// Version is the baseline endpoint's version; 0 reads it from the
+	// other tool's history table.
+	Version int64 `json:"version,omitempty"`
 }
 
-// MigrationFile is one migration file of a MigrationsRequest.
+// BaselineResponse is the answer of the baseline endpoint.
+type BaselineResponse struct {
+	Database string `json:"database"`
+	// Version is the last version recorded as applied; Source says where
+	// it came from.
+	Version int64  `json:"version"`
+	Source  string `json:"source"`
+	// Recorded lists the versions this call recorded (none when the
+	// history already had them).
+	Recorded []int64 `json:"recorded"`
+	// Findings hold the live schema's differences when it was refused.
+	Findings []migration.Finding `json:"findings,omitempty"`
+}
+
+// MigrationFile is one migration file of a MigrationsRequest. A file
+// already applied may be sent by Checksum alone, without Content: the
+// gateway then takes its statements from the content the history
+// recorded. A file the history does not show applied with that checksum
+// must be sent whole.
 type MigrationFile struct {
-	Name    string `json:"name"`
-	Content string `json:"content"`
+	Name     string `json:"name"`
+	Content  string `json:"content,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
+	// ProtoDescriptors is the serialized FileDescriptorSet the file's
+	// proto bundle statements send (base64 in JSON); its checksum covers it.
+	ProtoDescriptors []byte `json:"proto_descriptors,omitempty"`
 }
 
 // PlanResponse is the answer of the plan endpoint: the plan (the same JSON
@@ -184,37 +209,90 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 
 // readMigrations decodes a MigrationsRequest body into a migration set.
 func (s *Server) readMigrations(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, error) {
+	set, _, err := s.readMigrationsRequest(ctx, w, r)
+	return set, err
+}
+
+// readMigrationsRequest is readMigrations that also returns the request.
+func (s *Server) readMigrationsRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*migration.Set, *MigrationsRequest, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var req MigrationsRequest
 	if err := decodeJSON(body, &req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(req.Migrations) == 0 {
-		return nil, spangate.Errorf(spangate.Invalid, "no migrations in the request").
-			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
-	}
-	srcs := make([]migration.Source, len(req.Migrations))
-	size := 0
-	for i, m := range req.Migrations {
-		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
-			return nil, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
-		}
-		// Measured before it is parsed: the parser cannot be interrupted.
-		if err := s.checkSQL("migrations["+strconv.Itoa(i)+"] "+m.Name, m.Content); err != nil {
-			return nil, err
-		}
-		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content)}
-		size += len(m.Content)
+	srcs, size, err := s.sources(&req)
+	if err != nil {
+		return nil, nil, err
 	}
 	var set *migration.Set
 	err = s.parsing(ctx, size, func() error {
 		set = migration.Parse(srcs)
 		return nil
 	})
-	return set, err
+	return set, &req, err
+}
+
+// sources checks the request's files and returns them as sources, with
+// the bytes of SQL they hold.
+func (s *Server) sources(req *MigrationsRequest) ([]migration.Source, int, error) {
+	if len(req.Migrations) == 0 {
+		return nil, 0, spangate.Errorf(spangate.Invalid, "no migrations in the request").
+			WithHint(`send {"migrations":[{"name":"0001_create.sql","content":"…"}]}`)
+	}
+	srcs := make([]migration.Source, len(req.Migrations))
+	size := 0
+	for i, m := range req.Migrations {
+		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") {
+			return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d]: name %q must be a file's base name such as 0001_create_orders.sql", i, m.Name)
+		}
+		if m.Checksum != "" {
+			if m.Content != "" {
+				return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): send either content or checksum, not both", i, m.Name)
+			}
+			if len(m.Checksum) != 64 || strings.Trim(m.Checksum, "0123456789abcdef") != "" {
+				return nil, 0, spangate.Errorf(spangate.Invalid, "migrations[%d] (%s): checksum must be a lower-case hex SHA-256", i, m.Name)
+			}
+			srcs[i] = migration.Source{Name: m.Name, Checksum: m.Checksum}
+			continue
+		}
+		// Measured before it is parsed: the parser cannot be interrupted.
+		if err := s.checkSQL("migrations["+strconv.Itoa(i)+"] "+m.Name, m.Content); err != nil {
+			return nil, 0, err
+		}
+		srcs[i] = migration.Source{Name: m.Name, Content: []byte(m.Content), ProtoDescriptors: m.ProtoDescriptors}
+		size += len(m.Content)
+	}
+	return srcs, size, nil
+}
+
+// baseline is POST /v1/databases/{db}/migrations:baseline; it needs
+// migrate. It records the files up to the version (the request's, else the
+// one in another tool's history table) as applied, once the live schema
+// matches them, in the history and the audit trail.
+func (s *Server) baseline(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+	db, err := s.authorizedDatabase(ctx, r, c, spangate.ActionMigrate)
+	if err != nil {
+		return err
+	}
+	set, req, err := s.readMigrationsRequest(ctx, w, r)
+	if err != nil {
+		return err
+	}
+	actor := s.entry(c, spangate.ActionMigrate)
+	e := s.engine(db, c, db.WithAudit(actor, set.Files...))
+	fr, _ := db.(migration.ForeignReader)
+	res, err := e.Baseline(ctx, set, req.Version, fr)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, BaselineResponse{Database: c.database, Version: res.Version, Source: res.Source,
+		Recorded: append([]int64{}, res.Recorded...), Findings: res.Findings})
+	return nil
 }
 
 // decodeJSON decodes one JSON object strictly: unknown fields and trailing

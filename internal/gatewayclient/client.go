@@ -73,9 +73,46 @@ func (c *Client) Exchange(ctx context.Context, idToken string) (gateway.TokenRes
 func Files(srcs []migration.Source) []gateway.MigrationFile {
 	out := make([]gateway.MigrationFile, len(srcs))
 	for i, s := range srcs {
-		out[i] = gateway.MigrationFile{Name: path.Base(s.Name), Content: string(s.Content)}
+		out[i] = gateway.MigrationFile{Name: path.Base(s.Name), Content: string(s.Content), ProtoDescriptors: s.ProtoDescriptors}
 	}
 	return out
+}
+
+// FilesAgainst is Files for a database whose history is hist: a file the
+// history shows applied with the same checksum is sent by name and
+// checksum only (the gateway has its content in the history), every other
+// file whole. A long history then costs the request a few bytes per
+// applied file, not its content.
+func FilesAgainst(srcs []migration.Source, hist *gateway.StatusResponse) []gateway.MigrationFile {
+	applied := map[int64]string{}
+	if hist != nil {
+		for _, h := range hist.History {
+			if migration.State(h.State) == migration.StateApplied {
+				applied[h.Version] = h.Checksum
+			}
+		}
+	}
+	out := make([]gateway.MigrationFile, len(srcs))
+	for i, s := range srcs {
+		base := path.Base(s.Name)
+		out[i] = gateway.MigrationFile{Name: base, Content: string(s.Content), ProtoDescriptors: s.ProtoDescriptors}
+		fn, err := migration.ParseFileName(base)
+		if err != nil || fn.Down {
+			continue
+		}
+		if sum, ok := applied[fn.Version]; ok && sum == migration.FileChecksum(s.Content, s.ProtoDescriptors) {
+			out[i] = gateway.MigrationFile{Name: base, Checksum: sum}
+		}
+	}
+	return out
+}
+
+// Baseline asks the gateway to record files up to version (0: the version
+// in another tool's history table) as applied in db.
+func (c *Client) Baseline(ctx context.Context, db string, files []gateway.MigrationFile, version int64) (*gateway.BaselineResponse, error) {
+	var resp gateway.BaselineResponse
+	err := c.doJSON(ctx, http.MethodPost, "/v1/databases/"+url.PathEscape(db)+"/migrations:baseline", gateway.MigrationsRequest{Migrations: files, Version: version}, &resp)
+	return &resp, err
 }
 
 // Plan asks the gateway for the plan of files against database db.
@@ -113,6 +150,10 @@ func (c *Client) Apply(ctx context.Context, db string, files []gateway.Migration
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
+		if ctx.Err() != nil {
+			// Interrupted while lines were still buffered.
+			return nil, interrupted(ctx.Err())
+		}
 		line := sc.Bytes()
 		var head struct {
 			Type string `json:"type"`

@@ -91,6 +91,24 @@ type HistoryStore interface {
 	ApplyDML(ctx context.Context, l Lease, stmts []string, rec Record, fromApplied int) ([]int64, error)
 }
 
+// ErrNotStarted marks the error of a schema batch that Spanner refused
+// before it started an operation for it: nothing of it was applied, and
+// nothing says which statement was at fault.
+var ErrNotStarted = errors.New("the schema update never started")
+
+// StatementError says which statement of a DML run failed: Index counts
+// from the first statement passed to ApplyDML. A HistoryStore returns it
+// (wrapped) when it can tell.
+type StatementError struct {
+	Index int
+	Err   error
+}
+
+func (e *StatementError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the statement's error.
+func (e *StatementError) Unwrap() error { return e.Err }
+
 // SchemaUpdater sends schema update batches.
 type SchemaUpdater interface {
 	// UpdateSchema sends stmts as one batch under opID and waits for it.
@@ -105,9 +123,62 @@ type SchemaUpdater interface {
 	AwaitOperation(ctx context.Context, opID string) (applied int, err error)
 }
 
+// ProtoSchemaUpdater sends schema update batches with the proto
+// descriptors their proto bundle statements need. A SchemaUpdater that
+// implements it can apply proto bundles.
+type ProtoSchemaUpdater interface {
+	// UpdateSchemaProto is UpdateSchema with descriptors, a serialized
+	// FileDescriptorSet.
+	UpdateSchemaProto(ctx context.Context, opID string, stmts []string, descriptors []byte) (applied int, err error)
+}
+
 // PartitionedRunner runs Partitioned DML.
 type PartitionedRunner interface {
 	PartitionedUpdate(ctx context.Context, stmt string) (int64, error)
+}
+
+// ContentStore reads the content recorded with applied history rows. A
+// HistoryStore that implements it lets plans model edited applied files,
+// and files sent by checksum only, as they were applied.
+type ContentStore interface {
+	AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error)
+}
+
+// recordedFiles returns the applied files whose recorded content the
+// schema model needs: those edited since they were applied, and those
+// sent by checksum only.
+func (e *Engine) recordedFiles(ctx context.Context, set *Set, hist []Record) (map[int64]*File, error) {
+	cs, ok := e.History.(ContentStore)
+	if !ok {
+		return nil, nil
+	}
+	byVersion := make(map[int64]*Record, len(hist))
+	for i := range hist {
+		byVersion[hist[i].Version] = &hist[i]
+	}
+	var versions []int64
+	paths := map[int64]string{}
+	for _, f := range set.Files {
+		r := byVersion[f.Version]
+		if r != nil && r.State == StateApplied && (f.ChecksumOnly || r.Checksum != f.Checksum) {
+			versions = append(versions, f.Version)
+			paths[f.Version] = f.Path
+		}
+	}
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	contents, err := cs.AppliedContent(ctx, versions)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*File, len(contents))
+	for v, c := range contents {
+		if f, _ := parseFile(Source{Name: paths[v], Content: c}); f != nil {
+			out[v] = f
+		}
+	}
+	return out, nil
 }
 
 // LiveSchema reads the live schema as DDL statements (GetDatabaseDdl).
@@ -238,7 +309,10 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 		return nil, err
 	}
 	if opts.HaveLive {
-		opts.Live = withInFlight(opts.Live, settled, set)
+		opts.Live = withInFlight(opts.Live, hist, settled, set)
+	}
+	if opts.Recorded, err = e.recordedFiles(ctx, set, settled); err != nil {
+		return nil, err
 	}
 	p := NewCheckedPlan(set, settled, opts)
 	if len(notes) > 0 {
@@ -389,6 +463,9 @@ func (e *Engine) applyLocked(ctx context.Context, set *Set, leaseCh chan Lease, 
 	if err != nil {
 		return err
 	}
+	if opts.Recorded, err = e.recordedFiles(ctx, set, settled); err != nil {
+		return err
+	}
 	plan := NewCheckedPlan(set, settled, opts)
 	if err := plan.Err(); err != nil {
 		return err
@@ -452,6 +529,7 @@ func (e *Engine) record(recs map[int64]*Record, f *File) *Record {
 	}
 	r.Name = f.Name
 	r.Checksum = f.Checksum
+	r.Content = f.Content
 	r.StatementsTotal = len(f.Statements)
 	r.AppliedBy = e.Holder
 	r.Commit = e.Run.Commit
@@ -517,10 +595,25 @@ func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64
 		return fmt.Errorf("record schema operation %s before sending it: %w", opID, err)
 	}
 	res.SchemaOperations++
-	applied, err := e.Schema.UpdateSchema(ctx, opID, step.Statements())
+	var (
+		applied int
+		err     error
+	)
+	if step.ProtoDescriptors != nil {
+		pu, ok := e.Schema.(ProtoSchemaUpdater)
+		if !ok {
+			return spangate.Errorf(spangate.Internal, "this Spanner adapter cannot send proto descriptors")
+		}
+		applied, err = pu.UpdateSchemaProto(ctx, opID, step.Statements(), step.ProtoDescriptors)
+	} else {
+		applied, err = e.Schema.UpdateSchema(ctx, opID, step.Statements())
+	}
 	res.Statements += max(applied, 0)
 	sctx, cancel := saveCtx(ctx)
 	defer cancel()
+	if err != nil && applied == 0 && step.Len() > 1 && errors.Is(err, ErrNotStarted) {
+		return e.bisectDDL(ctx, sctx, l, step, touched, recs, res, err)
+	}
 	if applied < 0 {
 		// The outcome is unknown (the call was lost or interrupted). Leave
 		// the rows in state applying with the operation recorded: the next
@@ -539,6 +632,53 @@ func (e *Engine) runDDL(ctx context.Context, l Lease, step *Step, recs map[int64
 		return ddlError(step, applied, err)
 	}
 	return nil
+}
+
+// bisectDDL handles a batch that Spanner refused before it started, which
+// says neither which statement nor which file is at fault. Nothing of it
+// was applied, so it is sent again in two halves, each a batch of its own,
+// recursively: the statements before the faulty one apply (their files
+// count as applied), and the error names the statement Spanner refused,
+// with its file and line. It costs extra schema operations only on this
+// failure path.
+func (e *Engine) bisectDDL(ctx, sctx context.Context, l Lease, step *Step, touched []*Record, recs map[int64]*Record, res *Result, cause error) error {
+	res.SchemaOperations-- // the refused batch never became an operation
+	saves := make([]Record, 0, len(touched))
+	for _, r := range touched {
+		r.OpCount = 0
+		saves = append(saves, *r)
+	}
+	if err := e.History.Save(sctx, l, saves...); err != nil {
+		return errors.Join(cause, err)
+	}
+	first, second := splitStep(step)
+	e.report(Event{Type: "info", Message: fmt.Sprintf("Spanner refused a batch of %d statements before it started; sending it as two batches of %d and %d to find the statement at fault",
+		step.Len(), first.Len(), second.Len())})
+	if err := e.runDDL(ctx, l, &first, recs, res); err != nil {
+		return err
+	}
+	return e.runDDL(ctx, l, &second, recs, res)
+}
+
+// splitStep cuts a DDL step into two halves by statement count.
+func splitStep(s *Step) (Step, Step) {
+	half := s.Len() / 2
+	a, b := Step{Kind: s.Kind, ProtoDescriptors: s.ProtoDescriptors}, Step{Kind: s.Kind, ProtoDescriptors: s.ProtoDescriptors}
+	for _, p := range s.Parts {
+		n := p.To - p.From
+		switch {
+		case half >= n:
+			a.Parts = append(a.Parts, p)
+			half -= n
+		case half > 0:
+			a.Parts = append(a.Parts, Part{File: p.File, From: p.From, To: p.From + half})
+			b.Parts = append(b.Parts, Part{File: p.File, From: p.From + half, To: p.To})
+			half = 0
+		default:
+			b.Parts = append(b.Parts, p)
+		}
+	}
+	return a, b
 }
 
 // settle spreads the applied count of a batch over its parts.
@@ -577,12 +717,32 @@ func ddlError(step *Step, applied int, err error) error {
 
 func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64]*Record, res *Result) error {
 	p := step.Parts[0]
-	r := e.record(recs, p.File)
-	from := r.StatementsApplied
+	return e.runDMLRange(ctx, l, p.File, p.From, p.To, recs, res)
+}
+
+// runDMLRange runs statements [from, to) of f in one transaction with the
+// file's history row. When Spanner refuses the commit for holding too many
+// mutations, the run is split in two halves, each committed with its
+// progress, as often as needed: the file's DML then commits in as few
+// transactions as the mutation limit allows.
+func (e *Engine) runDMLRange(ctx context.Context, l Lease, f *File, from, to int, recs map[int64]*Record, res *Result) error {
+	r := e.record(recs, f)
 	next := *r
 	next.OperationName, next.OpCount = "", 0
-	e.setProgress(&next, p.File, p.To)
-	_, err := e.History.ApplyDML(ctx, l, step.Statements(), next, from)
+	e.setProgress(&next, f, to)
+	stmts := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		stmts = append(stmts, f.Statements[i].SQL)
+	}
+	_, err := e.History.ApplyDML(ctx, l, stmts, next, r.StatementsApplied)
+	if err != nil && to-from > 1 && tooManyMutations(err) && !errors.Is(err, spangate.ErrOutcomeUnknown) {
+		mid := from + (to-from)/2
+		e.report(Event{Type: "info", Version: f.Version, Message: fmt.Sprintf("%s: statements %d to %d exceed Spanner's mutation limit in one transaction; committing them in two parts", f.Base(), from+1, to)})
+		if err := e.runDMLRange(ctx, l, f, from, mid, recs, res); err != nil {
+			return err
+		}
+		return e.runDMLRange(ctx, l, f, mid, to, recs, res)
+	}
 	if err != nil {
 		// Whether the DML may have committed is a property of its own
 		// error, not of the failure record saved below.
@@ -595,20 +755,33 @@ func (e *Engine) runDML(ctx context.Context, l Lease, step *Step, recs map[int64
 				err = errors.Join(err, serr)
 			}
 		}
-		st := &p.File.Statements[p.From]
+		failed := from
+		var se *StatementError
+		if errors.As(err, &se) && se.Index >= 0 && from+se.Index < to {
+			failed = from + se.Index
+		}
+		st := &f.Statements[failed]
 		if unknown {
 			// The history row commits with the DML, so the next apply
 			// knows whether it ran; the failure saved above never sets
 			// the stored progress back.
-			return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d may or may not have been applied: %w", p.File.Path, st.Line, p.File.Version, err).
+			return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d may or may not have been applied: %w", f.Path, f.Statements[from].Line, f.Version, err).
 				WithHint("re-run apply: the history row is written in the same transaction as the DML, so apply knows whether it ran and never runs it twice")
 		}
-		return spangate.Errorf(spangate.KindOf(err), "%s:%d: DML of migration %d failed and was rolled back: %w", p.File.Path, st.Line, p.File.Version, err).
+		return spangate.Errorf(spangate.KindOf(err), "%s:%d: statement %d of migration %d failed; the DML of statements %d to %d was rolled back: %w",
+			f.Path, st.Line, failed+1, f.Version, from+1, to, err).
 			WithHint(dmlHint(err))
 	}
-	res.Statements += p.To - p.From
-	e.advance(r, p.File, p.To, res)
+	res.Statements += to - from
+	e.advance(r, f, to, res)
 	return nil
+}
+
+// tooManyMutations reports Spanner's refusal of a commit that holds more
+// mutations than one transaction may.
+func tooManyMutations(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "too many mutations") || strings.Contains(msg, "mutation limit")
 }
 
 // setProgress sets the progress fields of r to n statements of f applied,
@@ -627,7 +800,7 @@ func (e *Engine) setProgress(r *Record, f *File, n int) bool {
 
 func dmlHint(err error) string {
 	switch {
-	case strings.Contains(strings.ToLower(err.Error()), "mutation"):
+	case tooManyMutations(err):
 		return "one transaction holds at most 80,000 mutations; split the statement, or mark an UPDATE/DELETE with -- spangate:partitioned if it is idempotent"
 	case spangate.KindOf(err) == spangate.Unavailable || spangate.KindOf(err) == spangate.Canceled:
 		return "re-run apply once Spanner answers again; nothing of this DML run was committed"

@@ -490,6 +490,160 @@ func TestLostCommitOfDMLRunsItOnce(t *testing.T) {
 	}
 }
 
+// mutationLimit refuses, as Spanner does past 80,000 mutations, every DML
+// run of more than max statements; the emulator does not enforce the limit.
+type mutationLimit struct {
+	migration.HistoryStore
+	max  int
+	runs []int
+}
+
+func (m *mutationLimit) ApplyDML(ctx context.Context, lease migration.Lease, stmts []string, rec migration.Record, from int) ([]int64, error) {
+	if len(stmts) > m.max {
+		return nil, spangate.Errorf(spangate.Invalid, "apply DML: spanner: code = InvalidArgument, desc = The transaction contains too many mutations.")
+	}
+	m.runs = append(m.runs, len(stmts))
+	return m.HistoryStore.ApplyDML(ctx, lease, stmts, rec, from)
+}
+
+// TestDMLSplitAtMutationLimit: a file's DML that one commit cannot hold is
+// committed in as few parts as the limit allows, each with its progress,
+// and every statement runs once.
+func TestDMLSplitAtMutationLimit(t *testing.T) {
+	db := openDB(t)
+	var seed strings.Builder
+	for i := 1; i <= 43; i++ {
+		fmt.Fprintf(&seed, "INSERT INTO T (Id) VALUES (%d);\n", i)
+	}
+	set := mustSet(t, map[string]string{
+		"0001_t.sql":    "CREATE TABLE T (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0002_seed.sql": seed.String(),
+	})
+	e := engineFor(db, "split")
+	limit := &mutationLimit{HistoryStore: db, max: 12}
+	e.History = limit
+	res, err := e.Apply(t.Context(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM T"); n != 43 {
+		t.Errorf("T has %d rows, want 43", n)
+	}
+	total := 0
+	for _, n := range limit.runs {
+		total += n
+	}
+	if total != 43 || len(limit.runs) != 4 {
+		t.Errorf("committed runs %v; want 4 parts holding 43 statements", limit.runs)
+	}
+	if len(res.Applied) != 2 || res.Statements != 44 {
+		t.Errorf("result %+v", res)
+	}
+	p, err := engineFor(db, "plan").Plan(t.Context(), set)
+	if err != nil || len(p.Pending) != 0 || len(p.Applied) != 2 {
+		t.Errorf("plan after the split apply: %+v %v", p, err)
+	}
+}
+
+// refusingSchema refuses, before starting it, every batch that holds a
+// statement naming the table Refused, as Spanner refuses a statement with
+// a schema-level error that the plan's model did not foresee.
+type refusingSchema struct {
+	migration.SchemaUpdater
+	batches [][]string
+}
+
+func (r *refusingSchema) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	r.batches = append(r.batches, stmts)
+	for _, s := range stmts {
+		if strings.Contains(s, "Refused") {
+			return 0, spangate.Errorf(spangate.Invalid, "schema update refused: %w: InvalidArgument: table Refused is not allowed", migration.ErrNotStarted)
+		}
+	}
+	return r.SchemaUpdater.UpdateSchema(ctx, opID, stmts)
+}
+
+// TestRefusedBatchBlamesTheStatement (issue 13.6): a batch spanning four
+// files that Spanner refuses as a whole because of one statement in the
+// third file: the error names that statement's file and line, the files
+// before it and the statement before it in its file are applied, and the
+// fourth file stays pending.
+func TestRefusedBatchBlamesTheStatement(t *testing.T) {
+	db := openDB(t)
+	files := map[string]string{
+		"0001_a.sql": "CREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0002_b.sql": "CREATE TABLE B (Id INT64 NOT NULL) PRIMARY KEY (Id);\nCREATE TABLE B2 (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0003_c.sql": "CREATE TABLE C (Id INT64 NOT NULL) PRIMARY KEY (Id);\n\nCREATE TABLE Refused (Id INT64 NOT NULL) PRIMARY KEY (Id);\nCREATE TABLE C2 (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+		"0004_d.sql": "CREATE TABLE D (Id INT64 NOT NULL) PRIMARY KEY (Id);",
+	}
+	e := engineFor(db, "refused")
+	refusing := &refusingSchema{SchemaUpdater: db}
+	e.Schema = refusing
+	_, err := e.Apply(t.Context(), mustSet(t, files))
+	if err == nil || !strings.Contains(err.Error(), "migrations/0003_c.sql:3: statement 2 of migration 3 failed") || strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("apply: %v", err)
+	}
+	hist, err := db.History(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]string{}
+	for _, r := range hist {
+		got[r.Version] = fmt.Sprintf("%s %d/%d", r.State, r.StatementsApplied, r.StatementsTotal)
+	}
+	want := map[int64]string{1: "applied 1/1", 2: "applied 2/2", 3: "failed 1/3", 4: "applying 0/1"}
+	for v, w := range want {
+		if got[v] != w {
+			t.Errorf("migration %d: %q, want %q (history %v)", v, got[v], w, got)
+		}
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME IN ('A', 'B', 'B2', 'C')"); n != 4 {
+		t.Errorf("%d of the tables before the refused statement exist, want 4", n)
+	}
+	// Fixed, the next apply resumes at the refused statement.
+	files["0003_c.sql"] = strings.Replace(files["0003_c.sql"], "Refused", "Accepted", 1)
+	if _, err := engineFor(db, "fixed").Apply(t.Context(), mustSet(t, files)); err != nil {
+		t.Fatalf("apply after the fix: %v", err)
+	}
+}
+
+// TestEditedAppliedFilePlan (issue 13.10): after an applied file is edited,
+// plan still counts every applied migration and checks drift against the
+// content that was applied, so the files after the edit bring no false
+// drift.
+func TestEditedAppliedFilePlan(t *testing.T) {
+	db := openDB(t)
+	files := map[string]string{
+		"0001_players.sql": "CREATE TABLE Players (Id INT64 NOT NULL, Name STRING(MAX)) PRIMARY KEY (Id);",
+		"0002_index.sql":   "CREATE INDEX PlayersByName ON Players (Name);\nALTER TABLE Players ADD COLUMN Score INT64;",
+	}
+	e := engineFor(db, "test")
+	e.LiveSchema = db
+	if _, err := e.Apply(t.Context(), mustSet(t, files)); err != nil {
+		t.Fatal(err)
+	}
+	files["0001_players.sql"] = "CREATE TABLE Players (Id INT64 NOT NULL, Nick STRING(MAX)) PRIMARY KEY (Id);"
+	p, err := e.Plan(t.Context(), mustSet(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Applied) != 2 {
+		t.Errorf("applied %v, want both migrations", p.Applied)
+	}
+	modified := 0
+	for _, f := range p.Findings {
+		switch f.Rule {
+		case migration.RuleModified:
+			modified++
+		case migration.RuleDrift, migration.RuleSchemaError:
+			t.Errorf("false finding: %+v", f)
+		}
+	}
+	if modified != 1 || spangate.KindOf(p.Err()) != spangate.Blocked {
+		t.Errorf("%d modified-applied-file findings, err %v; want 1, blocked", modified, p.Err())
+	}
+}
+
 // TestAuthorizeDecidesUnderTheLock: Apply asks Authorize, while it holds
 // the lock, about the plan it is about to run (classified against the
 // schema it meets), and runs nothing when Authorize refuses.

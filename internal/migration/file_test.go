@@ -10,60 +10,147 @@ import (
 	"github.com/spangate/spangate/internal/migration"
 )
 
-func TestParseName(t *testing.T) {
+func TestParseFileName(t *testing.T) {
 	tests := []struct {
-		name    string
-		version int64
-		desc    string
-		wantErr string
+		name       string
+		version    int64
+		desc       string
+		convention migration.Convention
+		down       bool
+		wantErr    string
 	}{
-		{"0001_init.sql", 1, "init", ""},
-		{"42_add-orders.v2.sql", 42, "add-orders.v2", ""},
-		{"000000000000000000001_x.sql", 1, "x", ""},
-		{"0000_zero.sql", 0, "", "positive integer"},
-		{"abc_init.sql", 0, "", "positive integer"},
-		{"1.sql", 0, "", "<version>_<description>"},
-		{"1_.sql", 0, "", "<version>_<description>"},
-		{"_init.sql", 0, "", "positive integer"},
-		{"-1_init.sql", 0, "", "positive integer"},
-		{"1_in it.sql", 0, "", "description"},
-		{"99999999999999999999_big.sql", 0, "", "below 2^63"},
-		{"0001_init.SQL", 0, "", ".sql"},
+		{"0001_init.sql", 1, "init", migration.ConventionSpangate, false, ""},
+		{"42_add-orders.v2.sql", 42, "add-orders.v2", migration.ConventionSpangate, false, ""},
+		{"000000000000000000001_x.sql", 1, "x", migration.ConventionSpangate, false, ""},
+		{"000001.sql", 1, "", migration.ConventionWrench, false, ""},
+		{"1.sql", 1, "", migration.ConventionWrench, false, ""},
+		{"1_init.up.sql", 1, "init", migration.ConventionGolangMigrate, false, ""},
+		{"0002_add_x.down.sql", 2, "add_x", migration.ConventionGolangMigrate, true, ""},
+		{"0000_zero.sql", 0, "", "", false, "positive integer"},
+		{"000000.sql", 0, "", "", false, "positive integer"},
+		{"abc_init.sql", 0, "", "", false, "positive integer"},
+		{"abc.sql", 0, "", "", false, "<version>.sql as wrench"},
+		{"1_.sql", 0, "", "", false, "<version>_<description>.sql"},
+		{"1.up.sql", 0, "", "", false, "<version>_<description>.up.sql"},
+		{"1_.down.sql", 0, "", "", false, "<version>_<description>.up.sql"},
+		{"_init.sql", 0, "", "", false, "positive integer"},
+		{"-1_init.sql", 0, "", "", false, "positive integer"},
+		{"1_in it.sql", 0, "", "", false, "description"},
+		{"99999999999999999999_big.sql", 0, "", "", false, "below 2^63"},
+		{"0001_init.SQL", 0, "", "", false, ".sql"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, d, err := migration.ParseName(tt.name)
+			fn, err := migration.ParseFileName(tt.name)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || v != tt.version || d != tt.desc {
-				t.Fatalf("= %d, %q, %v; want %d, %q", v, d, err, tt.version, tt.desc)
+			want := migration.FileName{Version: tt.version, Description: tt.desc, Convention: tt.convention, Down: tt.down}
+			if err != nil || fn != want {
+				t.Fatalf("= %+v, %v; want %+v", fn, err, want)
 			}
 		})
 	}
 }
 
-func FuzzParseName(f *testing.F) {
-	for _, s := range []string{"0001_init.sql", "1_a.sql", "x.sql", "007_a-b.c.sql", "1__.sql"} {
+// nameIn writes fn back as a file name in its convention.
+func nameIn(fn migration.FileName) string {
+	switch {
+	case fn.Convention == migration.ConventionWrench:
+		return fmt.Sprintf("%06d.sql", fn.Version)
+	case fn.Convention == migration.ConventionGolangMigrate && fn.Down:
+		return fmt.Sprintf("%d_%s.down.sql", fn.Version, fn.Description)
+	case fn.Convention == migration.ConventionGolangMigrate:
+		return fmt.Sprintf("%d_%s.up.sql", fn.Version, fn.Description)
+	}
+	return fmt.Sprintf("%d_%s.sql", fn.Version, fn.Description)
+}
+
+func FuzzParseFileName(f *testing.F) {
+	for _, s := range []string{"0001_init.sql", "1_a.sql", "x.sql", "007_a-b.c.sql", "1__.sql", "000001.sql",
+		"1_init.up.sql", "1_init.down.sql", "1.up.sql", "2_a.up.up.sql", "3_x.down.up.sql"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		v, d, err := migration.ParseName(name)
+		fn, err := migration.ParseFileName(name)
 		if err != nil {
 			return
 		}
-		if v <= 0 || d == "" {
-			t.Fatalf("accepted %q as version %d, name %q", name, v, d)
+		if fn.Version <= 0 || (fn.Description == "") != (fn.Convention == migration.ConventionWrench) {
+			t.Fatalf("accepted %q as %+v", name, fn)
+		}
+		if fn.Down && fn.Convention != migration.ConventionGolangMigrate {
+			t.Fatalf("%q: a down migration outside golang-migrate's convention: %+v", name, fn)
 		}
 		// What was accepted must round-trip.
-		v2, d2, err := migration.ParseName(fmt.Sprintf("%d_%s.sql", v, d))
-		if err != nil || v2 != v || d2 != d {
-			t.Fatalf("round trip of %q: %d %q %v", name, v2, d2, err)
+		again, err := migration.ParseFileName(nameIn(fn))
+		if err != nil || again != fn {
+			t.Fatalf("round trip of %q (%+v): %+v %v", name, fn, again, err)
 		}
 	})
+}
+
+// TestNamingConventions: wrench and golang-migrate directories are read as
+// they are; a down migration is an info finding, not a migration; a
+// directory that mixes conventions is refused, naming a file of each.
+func TestNamingConventions(t *testing.T) {
+	tests := []struct {
+		name     string
+		files    []string
+		versions []int64
+		wantErr  string
+		info     string
+	}{
+		{"wrench", []string{"000001.sql", "000002.sql", "000010.sql"}, []int64{1, 2, 10}, "", ""},
+		{"golang-migrate", []string{"1_init.up.sql", "1_init.down.sql", "2_more.up.sql", "2_more.down.sql"}, []int64{1, 2}, "", "1_init.down.sql is a golang-migrate down migration"},
+		{"spangate", []string{"0001_init.sql", "0002_more.sql"}, []int64{1, 2}, "", ""},
+		{"wrench and spangate", []string{"000001.sql", "0002_more.sql"}, []int64{1, 2}, "000001.sql is named the wrench way (<version>.sql) and 0002_more.sql the spangate way", ""},
+		{"golang-migrate and spangate", []string{"0001_init.sql", "2_more.up.sql"}, []int64{1, 2}, "0001_init.sql is named the spangate way (<version>_<description>.sql) and 2_more.up.sql the golang-migrate way", ""},
+		{"golang-migrate down and wrench", []string{"000001.sql", "2_more.down.sql"}, []int64{1}, "mixes file naming conventions", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for i, n := range tt.files {
+				fsys["m/"+n] = &fstest.MapFile{Data: []byte(fmt.Sprintf("CREATE TABLE T%d (Id INT64 NOT NULL) PRIMARY KEY (Id);", i))}
+			}
+			set, err := migration.ReadDir(fsys, "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, f := range set.Files {
+				got = append(got, f.Version)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.versions) {
+				t.Errorf("versions %v, want %v", got, tt.versions)
+			}
+			errs := set.Errors()
+			if tt.wantErr == "" && len(errs) > 0 {
+				t.Fatalf("errors: %+v", errs)
+			}
+			if tt.wantErr != "" {
+				if len(errs) != 1 || errs[0].Rule != migration.RuleMixedNames || !strings.Contains(errs[0].Message, tt.wantErr) {
+					t.Fatalf("errors %+v; want one %s mentioning %q", errs, migration.RuleMixedNames, tt.wantErr)
+				}
+				if p := migration.NewPlan(set, nil); spangate.KindOf(p.Err()) != spangate.Invalid {
+					t.Errorf("plan error %v; want Invalid (exit 2)", p.Err())
+				}
+			}
+			if tt.info != "" {
+				found := false
+				for _, f := range set.Findings {
+					found = found || f.Severity == migration.SeverityInfo && f.Rule == migration.RuleDownMigration && strings.Contains(f.Message, tt.info)
+				}
+				if !found {
+					t.Errorf("no down-migration info finding in %+v", set.Findings)
+				}
+			}
+		})
+	}
 }
 
 func TestReadDirProblems(t *testing.T) {
@@ -234,5 +321,61 @@ func BenchmarkPlan1000Files(b *testing.B) {
 		if p.Statements != 5000 {
 			b.Fatalf("planned %d statements", p.Statements)
 		}
+	}
+}
+
+// TestClientCommands: the JDBC driver's batch commands that Liquibase
+// changesets carry are ignored with an info finding at their line; SET
+// PROTO_DESCRIPTORS is refused, named, with the directive to use instead.
+func TestClientCommands(t *testing.T) {
+	tests := []struct {
+		name       string
+		content    string
+		statements int
+		infoLines  []int
+		errLine    int
+		errWant    string
+	}{
+		{"batch", "-- liquibase formatted sql\n-- changeset alice:1\nSTART BATCH DDL;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\n" +
+			"CREATE INDEX AById ON A (Id);\nRUN BATCH;\n", 2, []int{3, 6}, 0, ""},
+		{"lower case, comments", "start /* x */ batch ddl ;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\n-- done\nabort\nbatch;", 1, []int{1, 4}, 0, ""},
+		{"statement after keeps its line", "START BATCH DDL;\nCREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\nRUN BATCH;\nINSERT INTO A (Id) VALUES (1);", 2, []int{1, 3}, 0, ""},
+		{"proto descriptors", "CREATE TABLE A (Id INT64 NOT NULL) PRIMARY KEY (Id);\nSET PROTO_DESCRIPTORS = 'CgRmb28=';\nCREATE PROTO BUNDLE (x.Y);", 0, nil, 2, "spangate:proto-descriptors"},
+		{"a string holding the words", "INSERT INTO A (Id, S) VALUES (1, 'START BATCH DDL');", 1, nil, 0, ""},
+		{"a batch word alone stays a syntax error", "START BATCH;", 0, nil, 1, "syntax error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := migration.Parse([]migration.Source{{Name: "m/0001_x.sql", Content: []byte(tt.content)}})
+			var infos []int
+			var errs []migration.Finding
+			for _, f := range set.Findings {
+				if f.Severity == migration.SeverityInfo && f.Rule == migration.RuleClientCommand {
+					infos = append(infos, f.Line)
+				}
+				if f.Severity == migration.SeverityError {
+					errs = append(errs, f)
+				}
+			}
+			if fmt.Sprint(infos) != fmt.Sprint(tt.infoLines) {
+				t.Errorf("info findings at lines %v, want %v", infos, tt.infoLines)
+			}
+			if tt.errWant != "" {
+				if len(errs) == 0 || errs[0].Line != tt.errLine || !strings.Contains(errs[0].Message, tt.errWant) {
+					t.Fatalf("errors %+v; want one at line %d mentioning %q", errs, tt.errLine, tt.errWant)
+				}
+				return
+			}
+			if len(errs) > 0 || len(set.Files) != 1 {
+				t.Fatalf("errors %+v, files %d", errs, len(set.Files))
+			}
+			f := set.Files[0]
+			if len(f.Statements) != tt.statements {
+				t.Fatalf("%d statements, want %d", len(f.Statements), tt.statements)
+			}
+			if tt.name == "statement after keeps its line" && f.Statements[1].Line != 4 {
+				t.Errorf("the INSERT is at line %d, want 4", f.Statements[1].Line)
+			}
+		})
 	}
 }

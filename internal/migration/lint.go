@@ -53,13 +53,17 @@ type CheckOptions struct {
 	HaveLive bool
 	// FailOnDrift makes drift findings errors that block (exit 4).
 	FailOnDrift bool
+	// Recorded holds, by version, applied files as the history recorded
+	// them, for the applied files that were edited since or sent by
+	// checksum only: the schema model uses these instead.
+	Recorded map[int64]*File
 }
 
 // checkSchema builds the schema model of the applied migrations, compares
 // it with the live schema (drift), lints the pending statements against
 // the schema they will meet, and records the schema changes.
 func (p *Plan) checkSchema(set *Set, opts CheckOptions) {
-	applied := p.appliedModel(set)
+	applied := p.appliedModel(set, opts.Recorded)
 	base := applied
 	if opts.HaveLive {
 		if live := p.checkDrift(applied, opts); live != nil {
@@ -73,7 +77,7 @@ func (p *Plan) checkSchema(set *Set, opts CheckOptions) {
 // appliedModel applies, in version order, the statements the history says
 // are applied: every statement of an applied file and the applied prefix
 // of a resumed one.
-func (p *Plan) appliedModel(set *Set) *schema.Schema {
+func (p *Plan) appliedModel(set *Set, recorded map[int64]*File) *schema.Schema {
 	s := schema.New()
 	applied := make(map[int64]bool, len(p.Applied))
 	for _, v := range p.Applied {
@@ -85,6 +89,9 @@ func (p *Plan) appliedModel(set *Set) *schema.Schema {
 	}
 	for _, f := range set.Files {
 		n := 0
+		if rf := recorded[f.Version]; rf != nil && applied[f.Version] {
+			f = rf
+		}
 		switch {
 		case applied[f.Version]:
 			n = len(f.Statements)
@@ -104,7 +111,7 @@ func (p *Plan) appliedModel(set *Set) *schema.Schema {
 // the live model to lint against, or nil when the live schema is shown
 // only in part (then the applied model is the better base).
 func (p *Plan) checkDrift(applied *schema.Schema, opts CheckOptions) *schema.Schema {
-	raw, err := schema.FromDDL("live schema", opts.Live)
+	raw, err := schema.FromDDL("live schema", withoutForeignTables(opts.Live, applied))
 	if err != nil {
 		p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleDrift, File: "live schema", Line: 1,
 			Message: fmt.Sprintf("the live schema could not be modelled, so drift was not checked: %v", err)})
@@ -148,6 +155,52 @@ func (p *Plan) checkDrift(applied *schema.Schema, opts CheckOptions) *schema.Sch
 		return nil
 	}
 	return live
+}
+
+// ForeignTables are the history tables of the tools spangate takes over
+// from (wrench, golang-migrate, Liquibase). Drift ignores them unless a
+// migration creates them.
+var ForeignTables = []string{"SchemaMigrations", "schema_migrations", "DATABASECHANGELOG", "DATABASECHANGELOGLOCK"}
+
+// withoutForeignTables drops the live DDL of other tools' history tables
+// (and their indexes) that no applied migration creates.
+func withoutForeignTables(live []string, applied *schema.Schema) []string {
+	var out []string
+	for _, ddl := range live {
+		if table := foreignTableOf(ddl); table != "" && applied.Table(table) == nil {
+			continue
+		}
+		out = append(out, ddl)
+	}
+	return out
+}
+
+// foreignTableOf returns the foreign history table a CREATE TABLE or
+// CREATE INDEX statement is on, or "".
+func foreignTableOf(ddl string) string {
+	lower := strings.ToLower(ddl)
+	hit := false
+	for _, t := range ForeignTables {
+		hit = hit || strings.Contains(lower, strings.ToLower(t))
+	}
+	if !hit {
+		return ""
+	}
+	st, err := sqlstmt.ParseOne(ddl)
+	if err != nil {
+		return ""
+	}
+	switch st.Node.(type) {
+	case *ast.CreateTable, *ast.CreateIndex:
+	default:
+		return ""
+	}
+	for _, t := range ForeignTables {
+		if strings.EqualFold(st.Table, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 func orWhat(s string) string {

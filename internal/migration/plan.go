@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -52,6 +53,9 @@ type Record struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Error      string
+	// Content is the file's content as applied. It is written with the
+	// row and not read back by History (see ContentStore).
+	Content []byte
 	// PartitionedRows is what Spanner reported for the Partitioned DML
 	// statement this save records as applied: a lower bound of the rows
 	// it changed. It is for the audit entry of that save and is not
@@ -90,6 +94,10 @@ type Step struct {
 	// Heavy counts statements of a DDL step that need validation or an
 	// index backfill.
 	Heavy int
+	// ProtoDescriptors is the FileDescriptorSet a DDL step sends: that of
+	// the file whose proto bundle statement it holds. A step never holds
+	// proto bundle statements of files with different descriptors.
+	ProtoDescriptors []byte
 }
 
 // Statements returns the SQL of the step's statements in order.
@@ -269,6 +277,9 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 		files[f.Version] = true
 		r, seen := byVersion[f.Version]
 		switch {
+		case !seen && f.ChecksumOnly:
+			p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleChecksumOnly, File: f.Path, Line: 1, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("migration %d was sent by checksum only, but the database history does not have it; send the file whole", f.Version)})
 		case !seen:
 			if f.Version < maxApplied {
 				p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleOutOfOrder, File: f.Path, Line: 1,
@@ -279,9 +290,13 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 			if r.Checksum != f.Checksum {
 				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleModified, File: f.Path, Line: 1, Blocks: spangate.Blocked,
 					Message: fmt.Sprintf("applied migration %d was edited after it was applied (checksum %s, applied %s); revert the file and put the change in a new migration", f.Version, short(f.Checksum), short(r.Checksum))})
-				continue
 			}
+			// Applied either way: the schema model takes its statements
+			// from the recorded content when the file was edited.
 			p.Applied = append(p.Applied, f.Version)
+		case f.ChecksumOnly:
+			p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleChecksumOnly, File: f.Path, Line: 1, Blocks: spangate.Invalid,
+				Message: fmt.Sprintf("migration %d was sent by checksum only, but the database history does not show it applied (%s); send the file whole", f.Version, orNone(r.State))})
 		case r.Unsettled():
 			if f.Checksum != r.Checksum {
 				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleModified, File: f.Path, Line: 1, Blocks: spangate.Blocked,
@@ -307,7 +322,7 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	}
 	for _, r := range history {
 		if !files[r.Version] {
-			p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleMissingFile, File: fmt.Sprintf("%d_%s.sql", r.Version, r.Name), Line: 1,
+			p.Findings = append(p.Findings, Finding{Severity: SeverityWarning, Rule: RuleMissingFile, File: recordFileName(r), Line: 1,
 				Message: fmt.Sprintf("migration %d (%s) is in the database history (%s) but not in the directory", r.Version, r.Name, r.State)})
 		}
 	}
@@ -317,7 +332,31 @@ func NewCheckedPlan(set *Set, history []Record, opts CheckOptions) *Plan {
 	return p
 }
 
+func orNone(s State) string {
+	if s == "" {
+		return "no row"
+	}
+	return "state " + string(s)
+}
+
+// recordFileName is the file name a history row stands for.
+func recordFileName(r Record) string {
+	if r.Name == "" {
+		return fmt.Sprintf("%d.sql", r.Version)
+	}
+	return fmt.Sprintf("%d_%s.sql", r.Version, r.Name)
+}
+
 func (p *Plan) addPending(f *File, resume int) {
+	if len(f.ProtoDescriptors) == 0 {
+		for i := resume; i < len(f.Statements); i++ {
+			if st := &f.Statements[i]; needsDescriptors(st) {
+				p.Findings = append(p.Findings, Finding{Severity: SeverityError, Rule: RuleProtoDescriptor, File: f.Path, Line: st.Line, Blocks: spangate.Invalid,
+					Message: fmt.Sprintf("%s needs the proto descriptors it names: write -- spangate:proto-descriptors PATH (a serialized FileDescriptorSet, relative to the migrations directory) above it, or pass migrate apply --proto-descriptors FILE", st.Verb)})
+				break
+			}
+		}
+	}
 	p.Pending = append(p.Pending, Pending{Version: f.Version, Name: f.Name, Statements: len(f.Statements), Kinds: f.Kinds(), ResumeAt: resume, File: f})
 }
 
@@ -341,10 +380,15 @@ func (p *Plan) buildSteps() {
 			case KindDDL:
 				st := &f.Statements[i]
 				heavy := needsValidation(st, created)
-				if cur == nil || (heavy && cur.Heavy >= MaxHeavyPerBatch) {
+				proto := needsDescriptors(st)
+				if cur == nil || (heavy && cur.Heavy >= MaxHeavyPerBatch) ||
+					(proto && cur.ProtoDescriptors != nil && !bytes.Equal(cur.ProtoDescriptors, f.ProtoDescriptors)) {
 					p.Steps = append(p.Steps, Step{Kind: StepDDL})
 					cur = &p.Steps[len(p.Steps)-1]
 					clear(created)
+				}
+				if proto {
+					cur.ProtoDescriptors = f.ProtoDescriptors
 				}
 				if heavy {
 					cur.Heavy++

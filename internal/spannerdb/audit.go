@@ -117,30 +117,24 @@ func asAuditError(err error) error {
 		WithHint("retry later; if it keeps failing, run `spangate audit verify` and check the SpangateAuditHead row")
 }
 
-// ensureAuditHead creates the chain head row when it is missing.
-func (d *DB) ensureAuditHead(ctx context.Context) error {
-	err := d.runRW(ctx, "create the audit chain head", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
-		_, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"Id"})
-		if !rowMissing(err) {
-			return err
-		}
-		// A missing head over existing entries must not restart the chain.
-		it := txn.Read(ctx, AuditTable, spanner.AllKeys(), []string{"Seq"})
-		defer it.Stop()
-		if _, err := it.Next(); err != iterator.Done {
-			if err == nil {
-				return spangate.Errorf(spangate.Internal, "the audit chain head row is missing but %s has entries", AuditTable).
-					WithHint("restore the SpangateAuditHead row (Id 0) with the last entry's Seq and EntryHash; `spangate audit verify` shows them")
-			}
-			return err
-		}
-		return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(AuditHeadTable,
-			[]string{"Id", "LastSeq", "LastHash", "UpdatedAt"}, []any{int64(0), int64(0), "", spanner.CommitTimestamp})})
-	})
-	if spangate.KindOf(err) == spangate.Conflict && strings.Contains(strings.ToLower(err.Error()), "already exists") {
-		return nil
+// auditHeadMutation returns the Insert of the audit chain head when the
+// row is missing, or nil when it exists. A missing head over existing
+// entries is an error: it must not restart the chain.
+func auditHeadMutation(ctx context.Context, txn *spanner.ReadWriteTransaction) (*spanner.Mutation, error) {
+	_, err := txn.ReadRow(ctx, AuditHeadTable, spanner.Key{int64(0)}, []string{"Id"})
+	if !rowMissing(err) {
+		return nil, err
 	}
-	return err
+	it := txn.Read(ctx, AuditTable, spanner.AllKeys(), []string{"Seq"})
+	defer it.Stop()
+	if _, err := it.Next(); err != iterator.Done {
+		if err == nil {
+			return nil, spangate.Errorf(spangate.Internal, "the audit chain head row is missing but %s has entries", AuditTable).
+				WithHint("restore the SpangateAuditHead row (Id 0) with the last entry's Seq and EntryHash; `spangate audit verify` shows them")
+		}
+		return nil, err
+	}
+	return spanner.Insert(AuditHeadTable, []string{"Id", "LastSeq", "LastHash", "UpdatedAt"}, []any{int64(0), int64(0), "", spanner.CommitTimestamp}), nil
 }
 
 // AppendAudit seals e as the next entry of the chain and writes it in its

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
 
 	"github.com/spangate/spangate"
 	"github.com/spangate/spangate/internal/audit"
@@ -61,6 +62,12 @@ func (h *AuditedHistory) History(ctx context.Context) ([]migration.Record, error
 	return h.db.History(ctx)
 }
 
+// AppliedContent returns the content recorded for the history rows of
+// versions (see DB.AppliedContent).
+func (h *AuditedHistory) AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error) {
+	return h.db.AppliedContent(ctx, versions)
+}
+
 // Save writes history rows and the audit entries of what they record, in
 // one transaction, if l still holds the lock.
 func (h *AuditedHistory) Save(ctx context.Context, l migration.Lease, recs ...migration.Record) error {
@@ -85,22 +92,30 @@ type progress struct {
 	failures int
 }
 
-func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, version int64) (progress, error) {
-	row, err := txn.ReadRow(ctx, MigrationsTable, spanner.Key{version}, []string{"StatementsApplied", "State", "Failures"})
-	if rowMissing(err) {
-		return progress{}, nil
+// storedProgress reads the stored progress of the history rows of
+// versions in one read; a version without a row has zero progress.
+func storedProgress(ctx context.Context, txn *spanner.ReadWriteTransaction, versions []int64) (map[int64]progress, error) {
+	keys := make([]spanner.KeySet, len(versions))
+	for i, v := range versions {
+		keys[i] = spanner.Key{v}
 	}
+	out := make(map[int64]progress, len(versions))
+	it := txn.Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "StatementsApplied", "State", "Failures"})
+	err := it.Do(func(row *spanner.Row) error {
+		var (
+			version, applied, failures int64
+			state                      string
+		)
+		if err := row.Columns(&version, &applied, &state, &failures); err != nil {
+			return err
+		}
+		out[version] = progress{applied: int(applied), state: migration.State(state), failures: int(failures)}
+		return nil
+	})
 	if err != nil {
-		return progress{}, err
+		return nil, err
 	}
-	var (
-		applied, failures int64
-		state             string
-	)
-	if err := row.Columns(&applied, &state, &failures); err != nil {
-		return progress{}, err
-	}
-	return progress{applied: int(applied), state: migration.State(state), failures: int(failures)}, nil
+	return out, nil
 }
 
 func (h *AuditedHistory) saveEntries(before progress, r migration.Record) []audit.Entry {
@@ -160,6 +175,15 @@ func (h *AuditedHistory) statements(version int64, from, to int) string {
 
 // ApplyDML runs stmts and writes rec and one audit entry per statement in
 // one read-write transaction, like DB.ApplyDML.
+//
+// Statements whose keys follow from their row counts (an INSERT of
+// literal rows, a change WHERE the whole key is named, or a statement on a
+// table whose keys cannot be captured) run together in one ExecuteBatchDml
+// call per run of them; a statement whose keys come back through THEN
+// RETURN runs on its own between such runs. The primary key of each table
+// is looked up once and cached; every schema change this DB sends clears
+// the cache (UpdateSchemaProto), so a key changed earlier in this apply is
+// looked up again.
 func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, rec migration.Record, fromApplied int) ([]int64, error) {
 	caps := make([]capture, len(stmts))
 	for i, s := range stmts {
@@ -169,9 +193,6 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 			caps[i] = capture{stmt: spanner.NewStatement(s)}
 			continue
 		}
-		// The schema may have just changed in this apply: look keys up
-		// afresh.
-		h.db.pks.Delete(tableIndexName(st.Table))
 		if caps[i], err = h.db.prepareCapture(ctx, st, nil); err != nil {
 			return nil, err
 		}
@@ -179,16 +200,39 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 	counts, err := h.db.applyDML(ctx, l, stmts, rec, fromApplied, true, func(ctx context.Context, txn *spanner.ReadWriteTransaction, ap *appender) ([]int64, error) {
 		counts := make([]int64, len(stmts))
 		entries := make([]audit.Entry, len(stmts))
-		for i, c := range caps {
-			n, keys, incomplete, err := c.run(ctx, txn)
-			if err != nil {
-				return nil, err
-			}
+		record := func(i int, n int64, keys []string, incomplete bool) {
 			counts[i] = n
-			e := c.entry(h.actor, n, keys, incomplete)
+			e := caps[i].entry(h.actor, n, keys, incomplete)
 			e.Statement = stmts[i]
 			e.Reason = fmt.Sprintf("migration %d %s: statement %d of %d", rec.Version, rec.Name, fromApplied+i+1, rec.StatementsTotal)
 			entries[i] = e
+		}
+		for i := 0; i < len(caps); {
+			if !caps[i].countOnly() {
+				n, keys, incomplete, err := caps[i].run(ctx, txn)
+				if err != nil {
+					return nil, &migration.StatementError{Index: i, Err: err}
+				}
+				record(i, n, keys, incomplete)
+				i++
+				continue
+			}
+			j := i
+			batch := []spanner.Statement{}
+			for ; j < len(caps) && caps[j].countOnly(); j++ {
+				batch = append(batch, caps[j].stmt)
+			}
+			got, err := runBatch(ctx, txn, batch)
+			if err != nil {
+				// Spanner ran the statements before the failing one:
+				// their counts say which one failed.
+				return nil, &migration.StatementError{Index: i + len(got), Err: err}
+			}
+			for k, n := range got {
+				keys, incomplete := caps[i+k].keysOfCount(n)
+				record(i+k, n, keys, incomplete)
+			}
+			i = j
 		}
 		if _, err := ap.append(ctx, txn, entries...); err != nil {
 			return nil, err
@@ -196,4 +240,26 @@ func (h *AuditedHistory) ApplyDML(ctx context.Context, l migration.Lease, stmts 
 		return counts, nil
 	})
 	return counts, asAuditError(err)
+}
+
+// runBatch runs stmts in one ExecuteBatchDml call; one statement runs as
+// a plain ExecuteSql. A backend that cannot run a batch at all (the
+// in-process fake of spangate dev answers Internal or Unimplemented before
+// running any) gets the statements one by one, in the same transaction.
+func runBatch(ctx context.Context, txn *spanner.ReadWriteTransaction, stmts []spanner.Statement) ([]int64, error) {
+	if len(stmts) > 1 {
+		got, err := txn.BatchUpdate(ctx, stmts)
+		if err == nil || len(got) > 0 || (spanner.ErrCode(err) != codes.Internal && spanner.ErrCode(err) != codes.Unimplemented) {
+			return got, err
+		}
+	}
+	counts := make([]int64, 0, len(stmts))
+	for _, st := range stmts {
+		n, err := txn.Update(ctx, st)
+		if err != nil {
+			return counts, err
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }

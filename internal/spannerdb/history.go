@@ -56,6 +56,7 @@ var stateDDL = map[string]string{
   Error STRING(MAX),
   Fence INT64,
   UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+  Content BYTES(MAX),
 ) PRIMARY KEY (Version)`,
 	LocksTable: `CREATE TABLE SpangateLocks (
   Name STRING(64) NOT NULL,
@@ -101,17 +102,15 @@ func (d *DB) Init(ctx context.Context) error {
 			}
 		}
 		if len(missing) == 0 {
-			if err := d.ensureLockRow(ctx); err != nil {
-				return err
-			}
-			return d.ensureAuditHead(ctx)
+			return d.ensureStateRows(ctx)
 		}
 		op, err := d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: d.path, Statements: missing})
 		if err == nil {
 			err = op.Wait(ctx)
 		}
 		if err == nil {
-			continue
+			// Created: no need to read the schema again.
+			return d.ensureStateRows(ctx)
 		}
 		// Another process created them first, or the emulator refused a
 		// concurrent schema change: look again.
@@ -127,7 +126,8 @@ func (d *DB) Init(ctx context.Context) error {
 // addedColumns are the columns of spangate's tables added after their
 // first version; Init adds them to tables an older spangate created.
 var addedColumns = map[string][]struct{ name, typ string }{
-	LocksTable: {{"HolderHost", "STRING(MAX)"}, {"HolderPid", "INT64"}, {"RenewedAt", "TIMESTAMP"}},
+	LocksTable:      {{"HolderHost", "STRING(MAX)"}, {"HolderPid", "INT64"}, {"RenewedAt", "TIMESTAMP"}},
+	MigrationsTable: {{"Content", "BYTES(MAX)"}},
 }
 
 // tables returns the lower-cased names of the tables in the database, each
@@ -156,13 +156,29 @@ func (d *DB) tables(ctx context.Context) (map[string]map[string]bool, error) {
 	return out, nil
 }
 
-func (d *DB) ensureLockRow(ctx context.Context) error {
-	err := d.runRW(ctx, "create the migration lock row", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+// ensureStateRows creates the migration lock row and the audit chain head
+// when they are missing, in one transaction.
+func (d *DB) ensureStateRows(ctx context.Context) error {
+	err := d.runRW(ctx, "create the migration lock row and the audit chain head", func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		var ms []*spanner.Mutation
 		_, err := txn.ReadRow(ctx, LocksTable, spanner.Key{migrationLock}, []string{"Name"})
-		if rowMissing(err) {
-			return txn.BufferWrite([]*spanner.Mutation{spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)})})
+		switch {
+		case rowMissing(err):
+			ms = append(ms, spanner.Insert(LocksTable, []string{"Name", "Fence"}, []any{migrationLock, int64(0)}))
+		case err != nil:
+			return err
 		}
-		return err
+		head, err := auditHeadMutation(ctx, txn)
+		if err != nil {
+			return err
+		}
+		if head != nil {
+			ms = append(ms, head)
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		return txn.BufferWrite(ms)
 	})
 	if spangate.KindOf(err) == spangate.Conflict && strings.Contains(strings.ToLower(err.Error()), "already exists") {
 		return nil
@@ -225,15 +241,54 @@ func decodeRecord(row *spanner.Row) (migration.Record, error) {
 	return r, nil
 }
 
+// recordMutation writes r. The file's content is written when r carries
+// it, and otherwise left as stored.
 func recordMutation(r migration.Record, fence int64) *spanner.Mutation {
 	nullTime := func(t time.Time) spanner.NullTime { return spanner.NullTime{Time: t, Valid: !t.IsZero()} }
 	nullStr := func(s string) spanner.NullString { return spanner.NullString{StringVal: s, Valid: s != ""} }
-	return spanner.InsertOrUpdate(MigrationsTable, historyColumns, []any{
+	cols, vals := historyColumns, []any{
 		r.Version, r.Name, r.Checksum, string(r.State), int64(r.StatementsApplied), int64(r.StatementsTotal),
 		nullStr(r.PrefixChecksum), nullStr(r.OperationName), int64(r.OpStart), int64(r.OpCount), int64(r.Failures),
 		nullStr(r.AppliedBy), nullStr(r.Commit), nullStr(r.Pipeline), nullTime(r.StartedAt), nullTime(r.FinishedAt),
 		nullStr(r.Error), fence, spanner.CommitTimestamp,
+	}
+	if r.Content != nil {
+		cols = append(slices.Clip(cols), "Content")
+		vals = append(vals, r.Content)
+	}
+	return spanner.InsertOrUpdate(MigrationsTable, cols, vals)
+}
+
+// AppliedContent returns the content recorded for the history rows of
+// versions, by version; rows recorded without it are left out.
+func (d *DB) AppliedContent(ctx context.Context, versions []int64) (map[int64][]byte, error) {
+	out := make(map[int64][]byte, len(versions))
+	if len(versions) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*d.timeout)
+	defer cancel()
+	keys := make([]spanner.KeySet, len(versions))
+	for i, v := range versions {
+		keys[i] = spanner.Key{v}
+	}
+	err := d.data().Single().Read(ctx, MigrationsTable, spanner.KeySets(keys...), []string{"Version", "Content"}).Do(func(row *spanner.Row) error {
+		var (
+			v       int64
+			content []byte
+		)
+		if err := row.Columns(&v, &content); err != nil {
+			return err
+		}
+		if content != nil {
+			out[v] = content
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, mapErr(err, "read the recorded content of applied migrations")
+	}
+	return out, nil
 }
 
 // checkLease fails unless l still holds the migration lock, in txn.
@@ -307,11 +362,16 @@ func (d *DB) saveHistory(ctx context.Context, what string, l migration.Lease, re
 		kept = kept[:0]
 		saved := make([]migration.Record, 0, len(recs))
 		before := make([]progress, 0, len(recs))
+		versions := make([]int64, len(recs))
+		for i, r := range recs {
+			versions[i] = r.Version
+		}
+		stored, err := storedProgress(ctx, txn, versions)
+		if err != nil {
+			return err
+		}
 		for _, r := range recs {
-			p, err := storedProgress(ctx, txn, r.Version)
-			if err != nil {
-				return err
-			}
+			p := stored[r.Version]
 			if p.applied > r.StatementsApplied {
 				kept = append(kept, r.Version)
 				continue
@@ -348,7 +408,11 @@ func (d *DB) ApplyDML(ctx context.Context, l migration.Lease, stmts []string, re
 		for i, s := range stmts {
 			sts[i] = spanner.NewStatement(s)
 		}
-		return txn.BatchUpdate(ctx, sts)
+		counts, err := txn.BatchUpdate(ctx, sts)
+		if err != nil {
+			return nil, &migration.StatementError{Index: len(counts), Err: err}
+		}
+		return counts, nil
 	})
 }
 

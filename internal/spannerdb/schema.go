@@ -3,6 +3,7 @@ package spannerdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ import (
 // call was lost, or the wait was interrupted; AwaitOperation can settle it
 // later). A batch already sent under opID is re-attached, never re-sent.
 func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int, error) {
+	return d.UpdateSchemaProto(ctx, opID, stmts, nil)
+}
+
+// UpdateSchemaProto is UpdateSchema with proto descriptors (a serialized
+// FileDescriptorSet) for the batch's CREATE or ALTER PROTO BUNDLE.
+func (d *DB) UpdateSchemaProto(ctx context.Context, opID string, stmts []string, descriptors []byte) (int, error) {
 	// A schema change may give a table another primary key: forget the
 	// cached keys, which also decide whether a statement is bounded, once
 	// the change has been sent, whatever its outcome.
@@ -35,7 +42,7 @@ func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		op, err = d.admin.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{
-			Database: d.path, Statements: stmts, OperationId: opID,
+			Database: d.path, Statements: stmts, OperationId: opID, ProtoDescriptors: descriptors,
 		})
 		if err == nil {
 			break
@@ -53,11 +60,22 @@ func (d *DB) UpdateSchema(ctx context.Context, opID string, stmts []string) (int
 			}
 			wait = min(wait*2, time.Second)
 			continue
+		case answered(err):
+			// Spanner answered with an error (the emulator refuses some
+			// statements with Internal before it starts an operation):
+			// look the operation up. If there is none, nothing started
+			// and nothing was applied; the outcome is known.
+			n, aerr := d.AwaitOperation(ctx, opID)
+			if spangate.KindOf(aerr) == spangate.NotFound {
+				return 0, spangate.Errorf(spangate.Invalid, "Spanner refused the schema update before it started (no operation %s exists), so nothing of it was applied: %w", opID, fmt.Errorf("%w: %w", migration.ErrNotStarted, err)).
+					WithHint("fix the statement Spanner names and re-run apply; every statement of this batch is still pending")
+			}
+			return n, aerr
 		case unknownOutcome(err):
 			return -1, mapErr(err, "send schema update "+opID)
 		default:
 			// Refused before anything ran (syntax, names, permissions).
-			return 0, mapErr(err, "schema update refused")
+			return 0, mapErr(fmt.Errorf("%w: %w", migration.ErrNotStarted, err), "schema update refused")
 		}
 	}
 	return d.wait(ctx, op, len(stmts))
@@ -151,6 +169,17 @@ func (d *DB) wait(ctx context.Context, op *database.UpdateDatabaseDdlOperation, 
 func schemaBusy(err error) bool {
 	return spanner.ErrCode(err) == codes.FailedPrecondition &&
 		strings.Contains(strings.ToLower(err.Error()), "concurrent")
+}
+
+// answered reports errors that Spanner itself sent back for a request it
+// received (not a lost or interrupted call) whose code alone does not say
+// whether the work started.
+func answered(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	c := spanner.ErrCode(err)
+	return c == codes.Internal || c == codes.Unknown
 }
 
 // unknownOutcome reports errors after which the request may or may not

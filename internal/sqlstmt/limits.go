@@ -2,6 +2,7 @@ package sqlstmt
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cloudspannerecosystem/memefish"
 	"github.com/cloudspannerecosystem/memefish/token"
@@ -53,6 +54,24 @@ func (e *LimitError) Error() string {
 	}
 }
 
+// openers counts what could open a nesting level anywhere in text,
+// strings and comments included: the bytes (, [ and {, and the letters
+// "case" in any case. Depth never exceeds it.
+func openers(text string) int {
+	n := 0
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '(', '[', '{':
+			n++
+		case 'c', 'C':
+			if i+4 <= len(text) && strings.EqualFold(text[i:i+4], "case") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // CheckLimits scans text once with memefish's lexer, without parsing, and
 // returns a *LimitError for the first statement over l, or nil. Its work
 // is linear in the length of text. A text the lexer cannot read (an
@@ -62,7 +81,9 @@ func CheckLimits(text string, l Limits) (err error) {
 	if l.MaxStatementBytes <= 0 && l.MaxDepth <= 0 {
 		return nil
 	}
-	if l.MaxStatementBytes > 0 && len(text) <= l.MaxStatementBytes && l.MaxDepth <= 0 {
+	if (l.MaxStatementBytes <= 0 || len(text) <= l.MaxStatementBytes) && (l.MaxDepth <= 0 || openers(text) <= l.MaxDepth) {
+		// No statement can be longer than the whole text, nor nest deeper
+		// than the text has openers: no need to lex.
 		return nil
 	}
 	src := &token.File{Buffer: text}

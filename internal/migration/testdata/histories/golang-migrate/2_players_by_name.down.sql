@@ -1,0 +1,2 @@
+ALTER TABLE Players DROP COLUMN Country;
+DROP INDEX PlayersByName;

@@ -1,0 +1,2 @@
+DROP INDEX ScoresByGame;
+DROP TABLE Scores;

@@ -1,0 +1,7 @@
+CREATE TABLE Scores (
+  PlayerId INT64 NOT NULL,
+  GameId INT64 NOT NULL,
+  Score INT64 NOT NULL,
+) PRIMARY KEY (PlayerId, GameId),
+  INTERLEAVE IN PARENT Players ON DELETE CASCADE;
+CREATE INDEX ScoresByGame ON Scores (PlayerId, GameId, Score DESC), INTERLEAVE IN Players;

@@ -1,0 +1,1 @@
+DELETE FROM Players WHERE PlayerId <= 20;

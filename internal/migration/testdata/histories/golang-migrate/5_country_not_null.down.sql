@@ -1,0 +1,1 @@
+ALTER TABLE Players ALTER COLUMN Country STRING(2);

@@ -1,0 +1,10 @@
+-- liquibase formatted sql
+
+-- changeset alice:1
+START BATCH DDL;
+CREATE TABLE Players (
+  PlayerId INT64 NOT NULL,
+  Name STRING(100) NOT NULL,
+  CreatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (PlayerId);
+RUN BATCH;
