@@ -173,12 +173,12 @@ func planRow(o options) (row, error) {
 }
 
 // applyRows compares spangate with wrench on the 40-file DDL history and
-// on a DML-heavy history: 40 files of 50 INSERTs (10 of 10 in a quick
+// on a DML-heavy history: 40 files of 50 INSERTs (20 of 20 in a quick
 // run: the emulator takes minutes over the full one).
 func applyRows(ctx context.Context, o options, tools applybench.Tools, em *applybench.Emulator) ([]row, error) {
 	files, rowsPer, ddlRuns, dmlRuns := 40, 50, 7, 3
 	if o.quick {
-		files, rowsPer, ddlRuns, dmlRuns = 10, 10, 3, 3
+		files, rowsPer, ddlRuns, dmlRuns = 20, 20, 3, 3
 	}
 	histories := []struct {
 		name, id, desc string
