@@ -253,7 +253,7 @@ rules:
   - name: all
     when: issuer == "dev"
     databases: [app]
-    allow: [plan, migrate, audit]
+    allow: [plan, migrate, write, destructive, audit]
 `, addr, r.iss.URL(), strings.Join(r.iss.Audiences(), ", "), path)
 	file := filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {

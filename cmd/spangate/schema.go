@@ -93,19 +93,23 @@ func (a *app) schemaDiffCommand(f *schemaFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff --from A --to B",
 		Short: "Print the statements that turn schema A into schema B",
-		Long: `diff prints the DDL statements, in a safe order, that turn schema A into
-schema B: removals first (grants, change streams, views, indexes,
-constraints, columns, then tables, children before parents), then additions
-(sequences, roles, tables with parents first, columns, constraints after the
-tables they reference, indexes, views, change streams, grants). The output is
-a migration, ready to be saved as the next file.
+		Long: `diff prints the DDL statements that turn schema A into schema B, in an
+order Spanner accepts: every statement is placed by one dependency graph of
+both schemas (tables, columns, constraints, indexes, views, change streams,
+sequences, proto types, locality groups, named schemas, roles and grants), so
+a drop comes after whatever stops using what it drops, in any table, and a
+create after what it needs. Removals come first, then additions and changes,
+then indexes, views, change streams and grants. Indexes, foreign keys and
+views that must go for a change (a NOT NULL change of an index key, a type
+change a foreign key or view blocks) are dropped and created again around it.
+The output is a migration, ready to be saved as the next file.
 
 Changes Spanner cannot make in place (a primary key, an interleave parent,
-most column type changes, a NOT NULL column without DEFAULT on an existing
-table, dropping an anonymous constraint) are refused with an explanation
-and exit 2: spangate never drops and recreates a table or a column, which
-would lose its data. Drops are printed; migrate plan flags them until they
-carry '-- spangate:allow <rule>'.
+most column type changes, HIDDEN on a column that holds data, dropping an
+anonymous constraint) are refused with an explanation and exit 2: spangate
+never drops and recreates a table or a column that holds data. A new NOT NULL
+column gets a default for its type that is dropped right after (the output
+says which).
 
 --drops says what to do with removals (drops of what B does not have):
   annotate  (default) print each one under a comment that says what is lost,

@@ -150,6 +150,10 @@ func (c *Client) Apply(ctx context.Context, db string, files []gateway.Migration
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
+		if ctx.Err() != nil {
+			// Interrupted while lines were still buffered.
+			return nil, interrupted(ctx.Err())
+		}
 		line := sc.Bytes()
 		var head struct {
 			Type string `json:"type"`

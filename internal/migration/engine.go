@@ -309,7 +309,7 @@ func (e *Engine) Plan(ctx context.Context, set *Set) (*Plan, error) {
 		return nil, err
 	}
 	if opts.HaveLive {
-		opts.Live = withInFlight(opts.Live, settled, set)
+		opts.Live = withInFlight(opts.Live, hist, settled, set)
 	}
 	if opts.Recorded, err = e.recordedFiles(ctx, set, settled); err != nil {
 		return nil, err

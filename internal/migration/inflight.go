@@ -211,21 +211,29 @@ func orSomeone(s string) string {
 }
 
 // withInFlight returns the live schema as it will be once the operations
-// still in flight in hist have ended: live with those of their statements
+// earlier runs left have ended: live with those of their statements
 // appended that it does not show yet (a running operation may have made
-// some of its changes already). Plan then neither reports the operations'
-// own work as drift nor lints the statements after them against a schema
-// they have not reached.
-func withInFlight(live []string, hist []Record, set *Set) []string {
+// some of its changes already, and one that ended after live was read
+// made all of them). Plan then neither reports the operations' own work as
+// drift nor lints the statements after them against a schema they have not
+// reached. raw is the history as stored, settled as settleView left it; an
+// operation that failed adds nothing.
+func withInFlight(live []string, raw, settled []Record, set *Set) []string {
 	files := make(map[int64]*File, len(set.Files))
 	for _, f := range set.Files {
 		files[f.Version] = f
 	}
+	now := make(map[int64]*Record, len(settled))
+	for i := range settled {
+		now[settled[i].Version] = &settled[i]
+	}
 	var model *schema.Schema
-	for i := range hist {
-		r := &hist[i]
+	for i := range raw {
+		r := &raw[i]
 		f := files[r.Version]
-		if !r.Unsettled() || f == nil || r.OpStart+r.OpCount > len(f.Statements) {
+		s := now[r.Version]
+		if !r.Unsettled() || f == nil || s == nil || r.OpStart+r.OpCount > len(f.Statements) ||
+			!(s.Unsettled() || s.State == StateApplied) {
 			continue
 		}
 		if model == nil {

@@ -32,12 +32,21 @@ const (
 	ImageEntrypoint = "/spangate"
 )
 
+// The images of a release: spangate's own, and the Bitbucket Pipe's (the
+// same layer, plus the pipe's entry script as its entrypoint).
+const (
+	ImageMain = "spangate"
+	ImagePipe = "spangate-pipe"
+	// PipeScript is where the Pipe's entry script lies in the image.
+	PipeScript = "/pipe/pipe.sh"
+)
+
 // ImageLayoutDir is the OCI layout directory of a release's image index.
-func ImageLayoutDir(version string) string { return "spangate_" + version + "_oci" }
+func ImageLayoutDir(image, version string) string { return image + "_" + version + "_oci" }
 
 // ImageTarball is the docker-archive file of one platform's image.
-func ImageTarball(version string, t Target) string {
-	return "spangate_" + version + "_image_" + t.OS + "_" + t.Arch + ".tar"
+func ImageTarball(image, version string, t Target) string {
+	return image + "_" + version + "_image_" + t.OS + "_" + t.Arch + ".tar"
 }
 
 // writeImages builds one image per Linux binary, writes them under one
@@ -60,7 +69,15 @@ func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
 		opts.progress("no linux target: no image")
 		return nil, nil
 	}
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	pipeScript, err := os.ReadFile(opts.PipeScript)
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Invalid, "read the Bitbucket Pipe's entry script: %w", err).
+			WithHint("run the release from the repository's root, or pass -module DIR")
+	}
+	indexes := map[string]v1.ImageIndex{
+		ImageMain: mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		ImagePipe: mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+	}
 	var arts []Artifact
 	for _, t := range targets {
 		shell, err := shellFor(opts, t)
@@ -71,34 +88,86 @@ func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: t.OS, Architecture: t.Arch},
-		}})
-		tag, err := name.NewTag("spangate:" + tagSafe(opts.Version))
-		if err != nil {
-			return nil, spangate.Errorf(spangate.Invalid, "image tag for version %q: %w", opts.Version, err)
-		}
-		file := ImageTarball(opts.Version, t)
-		if err := tarball.WriteToFile(filepath.Join(opts.OutDir, file), tag, img); err != nil {
-			return nil, spangate.Errorf(spangate.Internal, "write %s: %w", file, err)
-		}
-		a, err := describe(opts.OutDir, file, "image-tarball")
+		pipe, err := pipeImage(opts, img, pipeScript)
 		if err != nil {
 			return nil, err
 		}
-		a.Target = &t
-		arts = append(arts, a)
-		opts.progress("wrote %s (docker load)", file)
+		for image, im := range map[string]v1.Image{ImageMain: img, ImagePipe: pipe} {
+			indexes[image] = mutate.AppendManifests(indexes[image], mutate.IndexAddendum{Add: im, Descriptor: v1.Descriptor{
+				Platform: &v1.Platform{OS: t.OS, Architecture: t.Arch},
+			}})
+			tag, err := name.NewTag(image + ":" + tagSafe(opts.Version))
+			if err != nil {
+				return nil, spangate.Errorf(spangate.Invalid, "image tag for version %q: %w", opts.Version, err)
+			}
+			file := ImageTarball(image, opts.Version, t)
+			if err := tarball.WriteToFile(filepath.Join(opts.OutDir, file), tag, im); err != nil {
+				return nil, spangate.Errorf(spangate.Internal, "write %s: %w", file, err)
+			}
+			a, err := describe(opts.OutDir, file, "image-tarball")
+			if err != nil {
+				return nil, err
+			}
+			a.Target = &t
+			arts = append(arts, a)
+			opts.progress("wrote %s (docker load)", file)
+		}
 	}
-	dir := ImageLayoutDir(opts.Version)
-	if err := os.RemoveAll(filepath.Join(opts.OutDir, dir)); err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "clear %s: %w", dir, err)
+	for _, image := range []string{ImageMain, ImagePipe} {
+		dir := ImageLayoutDir(image, opts.Version)
+		if err := os.RemoveAll(filepath.Join(opts.OutDir, dir)); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "clear %s: %w", dir, err)
+		}
+		if _, err := layout.Write(filepath.Join(opts.OutDir, dir), indexes[image]); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "write the OCI layout %s: %w", dir, err)
+		}
+		opts.progress("wrote %s (OCI layout: crane push %s REGISTRY/%s:%s)", dir, dir, image, tagSafe(opts.Version))
+		arts = append(arts, Artifact{Name: dir, Kind: "image-layout"})
 	}
-	if _, err := layout.Write(filepath.Join(opts.OutDir, dir), idx); err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "write the OCI layout %s: %w", dir, err)
+	return arts, nil
+}
+
+// pipeImage is img with the Pipe's entry script added in a layer of its own
+// and run as the entrypoint (Bitbucket runs a pipe's image as it is).
+func pipeImage(opts Options, img v1.Image, script []byte) (v1.Image, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "pipe/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: opts.Date, Format: tar.FormatPAX},
+		{Name: strings.TrimPrefix(PipeScript, "/"), Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script)), ModTime: opts.Date, Format: tar.FormatPAX},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
+		}
 	}
-	opts.progress("wrote %s (OCI layout: crane push %s REGISTRY/spangate:%s)", dir, dir, tagSafe(opts.Version))
-	return append(arts, Artifact{Name: dir, Kind: "image-layout"}), nil
+	if _, err := tw.Write(script); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
+	}
+	content := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(content)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
+	}
+	pipe, err := mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
+		Created: v1.Time{Time: opts.Date}, CreatedBy: "spangate release", Comment: "the Bitbucket Pipe's entry script",
+	}})
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "pipe image: %w", err)
+	}
+	cf, err := pipe.ConfigFile()
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "pipe image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Entrypoint = []string{"/bin/sh", PipeScript}
+	cf.Config.Labels["org.opencontainers.image.title"] = ImagePipe
+	cf.Config.Labels["org.opencontainers.image.description"] = "The spangate Bitbucket Pipe: plan and apply Cloud Spanner migrations through a spangate gateway"
+	return mutate.ConfigFile(pipe, cf)
 }
 
 // shellFor reads the static busybox that gives the image of t its /bin/sh

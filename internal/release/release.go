@@ -72,6 +72,9 @@ type Options struct {
 	// builds no image.
 	CACerts string
 	Image   bool
+	// PipeScript is the Bitbucket Pipe's entry script, put into the pipe
+	// image (default: integrations/bitbucket-pipe/pipe.sh of ModuleDir).
+	PipeScript string
 	// Shells maps an architecture to the static busybox that gives its
 	// image /bin/sh (default: /bin/busybox, for the build machine's own
 	// architecture; Debian's busybox-static).
@@ -111,6 +114,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Go == "" {
 		opts.Go = "go"
+	}
+	if opts.PipeScript == "" {
+		opts.PipeScript = filepath.Join(opts.ModuleDir, "integrations", "bitbucket-pipe", "pipe.sh")
 	}
 	if opts.CACerts == "" {
 		opts.CACerts = "/etc/ssl/certs/ca-certificates.crt"

@@ -2,6 +2,7 @@ package release_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -50,7 +51,7 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 	for _, a := range res.Artifacts {
 		kinds[a.Kind]++
 	}
-	if kinds["binary"] != 1 || kinds["sbom"] != 1 || kinds["checksums"] != 1 || kinds["image-tarball"] != 1 || kinds["image-layout"] != 1 {
+	if kinds["binary"] != 1 || kinds["sbom"] != 1 || kinds["checksums"] != 1 || kinds["image-tarball"] != 2 || kinds["image-layout"] != 2 {
 		t.Errorf("artifacts by kind = %v", kinds)
 	}
 
@@ -59,7 +60,7 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := release.BinaryName(opts.Version, opts.Targets[0])
-	if !slices.Contains(checked, bin) || !slices.Contains(checked, release.ImageTarball(opts.Version, opts.Targets[0])) {
+	if !slices.Contains(checked, bin) || !slices.Contains(checked, release.ImageTarball(release.ImageMain, opts.Version, opts.Targets[0])) {
 		t.Errorf("SHA256SUMS covers %v", checked)
 	}
 	// A changed byte is caught.
@@ -89,7 +90,7 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 		}
 	}
 
-	idx, err := layout.ImageIndexFromPath(filepath.Join(out, release.ImageLayoutDir(opts.Version)))
+	idx, err := layout.ImageIndexFromPath(filepath.Join(out, release.ImageLayoutDir(release.ImageMain, opts.Version)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 		}
 	}
 	// The docker archive holds the same image.
-	tb, err := tarball.ImageFromPath(filepath.Join(out, release.ImageTarball(opts.Version, opts.Targets[0])), nil)
+	tb, err := tarball.ImageFromPath(filepath.Join(out, release.ImageTarball(release.ImageMain, opts.Version, opts.Targets[0])), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +130,35 @@ func TestReleaseLinuxAMD64(t *testing.T) {
 	d2, _ := tb.ConfigName()
 	if d1 != d2 {
 		t.Errorf("docker archive config %s, OCI layout config %s", d2, d1)
+	}
+
+	// The pipe's image: the same files, its entry script as the entrypoint.
+	pidx, err := layout.ImageIndexFromPath(filepath.Join(out, release.ImageLayoutDir(release.ImagePipe, opts.Version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pim, err := pidx.IndexManifest()
+	if err != nil || len(pim.Manifests) != 1 {
+		t.Fatalf("pipe index: %v %v", pim, err)
+	}
+	pipe, err := pidx.Image(pim.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcf, err := pipe.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pcf.Config.Entrypoint, []string{"/bin/sh", release.PipeScript}) || pcf.Config.User != cf.Config.User {
+		t.Errorf("pipe config = %+v", pcf.Config)
+	}
+	pfiles := extract(t, pipe)
+	script, err := os.ReadFile("../../integrations/bitbucket-pipe/pipe.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pfiles[strings.TrimPrefix(release.PipeScript, "/")], script) || pfiles["spangate"] == nil {
+		t.Error("the pipe image lacks its entry script or the binary")
 	}
 
 	files := extract(t, img)

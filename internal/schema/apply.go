@@ -832,6 +832,13 @@ func (a applier) columnChange(t *Table, c *Column, nt Type, notNull bool) string
 	if c.Generated != "" && typeChanged && nt.Base != c.Type.Base {
 		return fmt.Sprintf("cannot change the type of generated column %s.%s", t.Name, c.Name)
 	}
+	if nt.Base != c.Type.Base || nt.Named != c.Type.Named {
+		for _, g := range t.Columns {
+			if g.Generated != "" && g.Stored && contains(lowerAll(exprColumnRefs(g.Generated)), key(c.Name)) {
+				return fmt.Sprintf("cannot change the type of column %s.%s: stored generated column %s reads it", t.Name, c.Name, g.Name)
+			}
+		}
+	}
 	if notNull != c.NotNull {
 		for _, ix := range a.s.IndexesOn(t.Name) {
 			if ix.keyUses(c.Name) && !ix.NullFiltered && !ix.Search {
@@ -973,6 +980,9 @@ func (a applier) createIndex(n *ast.CreateIndex) string {
 	t := s.tables[key(table)]
 	if t == nil {
 		return fmt.Sprintf("index %s: table %s does not exist", name, table)
+	}
+	if msg := sameNamedSchema(name, t.Name); msg != "" {
+		return msg
 	}
 	ix := &Index{Name: name, Table: t.Name, Unique: n.Unique, NullFiltered: n.NullFiltered, Options: createOptions(n.Options)}
 	for _, k := range n.Keys {
@@ -1367,6 +1377,9 @@ func (a applier) createSearchIndex(n *ast.CreateSearchIndex) string {
 	if t == nil {
 		return fmt.Sprintf("search index %s: table %s does not exist", name, table)
 	}
+	if msg := sameNamedSchema(name, t.Name); msg != "" {
+		return msg
+	}
 	ix := &Index{Name: name, Table: t.Name, Search: true, Options: createOptions(n.Options)}
 	for _, id := range n.TokenListPart {
 		if t.Column(id.Name) == nil {
@@ -1575,4 +1588,28 @@ func (s *Schema) schemaUser(sch string) string {
 		}
 	}
 	return ""
+}
+
+// sameNamedSchema refuses an index in another named schema than its
+// table's.
+func sameNamedSchema(index, table string) string {
+	schemaOf := func(n string) string {
+		p, _, ok := strings.Cut(n, ".")
+		if !ok {
+			return ""
+		}
+		return key(p)
+	}
+	if schemaOf(index) != schemaOf(table) {
+		return fmt.Sprintf("index %s must be in the named schema of its table %s", index, table)
+	}
+	return ""
+}
+
+func lowerAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = key(n)
+	}
+	return out
 }

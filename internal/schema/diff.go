@@ -614,7 +614,7 @@ func (d *differ) findGone() {
 					continue
 				case d.gone[dep]:
 					rebuild(id, "it depends on "+describeID(dep)+", which is dropped and created again")
-				case cc.base && (strings.HasPrefix(id, "v:") || strings.HasPrefix(id, "k:")):
+				case cc.base && (strings.HasPrefix(id, "v:") || strings.HasPrefix(id, "k:") || strings.HasPrefix(id, "c:")):
 					rebuild(id, "the type of "+describeID(dep)+" changes")
 				case cc.null && strings.HasPrefix(id, "k:") && d.isFK(id):
 					rebuild(id, "the NOT NULL of "+describeID(dep)+" changes, which Spanner refuses while a foreign key uses it")

@@ -268,7 +268,7 @@ func (g *gen) mutate(s *schema.Schema) []string {
 		return g.try(s, append(dependants(s, t, c.Name), "ALTER TABLE "+t.Name+" DROP COLUMN "+c.Name))
 	case 4, 5: // change a STRING/BYTES length or kind, or NOT NULL
 		for _, c := range plain(t) {
-			if c.Type.Base != "STRING" && c.Type.Base != "BYTES" {
+			if c.Type.Base != "STRING" && c.Type.Base != "BYTES" || readByGenerated(t, c.Name) {
 				continue
 			}
 			nt := c.Type
