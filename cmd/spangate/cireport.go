@@ -46,7 +46,9 @@ func insightsAnnotationsPath(file string) string {
 // are most useful for.
 func (a *app) writeReports(ctx context.Context, r *reportFlags, v migration.View) error {
 	return a.writeReportFiles(ctx, r,
-		func(opts cireport.InsightsOptions) (cireport.Report, []cireport.Annotation) { return cireport.Insights(v, opts) },
+		func(opts cireport.InsightsOptions) (cireport.Report, []cireport.Annotation) {
+			return cireport.Insights(v, opts)
+		},
 		func() cireport.Log { return cireport.SARIF(v, buildVersion().Version) })
 }
 
