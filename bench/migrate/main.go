@@ -23,18 +23,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spangate/spangate/bench/internal/applybench"
 	"github.com/spangate/spangate/internal/emulator"
-)
-
-const (
-	project  = "bench"
-	instance = "bench"
-	wrenchV  = "github.com/cloudspannerecosystem/wrench@v1.14.0"
 )
 
 func main() {
@@ -45,11 +38,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-type sample struct {
-	wall time.Duration
-	ops  int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,76 +54,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	fmt.Fprintln(stderr, "building spangate and installing", wrenchV, "…")
-	spangateBin := filepath.Join(tmp, "spangate")
-	if err := command(ctx, nil, "go", "build", "-o", spangateBin, "./cmd/spangate"); err != nil {
-		return fmt.Errorf("build spangate (run from the repository root): %w", err)
+	fmt.Fprintln(stderr, "building spangate and installing", applybench.WrenchV, "…")
+	tools, err := applybench.Build(ctx, tmp)
+	if err != nil {
+		return err
 	}
-	gobin := filepath.Join(tmp, "bin")
-	if err := command(ctx, []string{"GOBIN=" + gobin}, "go", "install", wrenchV); err != nil {
-		return fmt.Errorf("install wrench: %w", err)
+	if tools.WrenchErr != nil {
+		return tools.WrenchErr
 	}
-	wrenchBin := filepath.Join(gobin, "wrench")
-
 	dir := filepath.Join(tmp, "project")
-	if err := writeHistory(filepath.Join(dir, "migrations")); err != nil {
+	if err := applybench.WriteDDLHistory(dir); err != nil {
 		return err
 	}
-
-	path, err := emulator.Find(*emu, os.LookupEnv)
+	emu2, err := applybench.StartEmulator(ctx, *emu)
 	if err != nil {
 		return err
 	}
-	proc, err := emulator.Start(ctx, emulator.Options{Path: path, Addr: "127.0.0.1:0"})
+	defer emu2.Stop(ctx)
+	sg, wr, err := emu2.Compare(ctx, tools, dir, "h", *runs)
 	if err != nil {
 		return err
-	}
-	defer proc.Stop(context.WithoutCancel(ctx))
-	host := proc.Addr()
-	if err := emulator.CreateInstance(ctx, host, project, instance); err != nil {
-		return err
-	}
-	proxy, err := startProxy(host)
-	if err != nil {
-		return err
-	}
-	defer proxy.stop()
-
-	var sg, wr []sample
-	for i := range *runs {
-		for _, tool := range []string{"spangate", "wrench"} {
-			id := fmt.Sprintf("%s%d", tool[:2], i)
-			dbPath := fmt.Sprintf("projects/%s/instances/%s/databases/%s", project, instance, id)
-			if err := emulator.CreateDatabase(ctx, host, dbPath, nil); err != nil {
-				return err
-			}
-			var cmd *exec.Cmd
-			if tool == "spangate" {
-				cmd = exec.CommandContext(ctx, spangateBin, "migrate", "apply", "--dir", filepath.Join(dir, "migrations"), "--database", dbPath, "--format", "json")
-			} else {
-				cmd = exec.CommandContext(ctx, wrenchBin, "migrate", "up", "--directory", dir)
-			}
-			cmd.Env = append(os.Environ(), "SPANNER_EMULATOR_HOST="+proxy.addr, "SPANNER_PROJECT_ID="+project,
-				"SPANNER_INSTANCE_ID="+instance, "SPANNER_DATABASE_ID="+id, "CI=true")
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			start := time.Now()
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("%s apply: %w\n%s", tool, err, out.String())
-			}
-			wall := time.Since(start)
-			s := sample{wall: wall, ops: proxy.count(dbPath)}
-			if tool == "spangate" {
-				sg = append(sg, s)
-			} else {
-				wr = append(wr, s)
-			}
-			_ = emulator.DropDatabase(ctx, host, dbPath)
-		}
 	}
 	report(stdout, *runs, sg, wr)
 	if *large {
-		return runLarge(ctx, stdout, spangateBin, tmp, host)
+		return runLarge(ctx, stdout, tools.Spangate, tmp, emu2.Host)
 	}
 	return nil
 }
@@ -155,7 +97,7 @@ func runLarge(ctx context.Context, w io.Writer, bin, tmp, host string) error {
 			return err
 		}
 	}
-	dbPath := fmt.Sprintf("projects/%s/instances/%s/databases/large", project, instance)
+	dbPath := applybench.DatabasePath("large")
 	if err := emulator.CreateDatabase(ctx, host, dbPath, nil); err != nil {
 		return err
 	}
@@ -185,67 +127,15 @@ func runLarge(ctx context.Context, w io.Writer, bin, tmp, host string) error {
 	return nil
 }
 
-// writeHistory writes 30 CREATE TABLE files then 10 CREATE INDEX files.
-func writeHistory(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	v := 0
-	for i := 1; i <= 30; i++ {
-		v++
-		sql := fmt.Sprintf("CREATE TABLE T%02d (\n  Id INT64 NOT NULL,\n  Name STRING(MAX),\n  Amount INT64,\n) PRIMARY KEY (Id);\n", i)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%06d_create_t%02d.sql", v, i)), []byte(sql), 0o644); err != nil {
-			return err
-		}
-	}
-	for i := 1; i <= 10; i++ {
-		v++
-		sql := fmt.Sprintf("CREATE INDEX T%02dByName ON T%02d (Name);\n", i, i)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%06d_index_t%02d.sql", v, i)), []byte(sql), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func median(ss []sample) sample {
-	w := make([]time.Duration, len(ss))
-	o := make([]int, len(ss))
-	for i, s := range ss {
-		w[i], o[i] = s.wall, s.ops
-	}
-	slices.Sort(w)
-	slices.Sort(o)
-	return sample{wall: w[len(w)/2], ops: o[len(o)/2]}
-}
-
-func report(w io.Writer, runs int, sg, wr []sample) {
-	s, r := median(sg), median(wr)
+func report(w io.Writer, runs int, sg, wr []applybench.Sample) {
+	s, r := applybench.Median(sg), applybench.Median(wr)
 	fmt.Fprintf(w, "40-file history (30 CREATE TABLE + 10 CREATE INDEX, one statement per file), %d fresh databases per tool, same emulator\n\n", runs)
 	fmt.Fprintf(w, "%-10s %14s %20s\n", "tool", "median wall", "schema operations")
-	fmt.Fprintf(w, "%-10s %14s %20d\n", "spangate", s.wall.Round(time.Millisecond), s.ops)
-	fmt.Fprintf(w, "%-10s %14s %20d\n", "wrench", r.wall.Round(time.Millisecond), r.ops)
-	fmt.Fprintf(w, "\nwall time: wrench/spangate = %.2fx   (target ≥ 2x)\n", float64(r.wall)/float64(s.wall))
-	if s.ops > 0 {
-		fmt.Fprintf(w, "schema operations: wrench/spangate = %.1fx (%d vs %d; target spangate ≤ 2)\n", float64(r.ops)/float64(s.ops), r.ops, s.ops)
+	fmt.Fprintf(w, "%-10s %14s %20d\n", "spangate", s.Wall.Round(time.Millisecond), s.Ops)
+	fmt.Fprintf(w, "%-10s %14s %20d\n", "wrench", r.Wall.Round(time.Millisecond), r.Ops)
+	fmt.Fprintf(w, "\nwall time: wrench/spangate = %.2fx   (target ≥ 2x)\n", float64(r.Wall)/float64(s.Wall))
+	if s.Ops > 0 {
+		fmt.Fprintf(w, "schema operations: wrench/spangate = %.1fx (%d vs %d; target spangate ≤ 2)\n", float64(r.Ops)/float64(s.Ops), r.Ops, s.Ops)
 	}
-	fmt.Fprintf(w, "all runs (ms): spangate %v, wrench %v\n", walls(sg), walls(wr))
-}
-
-func walls(ss []sample) []int64 {
-	out := make([]int64, len(ss))
-	for i, s := range ss {
-		out[i] = s.wall.Milliseconds()
-	}
-	return out
-}
-
-func command(ctx context.Context, env []string, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
+	fmt.Fprintf(w, "all runs (ms): spangate %v, wrench %v\n", applybench.Walls(sg), applybench.Walls(wr))
 }

@@ -341,7 +341,7 @@ func (a *app) explainPrincipal(cmd *cobra.Command, cfg *config.Config, o explain
 	for i, is := range cfg.Issuers {
 		issuers[i] = identity.IssuerConfig{Name: is.Name, URL: is.URL, Audiences: is.Audiences, Provider: is.Provider}
 	}
-	v, err := identity.NewVerifier(issuers, identity.Options{Now: a.now, Logger: a.logger})
+	v, err := identity.NewVerifier(issuers, identity.Options{Now: a.now, Logger: a.logger, Leeway: cfg.Tokens.ClockLeeway, MaxTokenLifetime: cfg.Tokens.MaxLifetime})
 	if err != nil {
 		return pr, "", err
 	}

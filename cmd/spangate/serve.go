@@ -196,7 +196,7 @@ func newGateway(cfg *config.Config, pol *policy.Policy, backend spannerdb.Option
 	for i, is := range cfg.Issuers {
 		issuers[i] = identity.IssuerConfig{Name: is.Name, URL: is.URL, Audiences: is.Audiences, Provider: is.Provider}
 	}
-	v, err := identity.NewVerifier(issuers, identity.Options{Logger: logger})
+	v, err := identity.NewVerifier(issuers, identity.Options{Logger: logger, Leeway: cfg.Tokens.ClockLeeway, MaxTokenLifetime: cfg.Tokens.MaxLifetime})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -82,6 +82,9 @@ type Config struct {
 	// Limits protect the gateway and the databases from oversized, slow or
 	// too frequent requests.
 	Limits Limits `yaml:"limits"`
+	// Tokens tunes the checks of CI tokens: their maximum lifetime and
+	// the clock leeway.
+	Tokens Tokens `yaml:"tokens"`
 
 	// file is the name the config was read from, for messages.
 	file string
@@ -133,6 +136,7 @@ func Default() *Config {
 		AdminListen:     DefaultAdminListen,
 		SessionTTL:      DefaultSessionTTL,
 		SessionAudience: DefaultSessionAudience,
+		Tokens:          Tokens{MaxLifetime: DefaultMaxTokenLifetime, ClockLeeway: DefaultClockLeeway},
 		Limits: Limits{
 			MaxBodyBytes:   DefaultMaxBodyBytes,
 			RequestTimeout: DefaultRequestTimeout,

@@ -76,7 +76,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: minimal + "listn: :80\n",
-			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits)`},
+			want: []string{`c.yaml:7: listn: unknown key "listn"; did you mean "listen"? (known: listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits, tokens)`},
 		},
 		{
 			name: "unknown nested key",
@@ -232,7 +232,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "top level not a map",
 			yaml: "- a\n- b\n",
-			want: []string{`c.yaml:1: must be a map of keys (listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits), not a list`},
+			want: []string{`c.yaml:1: must be a map of keys (listen, admin_listen, session_ttl, tls, issuers, databases, rules, session_audience, session_keys, audit, limits, tokens), not a list`},
 		},
 	}
 	for _, tt := range tests {

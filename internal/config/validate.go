@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateIssuers(add)
+	c.validateTokens(add)
 	c.validateDatabases(add)
 	c.validateRules(add)
 	c.validateGateway(add)

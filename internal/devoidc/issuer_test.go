@@ -148,15 +148,16 @@ func TestOverrides(t *testing.T) {
 		verifyErr string
 	}{
 		{
-			name: "numeric exp", overrides: map[string]string{"exp": "1900000000", "iat": "1777890000.5"},
+			name: "numeric exp", overrides: map[string]string{"exp": "1777900000", "iat": "1777890000.5"},
 			check: func(t *testing.T, c map[string]any) {
-				if c["exp"] != 1900000000.0 || c["iat"] != 1777890000.5 {
+				if c["exp"] != 1777900000.0 || c["iat"] != 1777890000.5 {
 					t.Errorf("exp %v iat %v", c["exp"], c["iat"])
 				}
 			},
 		},
 		{
-			name: "aud array", overrides: map[string]string{"aud": `["x","` + s.iss.DefaultAudience(spangate.ProviderBitbucket) + `"]`},
+			// Several audiences: azp names the one the token was issued to.
+			name: "aud array", overrides: map[string]string{"aud": `["x","` + s.iss.DefaultAudience(spangate.ProviderBitbucket) + `"]`, "azp": s.iss.DefaultAudience(spangate.ProviderBitbucket)},
 			check: func(t *testing.T, c map[string]any) {
 				if a, ok := c["aud"].([]any); !ok || len(a) != 2 {
 					t.Errorf("aud = %#v", c["aud"])
@@ -200,6 +201,7 @@ func TestOverrides(t *testing.T) {
 		},
 		{name: "negative expiry", expiresIn: -5 * time.Minute, verifyErr: "token expired at 2026-05-04T11:55:00Z"},
 		{name: "custom audience refused", audience: "https://elsewhere.example", verifyErr: "audience mismatch"},
+		{name: "aud array without azp refused", overrides: map[string]string{"aud": `["x","` + s.iss.DefaultAudience(spangate.ProviderBitbucket) + `"]`}, verifyErr: "several audiences"},
 		{name: "foreign iss", overrides: map[string]string{"iss": "https://evil.example"}, verifyErr: "not allowed"},
 		{name: "nbf in the future", provider: spangate.ProviderGitHub, overrides: map[string]string{"nbf": "1900000000"}, verifyErr: "not valid before"},
 	}

@@ -754,6 +754,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return s.readLimited(w, r, limit)
 }
 
+// readAllSized is io.ReadAll with a first buffer of the declared length
+// (when it is known and within limit), so a body of a few kilobytes, a
+// token exchange's, is read without growing the buffer.
+func readAllSized(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(512)
+	if declared > 0 && declared <= limit {
+		size = declared + 1 // room to see EOF without growing
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
 // readLimited reads the request body, refusing more than limit bytes and
 // a body that takes longer than limits.body_timeout to arrive.
 func (s *Server) readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
@@ -762,7 +786,7 @@ func (s *Server) readLimited(w http.ResponseWriter, r *http.Request, limit int64
 	// A server that cannot set deadlines (a test recorder) reads without
 	// one; http.Server always can.
 	deadlineSet := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	b, err := readAllSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if deadlineSet && err == nil {
 		// Cleared once the body is in: the server's own read of the
 		// connection, which notices a client that goes away, must not

@@ -16,8 +16,12 @@
 //     made for, and only when its own "alg" and "use" (if any) agree.
 //   - The jku, x5u, x5c and jwk headers are refused, never followed; any crit
 //     header is refused because no extension is understood.
-//   - exp is required; exp and nbf are checked with a small leeway that
-//     cannot exceed MaxLeeway; an iat in the future is refused.
+//   - exp is required; exp and nbf are checked with a small, configurable
+//     leeway that cannot exceed MaxLeeway; an iat in the future is refused,
+//     and so is a token that lives longer than a maximum lifetime (exp -
+//     iat, default 24 h) or expires later than that from now.
+//   - A token for several audiences must name one of spangate's in azp,
+//     unless its other audience is its Bitbucket workspace's own.
 //   - Discovery and JWKS responses are fetched lazily, with timeouts and size
 //     limits. A token whose kid is unknown refetches the JWKS at most once per
 //     cooldown, and concurrent callers share one fetch, so a flood of tokens
@@ -33,12 +37,19 @@
 package identity
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,6 +69,11 @@ const (
 	DefaultLeeway = 30 * time.Second
 	// MaxLeeway is the largest leeway NewVerifier accepts.
 	MaxLeeway = 2 * time.Minute
+	// DefaultMaxTokenLifetime is the longest lifetime (exp - iat) of an
+	// accepted token when Options.MaxTokenLifetime is zero. CI tokens live
+	// minutes to an hour; one that lives for days is a stolen signing key's
+	// token, or one that must not be kept.
+	DefaultMaxTokenLifetime = 24 * time.Hour
 	// DefaultJWKSRefreshCooldown is the minimum time between two JWKS fetches
 	// of one issuer when Options.JWKSRefreshCooldown is zero.
 	DefaultJWKSRefreshCooldown = 30 * time.Second
@@ -118,6 +134,10 @@ type Options struct {
 	// Leeway is the clock skew tolerated on exp, nbf and iat: zero means
 	// DefaultLeeway; more than MaxLeeway or negative is an error.
 	Leeway time.Duration
+	// MaxTokenLifetime is the longest lifetime a token may claim: exp - iat,
+	// and exp - now for a token without iat. Zero means
+	// DefaultMaxTokenLifetime; negative is an error.
+	MaxTokenLifetime time.Duration
 	// JWKSRefreshCooldown is the minimum time between two key set fetches of
 	// one issuer; zero means DefaultJWKSRefreshCooldown.
 	JWKSRefreshCooldown time.Duration
@@ -136,9 +156,10 @@ type Options struct {
 // for concurrent use; keep one for the life of the process so its key caches
 // are reused.
 type Verifier struct {
-	issuers map[string]*issuer // by URL
-	now     func() time.Time
-	leeway  time.Duration
+	issuers     map[string]*issuer // by URL
+	now         func() time.Time
+	leeway      time.Duration
+	maxLifetime time.Duration
 }
 
 // issuer is one trusted issuer with its key cache.
@@ -163,6 +184,12 @@ func NewVerifier(issuers []IssuerConfig, opts Options) (*Verifier, error) {
 	case opts.Leeway == 0:
 		opts.Leeway = DefaultLeeway
 	}
+	switch {
+	case opts.MaxTokenLifetime < 0:
+		return nil, spangate.Errorf(spangate.Invalid, "maximum token lifetime %s is negative", opts.MaxTokenLifetime)
+	case opts.MaxTokenLifetime == 0:
+		opts.MaxTokenLifetime = DefaultMaxTokenLifetime
+	}
 	if opts.JWKSRefreshCooldown < 0 || opts.KeyMaxAge < 0 || opts.FetchTimeout < 0 {
 		return nil, spangate.Errorf(spangate.Invalid, "negative JWKS cooldown, key age or fetch timeout")
 	}
@@ -183,7 +210,12 @@ func NewVerifier(issuers []IssuerConfig, opts Options) (*Verifier, error) {
 	}
 	client := limitedClient(opts.HTTPClient, maxDocumentBytes)
 
-	v := &Verifier{issuers: make(map[string]*issuer, len(issuers)), now: opts.Now, leeway: opts.Leeway}
+	v := &Verifier{
+		issuers:     make(map[string]*issuer, len(issuers)),
+		now:         opts.Now,
+		leeway:      opts.Leeway,
+		maxLifetime: opts.MaxTokenLifetime,
+	}
 	names := make(map[string]bool, len(issuers))
 	for i, ic := range issuers {
 		if err := validateIssuer(ic); err != nil {
@@ -314,10 +346,11 @@ type header struct {
 // encoding/json into any: numbers are float64, arrays []any, objects
 // map[string]any.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (spangate.Principal, error) {
-	hdr, claims, err := parseUnverified(rawToken)
+	tok, err := parseUnverified(rawToken)
 	if err != nil {
 		return spangate.Principal{}, err
 	}
+	hdr, claims := tok.hdr, tok.claims
 	iss, _ := claims["iss"].(string)
 	is, ok := v.issuers[iss]
 	if !ok {
@@ -329,7 +362,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (spangate.Princi
 	if !slices.Contains(is.algs, hdr.alg) {
 		return spangate.Principal{}, refuse("algorithm %s not allowed for issuer %q", hdr.alg, is.cfg.Name)
 	}
-	if err := is.verifySignature(ctx, rawToken, hdr); err != nil {
+	if err := is.verifySignature(ctx, tok); err != nil {
 		return spangate.Principal{}, err
 	}
 	if err := v.checkClaims(is, claims); err != nil {
@@ -342,63 +375,87 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (spangate.Princi
 	return principal(is.cfg.Name, p, claims), nil
 }
 
+// unverifiedToken is a token split and decoded, before its signature is
+// checked.
+type unverifiedToken struct {
+	hdr    header
+	claims map[string]any
+	// signingInput is the token's first two parts with the dot between
+	// them: the bytes the signature covers.
+	signingInput []byte
+	sig          []byte
+}
+
 // parseUnverified splits and decodes the token and checks its header. It
 // reads nothing from the network and trusts nothing it returns until the
 // signature is verified.
-func parseUnverified(raw string) (header, map[string]any, error) {
+func parseUnverified(raw string) (unverifiedToken, error) {
+	var none unverifiedToken
 	if raw == "" {
-		return header{}, nil, refuse("malformed token: empty")
+		return none, refuse("malformed token: empty")
 	}
 	if len(raw) > MaxTokenBytes {
-		return header{}, nil, refuse("malformed token: %d bytes, more than the %d allowed", len(raw), MaxTokenBytes)
+		return none, refuse("malformed token: %d bytes, more than the %d allowed", len(raw), MaxTokenBytes)
 	}
 	switch n := strings.Count(raw, "."); n {
 	case 2:
 	case 4:
-		return header{}, nil, refuse("malformed token: encrypted tokens (JWE) are not supported")
+		return none, refuse("malformed token: encrypted tokens (JWE) are not supported")
 	default:
-		return header{}, nil, refuse("malformed token: want 3 dot-separated parts, got %d", n+1)
+		return none, refuse("malformed token: want 3 dot-separated parts, got %d", n+1)
 	}
-	h64, rest, _ := strings.Cut(raw, ".")
-	p64, s64, _ := strings.Cut(rest, ".")
-	hb, err := base64.RawURLEncoding.DecodeString(h64)
+	enc := base64.RawURLEncoding
+	// One buffer holds the token's bytes (what base64 decodes from), then
+	// the decoded header, payload and signature.
+	buf := make([]byte, len(raw)+enc.DecodedLen(len(raw)))
+	rb, buf := buf[:len(raw):len(raw)], buf[len(raw):]
+	copy(rb, raw)
+	h64, rest, _ := bytes.Cut(rb, []byte("."))
+	p64, s64, _ := bytes.Cut(rest, []byte("."))
+	n, err := enc.Decode(buf, h64)
 	if err != nil {
-		return header{}, nil, refuse("malformed token: header is not base64url: %w", err)
+		return none, refuse("malformed token: header is not base64url: %w", err)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(hb, &fields); err != nil || fields == nil {
-		return header{}, nil, refuse("malformed token: header is not a JSON object")
-	}
-	hdr, err := checkHeader(fields)
+	hb, buf := buf[:n:n], buf[n:]
+	hdr, err := checkHeader(hb)
 	if err != nil {
-		return header{}, nil, err
+		return none, err
 	}
-	if p64 == "" || s64 == "" {
-		return header{}, nil, refuse("malformed token: empty payload or signature")
+	if len(p64) == 0 || len(s64) == 0 {
+		return none, refuse("malformed token: empty payload or signature")
 	}
-	pb, err := base64.RawURLEncoding.DecodeString(p64)
+	if n, err = enc.Decode(buf, p64); err != nil {
+		return none, refuse("malformed token: payload is not base64url: %w", err)
+	}
+	pb, buf := buf[:n:n], buf[n:]
+	claims, err := decodeClaims(pb)
 	if err != nil {
-		return header{}, nil, refuse("malformed token: payload is not base64url: %w", err)
+		return none, refuse("malformed token: payload is not a JSON object")
 	}
-	var claims map[string]any
-	if err := json.Unmarshal(pb, &claims); err != nil || claims == nil {
-		return header{}, nil, refuse("malformed token: payload is not a JSON object")
+	if n, err = enc.Decode(buf, s64); err != nil {
+		return none, refuse("malformed token: signature is not base64url: %w", err)
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(s64); err != nil {
-		return header{}, nil, refuse("malformed token: signature is not base64url: %w", err)
-	}
-	return hdr, claims, nil
+	return unverifiedToken{
+		hdr:          hdr,
+		claims:       claims,
+		signingInput: rb[:len(h64)+1+len(p64)],
+		sig:          buf[:n:n],
+	}, nil
 }
 
 // checkHeader enforces the algorithm allow-list and refuses headers that
 // point at keys or demand extensions.
-func checkHeader(fields map[string]json.RawMessage) (header, error) {
+func checkHeader(hb []byte) (header, error) {
 	var h header
-	raw, ok := fields["alg"]
+	fields, err := decodeClaims(hb) // names are matched exactly
+	if err != nil {
+		return h, refuse("malformed token: header is not a JSON object")
+	}
+	alg, ok := fields["alg"]
 	if !ok {
 		return h, refuse("malformed token: header has no alg")
 	}
-	if err := json.Unmarshal(raw, &h.alg); err != nil {
+	if h.alg, ok = alg.(string); !ok {
 		return h, refuse("malformed token: header alg is not a string")
 	}
 	switch {
@@ -417,8 +474,8 @@ func checkHeader(fields map[string]json.RawMessage) (header, error) {
 	if _, ok := fields["crit"]; ok {
 		return h, refuse("header crit not allowed: no critical extension is supported")
 	}
-	if raw, ok := fields["kid"]; ok {
-		if err := json.Unmarshal(raw, &h.kid); err != nil {
+	if kid, ok := fields["kid"]; ok && kid != nil {
+		if h.kid, ok = kid.(string); !ok {
 			return h, refuse("malformed token: header kid is not a string")
 		}
 	}
@@ -426,25 +483,21 @@ func checkHeader(fields map[string]json.RawMessage) (header, error) {
 }
 
 // verifySignature finds the issuer's keys that fit the token's kid and
-// algorithm and checks the signature with go-jose.
-func (is *issuer) verifySignature(ctx context.Context, raw string, hdr header) error {
+// algorithm and checks the signature over the token's signing input.
+func (is *issuer) verifySignature(ctx context.Context, tok unverifiedToken) error {
+	hdr := tok.hdr
 	keys, err := is.keys.lookup(ctx, hdr.kid, false)
 	if err != nil {
 		return err
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(hdr.alg)})
-	if err != nil {
-		return refuse("malformed token: %w", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return refuse("malformed token: want exactly one signature")
+	digest, ok := signedDigest(hdr.alg, tok.signingInput)
+	if !ok {
+		return refuse("algorithm %s not allowed", quote(hdr.alg))
 	}
 	try := func(keys []jose.JSONWebKey) bool {
 		for _, k := range keys {
-			if keyFits(k, hdr.alg) {
-				if _, err := jws.Verify(k.Key); err == nil {
-					return true
-				}
+			if keyFits(k, hdr.alg) && verifyWithKey(k.Key, hdr.alg, tok.signingInput, digest, tok.sig) {
+				return true
 			}
 		}
 		return false
@@ -466,16 +519,88 @@ func (is *issuer) verifySignature(ctx context.Context, raw string, hdr header) e
 	return refuse("signature invalid: no key of issuer %q with kid %s and algorithm %s verifies it", is.cfg.Name, quote(hdr.kid), hdr.alg)
 }
 
-// checkClaims checks audience and times of a token whose signature has been
-// verified.
+// signedDigest hashes the signing input with alg's hash function. EdDSA
+// signs the input itself: its digest is nil. ok is false for an algorithm
+// outside allowedAlgorithms.
+func signedDigest(alg string, input []byte) (digest []byte, ok bool) {
+	switch alg {
+	case "RS256", "PS256", "ES256":
+		sum := sha256.Sum256(input)
+		return sum[:], true
+	case "RS384", "PS384", "ES384":
+		sum := sha512.Sum384(input)
+		return sum[:], true
+	case "RS512", "PS512", "ES512":
+		sum := sha512.Sum512(input)
+		return sum[:], true
+	case "EdDSA":
+		return nil, true
+	}
+	return nil, false
+}
+
+// verifyWithKey checks sig over input (whose digest for alg is digest)
+// with the public key pub. The caller has checked that pub fits alg
+// (keyFits). The checks are those of RFC 7518 section 3 and RFC 8037:
+// PKCS #1 v1.5 or PSS (salt length read from the signature, as go-jose
+// does) for RSA, a fixed-size r||s pair for ECDSA.
+func verifyWithKey(pub any, alg string, input, digest, sig []byte) bool {
+	hash := crypto.SHA256
+	switch alg[len(alg)-3:] {
+	case "384":
+		hash = crypto.SHA384
+	case "512":
+		hash = crypto.SHA512
+	}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		switch alg[:2] {
+		case "RS":
+			return rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
+		case "PS":
+			return rsa.VerifyPSS(k, hash, digest, sig, nil) == nil
+		}
+	case *ecdsa.PublicKey:
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if len(sig) != 2*size {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:size])
+		s := new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(k, digest, r, s)
+	case ed25519.PublicKey:
+		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize && ed25519.Verify(k, input, sig)
+	}
+	return false
+}
+
+// checkClaims checks audience, authorized party, times and subject of a
+// token whose signature has been verified.
 func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
 	aud, err := audiences(claims["aud"])
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(is.cfg.Audiences, a) }) {
+	accepted := func(a string) bool { return slices.Contains(is.cfg.Audiences, a) }
+	if !slices.ContainsFunc(aud, accepted) {
 		return refuse("audience mismatch: token has %s, want one of %s", quoteList(aud), quoteList(is.cfg.Audiences)).
 			WithHint("request the token with one of the accepted audiences (Bitbucket: oidc.audiences, GitHub: the audience parameter, GitLab: id_tokens aud)")
+	}
+	if len(aud) > 1 {
+		// OpenID Connect Core 3.1.3.7: a token for several audiences
+		// names the party it was issued to in azp; spangate must be that
+		// party, or the token was meant for another of its audiences.
+		azp, present := claims["azp"]
+		s, isStr := azp.(string)
+		switch {
+		case !present && !v.ownAudiencesOnly(is, claims, aud, accepted):
+			return refuse("token has several audiences (%s) and no azp claim naming the party it was issued to", quoteList(aud)).
+				WithHint("request the token for spangate's audience alone, or with azp set to it")
+		case present && !isStr:
+			return refuse("claim azp is not a string")
+		case present && !accepted(s):
+			return refuse("token was issued to %s (azp), not to spangate: want one of %s", quote(s), quoteList(is.cfg.Audiences))
+		}
 	}
 	now := v.now()
 	exp, ok, err := timeClaim(claims, "exp")
@@ -500,6 +625,14 @@ func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
 		return err
 	case ok && now.Add(v.leeway).Before(iat):
 		return refuse("token issued in the future, at %s", iat.UTC().Format(time.RFC3339))
+	case ok && exp.Sub(iat) > v.maxLifetime:
+		return refuse("token lifetime %s (exp - iat) exceeds the maximum of %s", exp.Sub(iat), v.maxLifetime).
+			WithHint("request a shorter-lived token, or raise tokens.max_lifetime in the gateway config")
+	case exp.Sub(now) > v.maxLifetime+v.leeway:
+		// Without iat (or with one that hides the lifetime) the token
+		// still may not outlive the maximum from now.
+		return refuse("token expires at %s, more than the maximum token lifetime of %s from now", exp.UTC().Format(time.RFC3339), v.maxLifetime).
+			WithHint("request a shorter-lived token, or raise tokens.max_lifetime in the gateway config")
 	}
 	if sub, ok := claims["sub"]; ok {
 		if s, isStr := sub.(string); !isStr || s == "" {
@@ -510,6 +643,28 @@ func (v *Verifier) checkClaims(is *issuer, claims map[string]any) error {
 	}
 	return nil
 }
+
+// ownAudiencesOnly reports whether a token without azp names, besides
+// spangate's audiences, only its issuer's own default audience: Bitbucket
+// Pipelines appends custom audiences to its workspace's
+// (ari:cloud:bitbucket::workspace/…) and sets no azp. Such a token was
+// issued to no other party.
+func (v *Verifier) ownAudiencesOnly(is *issuer, claims map[string]any, aud []string, accepted func(string) bool) bool {
+	p := is.cfg.Provider
+	if is.infer {
+		p = InferProvider(claims) // the claims are signed by now
+	}
+	for _, a := range aud {
+		if !accepted(a) && (p != spangate.ProviderBitbucket || !strings.HasPrefix(a, bitbucketWorkspaceAudience)) {
+			return false
+		}
+	}
+	return true
+}
+
+// bitbucketWorkspaceAudience prefixes the default audience of Bitbucket
+// Pipelines tokens.
+const bitbucketWorkspaceAudience = "ari:cloud:bitbucket::workspace/"
 
 // audiences reads aud, a string or an array of strings.
 func audiences(v any) ([]string, error) {

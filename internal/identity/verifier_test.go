@@ -50,8 +50,12 @@ func TestVerifyAccepts(t *testing.T) {
 		{"ES384", mint(t, keys["ec384"], claims(nil), nil)},
 		{"EdDSA", mint(t, keys["ed"], claims(nil), nil)},
 		{"no kid", mint(t, keys["rsa2"], claims(nil), map[string]any{"kid": nil})},
-		{"aud array", mint(t, keys["rsa"], claims(func(c map[string]any) {
+		{"aud array with azp", mint(t, keys["rsa"], claims(func(c map[string]any) {
 			c["aud"] = []string{"ari:cloud:bitbucket::workspace/x", testAudience}
+			c["azp"] = testAudience
+		}), nil)},
+		{"aud array of one", mint(t, keys["rsa"], claims(func(c map[string]any) {
+			c["aud"] = []string{testAudience}
 		}), nil)},
 		{"expired within leeway", mint(t, keys["rsa"], claims(func(c map[string]any) {
 			c["exp"] = testNow.Add(-20 * time.Second).Unix()
@@ -280,6 +284,7 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		{"leeway too large", []IssuerConfig{good}, Options{Leeway: 3 * time.Minute}, "exceeds the maximum"},
 		{"negative leeway", []IssuerConfig{good}, Options{Leeway: -time.Second}, "negative"},
 		{"negative cooldown", []IssuerConfig{good}, Options{JWKSRefreshCooldown: -time.Second}, "negative"},
+		{"negative max lifetime", []IssuerConfig{good}, Options{MaxTokenLifetime: -time.Second}, "lifetime -1s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
