@@ -45,6 +45,18 @@ func insightsAnnotationsPath(file string) string {
 // written whether or not the plan is blocked: a blocked plan is what they
 // are most useful for.
 func (a *app) writeReports(ctx context.Context, r *reportFlags, v migration.View) error {
+	return a.writeReportFiles(ctx, r,
+		func(opts cireport.InsightsOptions) (cireport.Report, []cireport.Annotation) {
+			return cireport.Insights(v, opts)
+		},
+		func() cireport.Log { return cireport.SARIF(v, buildVersion().Version) })
+}
+
+// writeReportFiles writes the Code Insights report (and publishes it) and
+// the SARIF log that r asks for, built by insights and sarif: the reports
+// of a plan and of a scan take the same flags and the same path.
+func (a *app) writeReportFiles(ctx context.Context, r *reportFlags,
+	insights func(cireport.InsightsOptions) (cireport.Report, []cireport.Annotation), sarif func() cireport.Log) error {
 	if r.publish && r.insights == "" {
 		return usageError{err: errors.New("--publish-insights publishes the report --report-insights writes: give --report-insights FILE too")}
 	}
@@ -54,7 +66,7 @@ func (a *app) writeReports(ctx context.Context, r *reportFlags, v migration.View
 		if run.CI == "bitbucket" && run.Repository != "" && run.Build != "" {
 			link = "https://bitbucket.org/" + run.Repository + "/pipelines/results/" + run.Build
 		}
-		rep, anns := cireport.Insights(v, cireport.InsightsOptions{Link: link})
+		rep, anns := insights(cireport.InsightsOptions{Link: link})
 		if err := writeJSONFile(r.insights, "--report-insights", rep); err != nil {
 			return err
 		}
@@ -74,7 +86,7 @@ func (a *app) writeReports(ctx context.Context, r *reportFlags, v migration.View
 		}
 	}
 	if r.sarif != "" {
-		if err := writeJSONFile(r.sarif, "--report-sarif", cireport.SARIF(v, buildVersion().Version)); err != nil {
+		if err := writeJSONFile(r.sarif, "--report-sarif", sarif()); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/cireport"
 	"github.com/spangate/spangate/internal/scan"
 )
+
+// scanRule is the short description of a scan rule in SARIF logs.
+func scanRule(rule string) string {
+	return "spangate scan: " + rule
+}
 
 // scanOptions are the flags of `spangate scan`.
 type scanOptions struct {
@@ -19,6 +26,7 @@ type scanOptions struct {
 	vars     []string
 	policies []string
 	format   string
+	reports  reportFlags // the same CI reports as migrate plan (cireport.go)
 }
 
 func (a *app) scanCommand() *cobra.Command {
@@ -44,13 +52,16 @@ A secret is never printed: findings name it by a fingerprint (sha256:…).
 --vars reads KEY=VALUE lines or a JSON array of {"key", "value"} objects as
 Bitbucket's pipeline variables API lists them.
 
+--report-sarif and --report-insights write the findings for GitHub code
+scanning and Bitbucket Code Insights, as migrate plan does.
+
 Exit 0 when no error is found (warnings allowed), 4 when one is.`,
 		Example: `  spangate scan
   spangate scan --dir ../billing --vars bitbucket-variables.json --policy gateway/spangate.yaml
   spangate scan --format json | jq '.findings[] | select(.severity == "error")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runScan(o)
+			return a.runScan(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -58,10 +69,11 @@ Exit 0 when no error is found (warnings allowed), 4 when one is.`,
 	f.StringArrayVar(&o.vars, "vars", nil, "exported pipeline variables: KEY=VALUE lines or a JSON array of {key, value} (repeatable)")
 	f.StringArrayVar(&o.policies, "policy", nil, "gateway config file to analyse besides those found in --dir (repeatable)")
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	o.reports.register(f)
 	return cmd
 }
 
-func (a *app) runScan(o scanOptions) error {
+func (a *app) runScan(ctx context.Context, o scanOptions) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
@@ -102,6 +114,15 @@ func (a *app) runScan(o scanOptions) error {
 				rep.Findings[i].File = filepath.Join(o.dir, rep.Findings[i].File)
 			}
 		}
+	}
+	err = a.writeReportFiles(ctx, &o.reports,
+		func(opts cireport.InsightsOptions) (cireport.Report, []cireport.Annotation) {
+			opts.ReportID = "spangate-scan"
+			return cireport.ScanInsights(rep.Findings, rep.Files, opts)
+		},
+		func() cireport.Log { return cireport.SARIFOf(rep.Findings, buildVersion().Version, scanRule) })
+	if err != nil {
+		return err
 	}
 	if o.format == "json" {
 		err = writeJSON(a.stdout, map[string]any{

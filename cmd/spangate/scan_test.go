@@ -92,3 +92,71 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestScanReports checks that a scan writes the same CI reports as a plan:
+// SARIF for GitHub code scanning and a Code Insights report with one
+// annotation per finding, failed when a finding is an error.
+func TestScanReports(t *testing.T) {
+	leaky := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(leaky, "bitbucket-pipelines.yml"), []byte(
+		"pipelines:\n  branches:\n    main:\n      - step:\n          script:\n            - spangate migrate apply\n"), 0o644))
+	out := t.TempDir()
+	sarif, insights := filepath.Join(out, "scan.sarif"), filepath.Join(out, "scan-insights.json")
+	stdout, stderr, code := cli(t, nil, "scan", "--dir", leaky, "--report-sarif", sarif, "--report-insights", insights, "--format", "json")
+	if code != exitBlocked {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitBlocked, stdout, stderr)
+	}
+	var doc struct {
+		Findings []struct{ Rule, File string }
+	}
+	must(t, json.Unmarshal([]byte(stdout), &doc))
+	if len(doc.Findings) == 0 {
+		t.Fatal("no findings")
+	}
+
+	var log struct {
+		Runs []struct {
+			Tool    struct{ Driver struct{ Name string } }
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Level     string
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }
+						Region           struct{ StartLine int }
+					}
+				}
+			}
+		}
+	}
+	b, err := os.ReadFile(sarif)
+	must(t, err)
+	must(t, json.Unmarshal(b, &log))
+	if len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name != "spangate" || len(log.Runs[0].Results) != len(doc.Findings) {
+		t.Fatalf("SARIF = %s", b)
+	}
+	for _, r := range log.Runs[0].Results {
+		if r.RuleID == "" || r.Level == "" || len(r.Locations) != 1 || r.Locations[0].PhysicalLocation.Region.StartLine < 1 ||
+			!strings.HasSuffix(r.Locations[0].PhysicalLocation.ArtifactLocation.URI, "bitbucket-pipelines.yml") {
+			t.Errorf("SARIF result = %+v", r)
+		}
+	}
+
+	var rep struct {
+		Result     string
+		ExternalID string `json:"external_id"`
+	}
+	b, err = os.ReadFile(insights)
+	must(t, err)
+	must(t, json.Unmarshal(b, &rep))
+	if rep.Result != "FAILED" || rep.ExternalID != "spangate-scan" {
+		t.Errorf("report = %s", b)
+	}
+	var anns []struct{ Severity, Path string }
+	b, err = os.ReadFile(filepath.Join(out, "scan-insights-annotations.json"))
+	must(t, err)
+	must(t, json.Unmarshal(b, &anns))
+	if len(anns) != len(doc.Findings) {
+		t.Errorf("%d annotations for %d findings", len(anns), len(doc.Findings))
+	}
+}

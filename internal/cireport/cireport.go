@@ -1,6 +1,6 @@
-// Package cireport turns a migration plan's findings into the
-// machine-readable reports CI systems show next to a pull request: a
-// Bitbucket Code Insights report with its annotations, and a SARIF 2.1.0
+// Package cireport turns findings (a migration plan's, a pipeline scan's)
+// into the machine-readable reports CI systems show next to a pull request:
+// a Bitbucket Code Insights report with its annotations, and a SARIF 2.1.0
 // log for GitHub code scanning.
 //
 // The builders are pure: they take a plan view and return values that encode
@@ -14,9 +14,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 
+	"github.com/spangate/spangate/internal/finding"
 	"github.com/spangate/spangate/internal/migration"
 )
 
@@ -85,7 +85,7 @@ type InsightsOptions struct {
 // first; the report's details say how many were left out.
 func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 	id := cmp.Or(opts.ReportID, "spangate-plan")
-	errs, warns := count(v.Findings)
+	errs, warns := finding.Count(v.Findings)
 	result := "PASSED"
 	if v.Blocked {
 		result = "FAILED"
@@ -95,7 +95,7 @@ func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 	if v.Blocked {
 		details += " The plan is blocked: fix the errors before applying."
 	}
-	findings := sorted(v.Findings)
+	findings := finding.Sorted(v.Findings)
 	if len(findings) > MaxAnnotations {
 		details += fmt.Sprintf(" %d finding(s) are not annotated; run spangate migrate plan to see them all.", len(findings)-MaxAnnotations)
 		findings = findings[:MaxAnnotations]
@@ -117,6 +117,45 @@ func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 			{Title: "Safe to apply", Type: "BOOLEAN", Value: !v.Blocked},
 		},
 	}
+	return r, annotations(id, findings)
+}
+
+// ScanInsights returns the Code Insights report and annotations of a
+// pipeline scan's findings (spangate scan) over files files: it fails when
+// a finding is an error.
+func ScanInsights(findings []finding.Finding, files int, opts InsightsOptions) (Report, []Annotation) {
+	id := cmp.Or(opts.ReportID, "spangate-scan")
+	errs, warns := finding.Count(findings)
+	result := "PASSED"
+	if errs > 0 {
+		result = "FAILED"
+	}
+	details := fmt.Sprintf("%d file(s) scanned: %d error(s), %d warning(s).", files, errs, warns)
+	findings = finding.Sorted(findings)
+	if len(findings) > MaxAnnotations {
+		details += fmt.Sprintf(" %d finding(s) are not annotated; run spangate scan to see them all.", len(findings)-MaxAnnotations)
+		findings = findings[:MaxAnnotations]
+	}
+	r := Report{
+		Title:      "spangate pipeline scan",
+		Details:    truncate(details, maxDetailsLength),
+		ExternalID: id,
+		Reporter:   ToolName,
+		Link:       opts.Link,
+		ReportType: "SECURITY",
+		Result:     result,
+		Data: []Datum{
+			{Title: "Files", Type: "NUMBER", Value: files},
+			{Title: "Errors", Type: "NUMBER", Value: errs},
+			{Title: "Warnings", Type: "NUMBER", Value: warns},
+		},
+	}
+	return r, annotations(id, findings)
+}
+
+// annotations are the findings as Code Insights annotations of report id:
+// errors HIGH, warnings MEDIUM, remarks LOW.
+func annotations(id string, findings []finding.Finding) []Annotation {
 	anns := make([]Annotation, 0, len(findings))
 	seen := map[string]int{}
 	for _, f := range findings {
@@ -128,9 +167,9 @@ func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 		}
 		sev, typ, res := "MEDIUM", "CODE_SMELL", "PASSED"
 		switch f.Severity {
-		case migration.SeverityError:
+		case finding.SeverityError:
 			sev, typ, res = "HIGH", "BUG", "FAILED"
-		case migration.SeverityInfo:
+		case finding.SeverityInfo:
 			sev = "LOW"
 		}
 		anns = append(anns, Annotation{
@@ -143,7 +182,7 @@ func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 			Result:         res,
 		})
 	}
-	return r, anns
+	return anns
 }
 
 // SARIF 2.1.0, the subset GitHub code scanning reads.
@@ -221,7 +260,13 @@ const SARIFSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 // is spangate's version. Errors have level error, warnings warning, and
 // anything else note.
 func SARIF(v migration.View, toolVersion string) Log {
-	findings := sorted(v.Findings)
+	return SARIFOf(v.Findings, toolVersion, describe)
+}
+
+// SARIFOf returns the SARIF 2.1.0 log of any findings; describe gives each
+// rule's short description.
+func SARIFOf(fs []finding.Finding, toolVersion string, describe func(rule string) string) Log {
+	findings := finding.Sorted(fs)
 	var rules []Rule
 	index := map[string]int{}
 	results := make([]Result, 0, len(findings))
@@ -264,11 +309,11 @@ func SARIF(v migration.View, toolVersion string) Log {
 	}
 }
 
-func sarifLevel(s migration.Severity) string {
+func sarifLevel(s finding.Severity) string {
 	switch s {
-	case migration.SeverityError:
+	case finding.SeverityError:
 		return "error"
-	case migration.SeverityWarning:
+	case finding.SeverityWarning:
 		return "warning"
 	}
 	return "note"
@@ -294,40 +339,9 @@ func describe(rule string) string {
 	return "spangate migration rule " + rule
 }
 
-// sorted returns the findings errors first, then by file and line, so
-// reports are stable and the most important survive truncation.
-func sorted(fs []migration.Finding) []migration.Finding {
-	out := slices.Clone(fs)
-	rank := func(s migration.Severity) int {
-		switch s {
-		case migration.SeverityError:
-			return 0
-		case migration.SeverityWarning:
-			return 1
-		}
-		return 2
-	}
-	slices.SortStableFunc(out, func(a, b migration.Finding) int {
-		return cmp.Or(cmp.Compare(rank(a.Severity), rank(b.Severity)), strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-	})
-	return out
-}
-
-func count(fs []migration.Finding) (errs, warns int) {
-	for _, f := range fs {
-		switch f.Severity {
-		case migration.SeverityError:
-			errs++
-		case migration.SeverityWarning:
-			warns++
-		}
-	}
-	return errs, warns
-}
-
 // fingerprint identifies a finding across runs: its rule, file and message
 // (not its line, which moves when lines are added above it).
-func fingerprint(f migration.Finding) string {
+func fingerprint(f finding.Finding) string {
 	sum := sha256.Sum256([]byte(f.Rule + "\x00" + repoPath(f.File) + "\x00" + f.Message))
 	return hex.EncodeToString(sum[:8])
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudspannerecosystem/memefish/ast"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/finding"
 	"github.com/spangate/spangate/internal/sqlstmt"
 )
 
@@ -173,27 +174,19 @@ func (f *File) Kinds() []StatementKind {
 	return kinds
 }
 
-// Severity ranks a finding.
-type Severity string
+// Severity and Finding are the findings every spangate check reports
+// (internal/finding): a plan's findings and `spangate scan`'s are one type.
+type (
+	Severity = finding.Severity
+	Finding  = finding.Finding
+)
 
 // The severities. Errors block plan and apply; warnings do not.
 const (
-	SeverityError   Severity = "error"
-	SeverityWarning Severity = "warning"
-	SeverityInfo    Severity = "info"
+	SeverityError   = finding.SeverityError
+	SeverityWarning = finding.SeverityWarning
+	SeverityInfo    = finding.SeverityInfo
 )
-
-// Finding is one problem or remark about the migrations, located in a file.
-type Finding struct {
-	Severity Severity `json:"severity"`
-	Rule     string   `json:"rule"`
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Message  string   `json:"message"`
-	// Blocks is the exit class of an error finding: Invalid (the input is
-	// wrong, exit 2) or Blocked (the plan refuses, exit 4).
-	Blocks spangate.Kind `json:"-"`
-}
 
 // Rule identifiers of findings that migration files themselves produce.
 const (

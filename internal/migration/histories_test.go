@@ -92,3 +92,45 @@ func TestHistoriesOfOtherTools(t *testing.T) {
 		})
 	}
 }
+
+// TestWrenchHistoryWithProtoBundle: a wrench directory whose first file
+// creates a proto bundle with the descriptors its directive names
+// (testdata/histories/wrench-proto) applies as it is, re-applies as a
+// no-op, and ends with the schema its plain DDL gives when sent with the
+// same descriptors.
+func TestWrenchHistoryWithProtoBundle(t *testing.T) {
+	dir := filepath.Join("testdata", "histories", "wrench-proto")
+	set, err := migration.ReadOSDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.LoadProtoDescriptors(func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, p)) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t)
+	e := engineFor(db, "wrench-proto")
+	e.LiveSchema = db
+	if res, err := e.Apply(t.Context(), set); err != nil || len(res.Applied) != 3 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	if again, err := e.Apply(t.Context(), set); err != nil || len(again.Applied) != 0 || again.Statements != 0 {
+		t.Errorf("second apply: %+v %v; want nothing done", again, err)
+	}
+	pb, err := os.ReadFile(filepath.Join(dir, "shop.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := openDB(t)
+	if _, err := ref.UpdateSchemaProto(t.Context(), "plain", []string{
+		"CREATE PROTO BUNDLE (examples.shop.Item, examples.shop.Color)",
+		"CREATE TABLE Orders (OrderId INT64 NOT NULL, Item examples.shop.Item, Color examples.shop.Color) PRIMARY KEY (OrderId)",
+	}, pb); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := userSchema(t, db), userSchema(t, ref); !slices.Equal(got, want) {
+		t.Errorf("schema:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM Orders"); n != 1 {
+		t.Errorf("%d orders, want 1", n)
+	}
+}

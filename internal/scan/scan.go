@@ -25,16 +25,22 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/finding"
 	"github.com/spangate/spangate/internal/policy"
 )
 
-// Severity ranks a finding. Errors make `spangate scan` exit 4.
-type Severity string
+// Severity and Finding are the findings every spangate check reports
+// (internal/finding), so a scan's report takes the same forms as a plan's
+// (SARIF, Code Insights). Errors make `spangate scan` exit 4.
+type (
+	Severity = finding.Severity
+	Finding  = finding.Finding
+)
 
-// The severities.
+// The severities a scan reports.
 const (
-	SeverityError   Severity = "error"
-	SeverityWarning Severity = "warning"
+	SeverityError   = finding.SeverityError
+	SeverityWarning = finding.SeverityWarning
 )
 
 // The rules of pipeline findings.
@@ -43,18 +49,6 @@ const (
 	RuleTokenNotPassed = "id-token-not-passed"
 	RuleApplyNoDeploy  = "apply-without-deployment"
 )
-
-// Finding is one problem, located in a file.
-type Finding struct {
-	Severity Severity `json:"severity"`
-	Rule     string   `json:"rule"`
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Message  string   `json:"message"`
-	// Fingerprint names a secret without revealing it (sha256:…), for
-	// secret findings.
-	Fingerprint string `json:"fingerprint,omitempty"`
-}
 
 // Source is a file given by name and content.
 type Source struct {

@@ -1,0 +1,2 @@
+-- spangate:proto-descriptors shop.pb
+CREATE PROTO BUNDLE (examples.shop.Item, examples.shop.Color);

@@ -1,0 +1,1 @@
+INSERT INTO Orders (OrderId) VALUES (1);
