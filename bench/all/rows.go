@@ -33,7 +33,7 @@ type row struct {
 	// row says missed, and a run fails only below floor (0: never).
 	floor   float64
 	skipped string // why the row was not measured
-	note       string
+	note    string
 }
 
 // atMost and atLeast fill met and fails for a target with a margin
