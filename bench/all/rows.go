@@ -230,14 +230,19 @@ func applyRows(ctx context.Context, o options, tools applybench.Tools, em *apply
 		r.anchor = fmt.Sprintf("wrench %s, %d schema operations", fmtDur(w.Wall), w.Ops)
 		r.ratio = float64(w.Wall) / float64(s.Wall)
 		r.note = fmt.Sprintf("medians of %d runs each, taking turns; all runs (ms): spangate %v, wrench %v", h.runs, applybench.Walls(sg), applybench.Walls(wr))
-		// The ≥ 3× target is open (docs/benchmarks.md): the 40-file
-		// history measures 1.9–2.3× faster than wrench on this machine, so a
-		// run fails below 1.4×, a regression like the one that took it to
-		// 1.36×. The quick DML history (20 files) is dominated by process
+		// The ≥ 3× target is open (docs/benchmarks.md). The 40-file
+		// history measures 1.75–2.3× faster than wrench here, so a run
+		// fails below 1.4×, a regression like the one that took it to
+		// 1.36×. The DML-heavy history measures 0.88× on a quiet machine
+		// (more under load, which slows wrench more): a full run fails
+		// below 0.6×; the quick one (20 files) is dominated by process
 		// start-up on both sides and is only reported.
 		floor := 1.4
-		if h.name == "dml" && o.quick {
-			floor = 0
+		if h.name == "dml" {
+			floor = 0.6
+			if o.quick {
+				floor = 0
+			}
 		}
 		r.towards(3, floor)
 		rows = append(rows, r)
