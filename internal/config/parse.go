@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/suggest"
 )
 
 // Parse reads a YAML config from r on top of the defaults. filename is used
@@ -345,7 +346,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		idx := slices.Index(known, key)
 		if idx < 0 {
 			msg := fmt.Sprintf("unknown key %q", key)
-			if s := suggest(key, known); s != "" {
+			if s := suggest.Nearest(strings.ToLower(key), known); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			msg += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
@@ -433,36 +434,4 @@ func kindName(n *yaml.Node) string {
 	default:
 		return "single value"
 	}
-}
-
-// suggest returns the known key closest to key when it is a likely typo.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(key), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

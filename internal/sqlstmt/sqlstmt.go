@@ -18,6 +18,7 @@ import (
 	"github.com/cloudspannerecosystem/memefish/token"
 
 	"github.com/spangate/spangate"
+	"github.com/spangate/spangate/internal/suggest"
 )
 
 // Kind is the class of a statement.
@@ -407,7 +408,7 @@ func explain(msg, text string, off int, first bool) string {
 			"To change every row, write WHERE true, which needs the destructive right"
 	case first && strings.HasPrefix(msg, "unexpected token") && found != "":
 		m := fmt.Sprintf("%q does not start a statement; expected one of %s", found, strings.Join(statementStarts, ", "))
-		if near := nearest(strings.ToUpper(found), statementStarts); near != "" {
+		if near := suggest.Nearest(strings.ToUpper(found), statementStarts); near != "" {
 			m += fmt.Sprintf(" (did you mean %s?)", near)
 		}
 		return m
@@ -443,40 +444,6 @@ func tokenAt(text string, off int) (raw string) {
 		raw = raw[:40] + "…"
 	}
 	return raw
-}
-
-// nearest returns the word of words within two edits of w, or "".
-func nearest(w string, words []string) string {
-	best, bestD := "", 3
-	for _, c := range words {
-		if d := editDistance(w, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 32 || len(b) > 32 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // classify fills Kind, Verb, Table, Protected and the destructive
