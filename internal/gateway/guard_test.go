@@ -97,6 +97,8 @@ VALUES ((SELECT LastSeq + 2 FROM SpangateAuditHead WHERE Id = 0), CURRENT_TIMEST
 			wantStatus(t, tt.name, r, http.StatusForbidden)
 			if e := r.errBody(t); e.Code != "denied" || !strings.Contains(e.Message, "belongs to spangate") {
 				t.Errorf("error = %+v; want denied, naming spangate's table", e)
+			} else if strings.Contains(e.Hint, "a rule that allows this") || !strings.Contains(e.Hint, "spangate audit list") {
+				t.Errorf("hint = %q; no rule can allow this, so the hint must not send the caller for one", e.Hint)
 			}
 		})
 	}
