@@ -102,9 +102,12 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	action := execute.Action(&st)
-	c.what = statementNeeds(&st)
-	if err := s.authorize(ctx, db, c, action, s.policy.DecideParsed(*c.principal, c.database, &st), st.SQL); err != nil {
-		return protectedHint(err, &st)
+	d := s.policy.DecideParsed(*c.principal, c.database, &st)
+	if !d.Allow {
+		c.what = statementNeeds(&st) // only a refusal names what was needed
+	}
+	if err := s.authorize(ctx, db, c, action, d, st.SQL); err != nil {
+		return err
 	}
 	rec := &headRecorder{Database: db}
 	res, err := execute.Run(ctx, rec, &st, params, s.entry(c, action), execute.Options{
@@ -260,16 +263,4 @@ func dbVerb(seg string) (db, verb string, ok bool) {
 		return "", "", false
 	}
 	return seg[:i], seg[i+1:], true
-}
-
-// protectedHint gives the denial of a statement that names spangate's own
-// tables the hint of that refusal: no rule can allow it, so the generic
-// "ask for a rule" would send the caller the wrong way.
-func protectedHint(err error, st *sqlstmt.Statement) error {
-	var se *spangate.Error
-	refusal := st.CheckCaller()
-	if refusal == nil || !errors.As(err, &se) || se.Kind != spangate.Denied {
-		return err
-	}
-	return (&spangate.Error{Kind: se.Kind, Message: se.Message, Err: se.Err}).WithHint(spangate.HintOf(refusal))
 }

@@ -691,8 +691,12 @@ func denied(action spangate.Action, c *call) error {
 	if what == "" {
 		what = string(action)
 	}
+	hint := "ask the gateway's operator for a rule that allows this, quoting the reference; the gateway's log explains the decision, and so does spangate policy explain --config <the gateway's config>"
+	if action == sqlstmt.ActionSpangateOnly {
+		hint = sqlstmt.ProtectedHint // no rule can allow it
+	}
 	return (&spangate.Error{Kind: spangate.Denied, Message: fmt.Sprintf("denied: %s on database %q (reference %s)", what, c.database, c.id)}).
-		WithHint("ask the gateway's operator for a rule that allows this, quoting the reference; the gateway's log explains the decision, and so does spangate policy explain --config <the gateway's config>")
+		WithHint(hint)
 }
 
 // appendAudit records e; a failure is logged and counted but does not

@@ -190,11 +190,21 @@ func words(n any) string {
 }
 
 // Params returns the names of the query parameters the statement uses,
-// each once, in order of appearance.
+// each once, in order of appearance. A parsed statement knows them from
+// its parse (a statement from the Cache is checked on every request, so
+// its tree is not walked again); the slice is shared: do not change it.
 func (s *Statement) Params() []string {
+	if s.paramsKnown {
+		return s.params
+	}
+	return paramNames(s.Node)
+}
+
+// paramNames walks node for its query parameters, each once.
+func paramNames(node ast.Node) []string {
 	var names []string
 	seen := map[string]bool{}
-	ast.Inspect(s.Node, func(n ast.Node) bool {
+	ast.Inspect(node, func(n ast.Node) bool {
 		if p, ok := n.(*ast.Param); ok && !seen[strings.ToLower(p.Name)] {
 			seen[strings.ToLower(p.Name)] = true
 			names = append(names, p.Name)

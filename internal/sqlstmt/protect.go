@@ -82,8 +82,12 @@ func (s *Statement) CheckCaller() error {
 		return nil
 	}
 	return spangate.Errorf(spangate.Denied, "line %d: the statement names %s, which belongs to spangate: its tables (history, lock, audit trail) are read and written only by spangate itself", s.Line, s.Protected).
-		WithHint("read the audit trail with `spangate audit list` and check it with `spangate audit verify` (both need the audit right); the history with `spangate migrate status`; name your own objects without the Spangate prefix")
+		WithHint(ProtectedHint)
 }
+
+// ProtectedHint is the hint of every refusal of a statement on spangate's
+// own objects: no rule can allow one, so it says what to use instead.
+const ProtectedHint = "read the audit trail with `spangate audit list` and check it with `spangate audit verify` (both need the audit right); the history with `spangate migrate status`; name your own objects without the Spangate prefix"
 
 // ActionSpangateOnly is the action RequiredActions returns for a statement
 // that names spangate's own objects. No rule can grant it (it is not one of

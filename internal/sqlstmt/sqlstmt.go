@@ -98,6 +98,11 @@ type Statement struct {
 	EndLine int
 	// Node is the parsed statement.
 	Node ast.Statement
+
+	// params are the names of the statement's query parameters, found at
+	// its parse (see Params).
+	params      []string
+	paramsKnown bool
 }
 
 // Partitioned reports whether the statement carries the
@@ -305,6 +310,7 @@ func parseOne(src *token.File, raw *memefish.RawStatement) (*Statement, SyntaxEr
 	if st.Protected == "" {
 		st.Protected = protectedIdent
 	}
+	st.params, st.paramsKnown = paramNames(node), true
 	return st, nil
 }
 
