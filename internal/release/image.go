@@ -130,34 +130,12 @@ func writeImages(opts Options, binaries map[Target]string) ([]Artifact, error) {
 // pipeImage is img with the Pipe's entry script added in a layer of its own
 // and run as the entrypoint (Bitbucket runs a pipe's image as it is).
 func pipeImage(opts Options, img v1.Image, script []byte) (v1.Image, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, h := range []*tar.Header{
-		{Name: "pipe/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: opts.Date, Format: tar.FormatPAX},
-		{Name: strings.TrimPrefix(PipeScript, "/"), Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script)), ModTime: opts.Date, Format: tar.FormatPAX},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
-		}
-	}
-	if _, err := tw.Write(script); err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
-	}
-	content := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(content)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	pipe, err := appendLayer(img, opts.Date, "the Bitbucket Pipe's entry script", []layerEntry{
+		{name: "pipe/", mode: 0o755},
+		{name: strings.TrimPrefix(PipeScript, "/"), mode: 0o755, data: script},
+	})
 	if err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "pipe layer: %w", err)
-	}
-	pipe, err := mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
-		Created: v1.Time{Time: opts.Date}, CreatedBy: "spangate release", Comment: "the Bitbucket Pipe's entry script",
-	}})
-	if err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "pipe image: %w", err)
+		return nil, err
 	}
 	cf, err := pipe.ConfigFile()
 	if err != nil {
@@ -217,23 +195,10 @@ func buildImage(opts Options, t Target, binary string, certs, shell []byte) (v1.
 	if err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "read %s: %w", binary, err)
 	}
-	content, err := layerTar(opts.Date, bin, certs, shell)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := appendLayer(base, opts.Date, "spangate binary, CA certificates, busybox shell, non-root user", baseEntries(bin, certs, shell))
 	if err != nil {
 		return nil, err
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(content)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
-	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
-		Created: v1.Time{Time: opts.Date}, CreatedBy: "spangate release", Comment: "spangate binary, CA certificates, non-root user",
-	}})
-	if err != nil {
-		return nil, spangate.Errorf(spangate.Internal, "image: %w", err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
@@ -274,37 +239,44 @@ func ImageLabels(opts Options) map[string]string {
 	return l
 }
 
-// layerTar writes the layer's files with fixed times and owners, so that
-// one commit always gives the same layer.
-func layerTar(at time.Time, bin, certs, shell []byte) ([]byte, error) {
+// layerEntry is one file, directory (data nil) or symbolic link of a layer.
+type layerEntry struct {
+	name string
+	mode int64
+	uid  int
+	data []byte
+	link string
+}
+
+// baseEntries are the files of spangate's image: the binary, the CA
+// bundle, busybox as /bin/sh with its applets, and the non-root user.
+func baseEntries(bin, certs, shell []byte) []layerEntry {
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:" + imageHome + ":/sbin/nologin\n"
 	group := "root:x:0:\nnonroot:x:65532:\n"
-	type entry struct {
-		name string
-		mode int64
-		uid  int
-		data []byte // nil for a directory
-		link string // for a symbolic link
-	}
-	entries := []entry{
-		{"bin/", 0o755, 0, nil, ""},
-		{"bin/busybox", 0o755, 0, shell, ""},
+	entries := []layerEntry{
+		{name: "bin/", mode: 0o755},
+		{name: "bin/busybox", mode: 0o755, data: shell},
 	}
 	for _, a := range ShellApplets() {
-		entries = append(entries, entry{name: "bin/" + a, mode: 0o777, link: "busybox"})
+		entries = append(entries, layerEntry{name: "bin/" + a, mode: 0o777, link: "busybox"})
 	}
-	entries = append(entries, []entry{
-		{"etc/", 0o755, 0, nil, ""},
-		{"etc/group", 0o644, 0, []byte(group), ""},
-		{"etc/passwd", 0o644, 0, []byte(passwd), ""},
-		{"etc/ssl/", 0o755, 0, nil, ""},
-		{"etc/ssl/certs/", 0o755, 0, nil, ""},
-		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, certs, ""},
-		{"home/", 0o755, 0, nil, ""},
-		{strings.TrimPrefix(imageHome, "/") + "/", 0o700, imageUID, nil, ""},
-		{"spangate", 0o755, 0, bin, ""},
-		{"tmp/", 0o1777, 0, nil, ""},
-	}...)
+	return append(entries,
+		layerEntry{name: "etc/", mode: 0o755},
+		layerEntry{name: "etc/group", mode: 0o644, data: []byte(group)},
+		layerEntry{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
+		layerEntry{name: "etc/ssl/", mode: 0o755},
+		layerEntry{name: "etc/ssl/certs/", mode: 0o755},
+		layerEntry{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: certs},
+		layerEntry{name: "home/", mode: 0o755},
+		layerEntry{name: strings.TrimPrefix(imageHome, "/") + "/", mode: 0o700, uid: imageUID},
+		layerEntry{name: "spangate", mode: 0o755, data: bin},
+		layerEntry{name: "tmp/", mode: 0o1777},
+	)
+}
+
+// appendLayer adds a layer of entries to img, written with fixed times and
+// owners so that one commit always gives the same layer.
+func appendLayer(img v1.Image, at time.Time, comment string, entries []layerEntry) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
@@ -327,7 +299,20 @@ func layerTar(at time.Time, bin, certs, shell []byte) ([]byte, error) {
 	if err := tw.Close(); err != nil {
 		return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
 	}
-	return buf.Bytes(), nil
+	content := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(content)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image layer: %w", err)
+	}
+	out, err := mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
+		Created: v1.Time{Time: at}, CreatedBy: "spangate release", Comment: comment,
+	}})
+	if err != nil {
+		return nil, spangate.Errorf(spangate.Internal, "image: %w", err)
+	}
+	return out, nil
 }
 
 // tagSafe maps a version to the characters an image tag allows.
