@@ -95,11 +95,8 @@ func Insights(v migration.View, opts InsightsOptions) (Report, []Annotation) {
 	if v.Blocked {
 		details += " The plan is blocked: fix the errors before applying."
 	}
-	findings := finding.Sorted(v.Findings)
-	if len(findings) > MaxAnnotations {
-		details += fmt.Sprintf(" %d finding(s) are not annotated; run spangate migrate plan to see them all.", len(findings)-MaxAnnotations)
-		findings = findings[:MaxAnnotations]
-	}
+	findings, cut := annotated(v.Findings, "spangate migrate plan")
+	details += cut
 	r := Report{
 		Title:      "spangate migration plan",
 		Details:    truncate(details, maxDetailsLength),
@@ -131,11 +128,8 @@ func ScanInsights(findings []finding.Finding, files int, opts InsightsOptions) (
 		result = "FAILED"
 	}
 	details := fmt.Sprintf("%d file(s) scanned: %d error(s), %d warning(s).", files, errs, warns)
-	findings = finding.Sorted(findings)
-	if len(findings) > MaxAnnotations {
-		details += fmt.Sprintf(" %d finding(s) are not annotated; run spangate scan to see them all.", len(findings)-MaxAnnotations)
-		findings = findings[:MaxAnnotations]
-	}
+	findings, cut := annotated(findings, "spangate scan")
+	details += cut
 	r := Report{
 		Title:      "spangate pipeline scan",
 		Details:    truncate(details, maxDetailsLength),
@@ -151,6 +145,17 @@ func ScanInsights(findings []finding.Finding, files int, opts InsightsOptions) (
 		},
 	}
 	return r, annotations(id, findings)
+}
+
+// annotated returns the findings a report annotates, errors first, at most
+// MaxAnnotations, and a sentence for the report's details when some were
+// left out (command lists them all).
+func annotated(fs []finding.Finding, command string) ([]finding.Finding, string) {
+	fs = finding.Sorted(fs)
+	if len(fs) <= MaxAnnotations {
+		return fs, ""
+	}
+	return fs[:MaxAnnotations], fmt.Sprintf(" %d finding(s) are not annotated; run %s to see them all.", len(fs)-MaxAnnotations, command)
 }
 
 // annotations are the findings as Code Insights annotations of report id:
